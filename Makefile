@@ -1,0 +1,65 @@
+# The README's two commands are `make run` and `make test`; everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PYTHON) deploy/local/stack.py
+UV_VERSION := 0.13.8
+
+.PHONY: help setup provision run test unit lint format contracts bench chaos stack-up stack-down stack-status clean
+
+help:
+	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
+	@echo "make test   lint, then every test against freshly started real servers"
+	@echo "make unit | lint | format | contracts | bench | stack-up | stack-down | stack-status"
+
+# The Python environment, from the checked-in lock file (uv is installed with pip if missing).
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(PYTHON) -m uv sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced
+
+# Kafka jars, the FerretDB and MinIO binaries: built or fetched once, cached by version.
+provision:
+	$(STACK) provision
+
+run: setup provision
+	$(PY) deploy/local/run.py
+
+test: setup provision lint
+	SOP_REQUIRE_STACK=1 $(STACK) exec -- $(PY) -m pytest tests
+
+unit: setup
+	$(PY) -m pytest tests/unit tests/contract
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy services shared
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+contracts: setup
+	$(PY) -m shared.schemas write
+
+bench: setup
+	@echo "no benchmarks yet (see the benchmarks issue)"
+
+chaos: setup
+	@echo "no chaos suite yet (see the security and reliability issue)"
+
+stack-up: provision
+	$(STACK) up
+
+stack-down:
+	$(STACK) down
+
+stack-status:
+	$(STACK) status
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

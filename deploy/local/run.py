@@ -1,0 +1,122 @@
+"""`make run`: the real stack, then the five services as processes, until Ctrl-C.
+
+Also used by the end-to-end tests to start the services against a test stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = {"intake": 8001, "records": 8002, "assignment": 8003, "reports": 8004, "notify": 8005}
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_services(
+    env: Mapping[str, str], log_dir: Path, ports: Mapping[str, int] = SERVICES
+) -> list[ServiceProcess]:
+    """Start every service as `python -m services.<name>`, logs to `log_dir/<name>.log`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started = []
+    for name, port in ports.items():
+        service_env = {**os.environ, **env, f"{name.upper()}_HTTP_PORT": str(port)}
+        log_path = log_dir / f"{name}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                cwd=REPO,
+                env=service_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(ServiceProcess(name, port, process, log_path))
+    return started
+
+
+def wait_ready(services: list[ServiceProcess], timeout: float = 90) -> None:
+    """Poll every `/readyz` until all answer 200; raise naming the ones that did not."""
+    deadline = time.monotonic() + timeout
+    waiting = list(services)
+    while waiting and time.monotonic() < deadline:
+        for service in list(waiting):
+            if service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited; see {service.log_path}")
+            try:
+                with urllib.request.urlopen(f"{service.url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        waiting.remove(service)
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+        time.sleep(0.2)
+    if waiting:
+        names = ", ".join(s.name for s in waiting)
+        raise RuntimeError(f"not ready within {timeout:.0f}s: {names}")
+
+
+def stop_services(services: list[ServiceProcess], timeout: float = 20) -> None:
+    """SIGTERM what we started (graceful: consumers commit and leave their groups), then kill."""
+    for service in services:
+        if service.process.poll() is None:
+            service.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for service in services:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            service.process.wait(remaining)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def main() -> int:
+    state = REPO / ".state" / "stack"
+    stack = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
+    subprocess.run([*stack, "up", "--state-dir", str(state)], check=True)
+    env = read_env_file(state / "stack.env")
+    services = start_services(env, state / "services")
+    try:
+        wait_ready(services)
+        print("\nThe platform is running (Ctrl-C stops everything `make run` started):")
+        for service in services:
+            print(f"  {service.name:<11} {service.url}/docs   (ready: {service.url}/readyz)")
+        print(f"  logs        {state / 'services'}")
+        while all(s.process.poll() is None for s in services):
+            time.sleep(0.5)
+        crashed = [s.name for s in services if s.process.poll() is not None]
+        print(f"stopped because a service exited: {', '.join(crashed)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping...")
+        return 0
+    finally:
+        stop_services(services)
+        subprocess.run([*stack, "down", "--state-dir", str(state)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The platform's services; each is started with `python -m services.<name>`."""

@@ -1,0 +1,1 @@
+"""Assignment: the expert roster, matching, offers and expert.assigned."""

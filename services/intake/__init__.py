@@ -1,0 +1,1 @@
+"""Case intake: request forms, hospital submissions, the case timeline."""

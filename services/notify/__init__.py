@@ -1,0 +1,1 @@
+"""Notify: emails, the live staff board and partner webhooks."""

@@ -1,0 +1,1 @@
+"""Records: the checklist, document and DICOM uploads, records.ready."""

@@ -1,0 +1,1 @@
+"""Reports: drafting, rendering, signing and report.issued."""

@@ -1,0 +1,1 @@
+"""Cross-service contracts and plumbing: events, bus, consumer runner, outbox, settings."""

@@ -1,0 +1,196 @@
+"""Who is asking: bearer tokens (JWT, RS256) checked on every route, and the roles they carry.
+
+Production points `AUTH_JWKS_PATH` (or a JWKS file synced from the identity provider) at the
+issuer's public keys. `make run` and the tests use `LocalIssuer`, which signs with a generated
+key pair, so the same verification code runs everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+import uuid_utils
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ApiError
+
+Role = Literal[
+    "guardian",
+    "referring-physician",
+    "intake-staff",
+    "expert",
+    "partner",
+    "hospital-system",
+    "admin",
+    "service",
+]
+STAFF_ROLES: frozenset[Role] = frozenset({"intake-staff", "admin"})
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    issuer: str = "urn:second-opinion:local-issuer"
+    audience: str = "second-opinion"
+    jwks_path: Path | None = None
+    leeway_s: int = 30
+
+
+class Principal(BaseModel):
+    """The verified caller. `case_ids` limits case-scoped links to the cases they name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    role: Role
+    organization: str | None = None
+    case_ids: frozenset[str] = frozenset()
+    token_id: str
+
+    def may_see_case(self, case_id: str) -> bool:
+        return not self.case_ids or case_id in self.case_ids
+
+
+class TokenVerifier:
+    """Checks signature, expiry, issuer and audience; any failure is a 401 that says which."""
+
+    def __init__(self, *, jwks: dict[str, Any], issuer: str, audience: str, leeway_s: int = 30):
+        self._keys = {k["kid"]: jwt.PyJWK(k) for k in jwks.get("keys", [])}
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway_s = leeway_s
+
+    @classmethod
+    def from_settings(cls, settings: AuthSettings) -> TokenVerifier:
+        if settings.jwks_path is None:
+            raise RuntimeError("AUTH_JWKS_PATH is not set: no keys to verify tokens with")
+        jwks = json.loads(settings.jwks_path.read_text())
+        return cls(
+            jwks=jwks,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            leeway_s=settings.leeway_s,
+        )
+
+    def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError:
+            raise _unauthenticated("invalid_token", "the bearer token is malformed") from None
+        key = self._keys.get(kid)
+        if key is None:
+            raise _unauthenticated("invalid_token", "the bearer token is signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=["RS256"],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway_s,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("token_expired", "the bearer token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            reason = type(exc).__name__
+            raise _unauthenticated(
+                "invalid_token", f"the bearer token is invalid ({reason})"
+            ) from None
+        try:
+            return Principal(
+                subject=claims["sub"],
+                role=claims.get("role"),
+                organization=claims.get("org"),
+                case_ids=frozenset(claims.get("case_ids", [])),
+                token_id=claims["jti"],
+            )
+        except ValueError:
+            raise _unauthenticated("invalid_token", "the bearer token has no valid role") from None
+
+
+def _unauthenticated(code: str, message: str) -> ApiError:
+    return ApiError(401, code, message)
+
+
+class LocalIssuer:
+    """Signs tokens with a generated RSA key: for `make run` and tests, never production."""
+
+    def __init__(self, *, issuer: str, audience: str, key_id: str | None = None) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.key_id = key_id or f"local-{uuid_utils.uuid4().hex[:8]}"
+        self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self) -> dict[str, Any]:
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key(), as_dict=True)
+        return {"keys": [{**public, "kid": self.key_id, "alg": "RS256", "use": "sig"}]}
+
+    def private_pem(self) -> bytes:
+        return self._private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def issue(
+        self,
+        *,
+        subject: str,
+        role: Role,
+        organization: str | None = None,
+        case_ids: Iterable[str] = (),
+        ttl_s: int = 3600,
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "role": role,
+            "iat": now,
+            "exp": now + ttl_s,
+            "jti": str(uuid_utils.uuid7()),
+        }
+        if organization:
+            claims["org"] = organization
+        if case_ids:
+            claims["case_ids"] = sorted(case_ids)
+        return jwt.encode(
+            claims, self._private_key, algorithm="RS256", headers={"kid": self.key_id}
+        )
+
+
+def principal_dependency(verifier: TokenVerifier) -> Callable[[Request], Principal]:
+    """A FastAPI dependency that verifies the bearer token of every request it guards."""
+
+    def current_principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "unauthenticated", "send an Authorization: Bearer token")
+        principal = verifier.verify(token.strip())
+        request.state.principal = principal
+        return principal
+
+    return current_principal
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+    allowed = frozenset(roles)
+
+    def check(principal: Principal) -> Principal:
+        if principal.role not in allowed:
+            raise ApiError(403, "forbidden", "your role may not use this route")
+        return principal
+
+    return check

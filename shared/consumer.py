@@ -1,0 +1,255 @@
+"""The consumer runner: batches from Kafka, one handler per event type, dead letters, and
+offsets committed only after the batch's effects are durable."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WriteConcernError
+
+from shared.bus import EventPublisher, OutgoingRecord
+from shared.contracts import decode_payload
+from shared.envelope import CloudEvent, InvalidEvent, Payload, decode
+from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
+from shared.settings import StackSettings
+from shared.topics import dlq_topic
+
+log = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that can never succeed; the message must be PHI-free."""
+
+
+class TransientError(Exception):
+    """Raised by a handler when a dependency is briefly unavailable; the event is retried."""
+
+
+# Infrastructure failures: retrying later can succeed, so these never send an event to the DLQ.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    ConnectionFailure,
+    ExecutionTimeout,
+    WriteConcernError,
+    KafkaError,
+    OSError,
+    TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One valid event handed to a handler, with where it came from."""
+
+    event: CloudEvent
+    payload: Payload
+    topic: str
+    partition: int
+    offset: int
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay_s: float = 0.05
+    max_delay_s: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        # Full jitter keeps many consumers from retrying in lock-step.
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+class _RetryLater(Exception):
+    """Internal: stop this partition's batch here and fetch the message again later."""
+
+
+class ConsumerRunner:
+    """Runs one consumer group over the topics of the given handlers until `stop` is set."""
+
+    def __init__(
+        self,
+        *,
+        stack: StackSettings,
+        group_id: str,
+        handlers: Mapping[str, Handler],
+        publisher: EventPublisher,
+        retry: RetryPolicy | None = None,
+        max_records: int = 500,
+        client_id: str | None = None,
+    ) -> None:
+        self._stack = stack
+        self._group_id = group_id
+        self._handlers = dict(handlers)
+        self._type_of_topic = {stack.topic(t): t for t in handlers}
+        self._publisher = publisher
+        self._retry = retry or RetryPolicy()
+        self._max_records = max_records
+        self._client_id = client_id or group_id
+        self._consumer: AIOKafkaConsumer | None = None
+        self._healthy = False
+        self._stalled_rounds = 0
+
+    @property
+    def ready(self) -> bool:
+        """True once subscribed and while no partition is stuck on a transient failure."""
+        return self._healthy
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._type_of_topic,
+            bootstrap_servers=self._stack.kafka_bootstrap_servers,
+            group_id=self._group_id,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=300_000,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        self._healthy = True
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                if batches:
+                    await self._process_batches(consumer, batches)
+        finally:
+            self._healthy = False
+            await consumer.stop()
+
+    async def _process_batches(
+        self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        # Partitions are independent, so they are processed concurrently; order holds within each.
+        partitions = list(batches)
+        results = await asyncio.gather(*(self._process_partition(batches[tp]) for tp in partitions))
+        commit: dict[TopicPartition, int] = {}
+        stalled = False
+        for tp, (next_offset, stopped_at) in zip(partitions, results, strict=True):
+            if next_offset is not None:
+                commit[tp] = next_offset
+            if stopped_at is not None:
+                stalled = True
+                consumer.seek(tp, stopped_at)
+        if commit:
+            try:
+                await consumer.commit(commit)
+            except CommitFailedError:
+                # The group rebalanced: the new owner re-reads from the last commit and our
+                # applied-event records make the repeat a no-op.
+                log.warning("commit failed after a rebalance", extra={"group": self._group_id})
+        if stalled:
+            self._healthy = False
+            self._stalled_rounds += 1
+            await asyncio.sleep(self._retry.delay(min(self._stalled_rounds, 8)) + 0.1)
+        else:
+            self._healthy = True
+            self._stalled_rounds = 0
+
+    async def _process_partition(
+        self, messages: list[ConsumerRecord]
+    ) -> tuple[int | None, int | None]:
+        """Returns (offset to commit, offset to re-read from if a transient failure stopped us)."""
+        next_offset: int | None = None
+        for message in messages:
+            try:
+                await self._process(message)
+            except _RetryLater:
+                return next_offset, message.offset
+            next_offset = message.offset + 1
+        return next_offset, None
+
+    async def _process(self, message: ConsumerRecord) -> None:
+        try:
+            delivery = self._accept(message)
+        except InvalidEvent as invalid:
+            await self._dead_letter(message, invalid.reason, invalid.detail)
+            return
+        event = delivery.event
+        handler = self._handlers[event.type]
+        ids = {"case_id": event.subject, "event_id": event.id, "event_type": event.type}
+        for attempt in range(1, self._retry.attempts + 1):
+            started = time.perf_counter()
+            try:
+                await handler(delivery)
+            except PermanentError as rejected:
+                await self._dead_letter(message, "rejected", str(rejected), event)
+                return
+            except TRANSIENT_ERRORS as exc:
+                log.warning("transient failure", extra={**ids, "attempt": attempt}, exc_info=exc)
+                if attempt == self._retry.attempts:
+                    EVENTS_CONSUMED.labels(event.type, "retry_later").inc()
+                    raise _RetryLater from exc
+            except Exception as exc:
+                log.error("handler failed", extra={**ids, "attempt": attempt}, exc_info=exc)
+                if attempt == self._retry.attempts:
+                    detail = f"{type(exc).__name__} on each of {attempt} attempts"
+                    await self._dead_letter(message, "handler_failed", detail, event)
+                    return
+            else:
+                HANDLER_SECONDS.labels(event.type).observe(time.perf_counter() - started)
+                EVENTS_CONSUMED.labels(event.type, "applied").inc()
+                return
+            await asyncio.sleep(self._retry.delay(attempt))
+
+    def _accept(self, message: ConsumerRecord) -> Delivery:
+        """Validation at the edge: envelope, type for this topic, key, payload schema."""
+        event = decode(message.value)
+        expected = self._type_of_topic[message.topic]
+        if event.type != expected:
+            raise InvalidEvent("type_mismatch", f"event type must be {expected!r} on this topic")
+        if message.key is None or message.key.decode(errors="replace") != event.subject:
+            raise InvalidEvent("key_mismatch", "the message key must equal the event subject")
+        payload = decode_payload(event)
+        return Delivery(event, payload, message.topic, message.partition, message.offset)
+
+    async def _dead_letter(
+        self,
+        message: ConsumerRecord,
+        reason: str,
+        detail: str,
+        event: CloudEvent | None = None,
+    ) -> None:
+        headers = [
+            *list(message.headers or []),
+            ("dlq.reason", reason.encode()),
+            ("dlq.detail", detail.encode()),
+            ("dlq.original.topic", message.topic.encode()),
+            ("dlq.original.partition", str(message.partition).encode()),
+            ("dlq.original.offset", str(message.offset).encode()),
+            ("dlq.consumer.group", self._group_id.encode()),
+            ("dlq.failed.at", datetime.now(UTC).isoformat().encode()),
+        ]
+        record = OutgoingRecord(
+            topic=dlq_topic(message.topic),
+            key=message.key or b"",
+            value=message.value or b"",
+            headers=headers,
+        )
+        try:
+            await self._publisher.send_records([record])
+        except TRANSIENT_ERRORS as exc:
+            raise _RetryLater from exc
+        DEAD_LETTERS.labels(reason).inc()
+        EVENTS_CONSUMED.labels(event.type if event else "unknown", "dead_lettered").inc()
+        log.warning(
+            "message sent to dead-letter topic",
+            extra={
+                "reason": reason,
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "case_id": event.subject if event else None,
+                "event_id": event.id if event else None,
+            },
+        )

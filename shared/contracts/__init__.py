@@ -1,0 +1,82 @@
+"""The events that cross services, one frozen pydantic model per topic, and how to read them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from shared.contracts.case_submitted import CaseSubmitted
+from shared.contracts.expert_assigned import ExpertAssigned
+from shared.contracts.records_ready import RecordsReady
+from shared.contracts.report_issued import ReportIssued
+from shared.envelope import CloudEvent, InvalidEvent, Payload, describe_validation_error
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+P = TypeVar("P", bound=Payload)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A topic's payload model and the upcasters that lift older versions to the current one."""
+
+    model: type[Payload]
+    # upcasters[n] turns a version-n payload into version n+1.
+    upcasters: dict[int, Upcaster] = field(default_factory=dict)
+
+
+CONTRACTS: dict[str, Contract] = {
+    c.model.event_type: c
+    for c in (
+        Contract(CaseSubmitted),
+        Contract(RecordsReady),
+        Contract(ExpertAssigned),
+        Contract(ReportIssued),
+    )
+}
+
+CASE_TOPICS: tuple[str, ...] = tuple(CONTRACTS)
+
+
+def decode_payload(event: CloudEvent) -> Payload:
+    """Validate an event's data against its topic's model, upcasting older versions first."""
+    contract = CONTRACTS.get(event.type)
+    if contract is None:
+        raise InvalidEvent("unknown_type", f"no contract for event type {event.type!r}")
+    version = event.schema_version
+    current = contract.model.schema_version
+    if version > current or version < 1:
+        raise InvalidEvent("unsupported_version", f"{event.type} version {version} is not known")
+    data = event.data
+    for step in range(version, current):
+        data = contract.upcasters[step](data)
+    try:
+        payload = contract.model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent("invalid_payload", describe_validation_error(exc)) from None
+    case_id = getattr(payload, "case_id", None)
+    if case_id is not None and case_id != event.subject:
+        raise InvalidEvent("subject_mismatch", "subject must equal data.case_id")
+    return payload
+
+
+def payload_as(payload: Payload, model: type[P]) -> P:
+    """Narrow a decoded payload to the model a handler expects."""
+    if not isinstance(payload, model):
+        raise TypeError(f"expected {model.__name__}, got {type(payload).__name__}")
+    return payload
+
+
+__all__ = [
+    "CASE_TOPICS",
+    "CONTRACTS",
+    "CaseSubmitted",
+    "Contract",
+    "ExpertAssigned",
+    "RecordsReady",
+    "ReportIssued",
+    "decode_payload",
+    "payload_as",
+]

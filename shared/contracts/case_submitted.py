@@ -1,0 +1,82 @@
+"""`case.submitted`: a family, a physician or a hospital system asks for a second opinion."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.contracts.common import (
+    CaseId,
+    CountryCode,
+    Email,
+    LanguageTag,
+    LongText,
+    Phone,
+    ShortText,
+    Specialty,
+    Urgency,
+)
+from shared.envelope import Payload
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Patient(_Part):
+    given_name: ShortText
+    family_name: ShortText
+    date_of_birth: date
+    sex: Literal["female", "male", "other", "unknown"]
+    mrn: ShortText | None = Field(default=None, description="Medical record number, if known.")
+
+
+class Guardian(_Part):
+    name: ShortText
+    relationship: ShortText = Field(description="e.g. mother, father, legal guardian")
+    email: Email
+    phone: Phone
+    preferred_language: LanguageTag = "en"
+
+
+class ReferringPhysician(_Part):
+    """The child's established local physician, who receives the report too."""
+
+    name: ShortText
+    organization: ShortText
+    email: Email
+    phone: Phone
+
+
+class Consent(_Part):
+    given_by: ShortText
+    given_at: AwareDatetime
+    text_version: ShortText
+
+
+class CaseSubmitted(Payload):
+    """A family, a referring physician or a hospital system asks for a second opinion."""
+
+    event_type = "case.submitted"
+    schema_version = 1
+
+    case_id: CaseId
+    patient: Patient
+    guardian: Guardian
+    referring_physician: ReferringPhysician
+    specialty: Specialty
+    working_diagnosis: LongText
+    diagnosis_stage: ShortText | None = None
+    urgency: Urgency
+    questions: list[LongText] = Field(min_length=1, max_length=50)
+    consent: Consent
+    country: CountryCode
+    submitted_via: Literal["family", "physician", "hospital-system", "fhir"] = "family"
+    organization_id: ShortText | None = Field(
+        default=None, description="The submitting hospital system's organization, if any."
+    )
+    hospital_request_id: ShortText | None = Field(
+        default=None, description="The hospital's own request identifier, for de-duplication."
+    )

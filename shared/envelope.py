@@ -1,0 +1,125 @@
+"""CloudEvents 1.0 envelope (structured JSON mode) for every event that crosses services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+import orjson
+import uuid_utils
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_URN_PREFIX = "urn:second-opinion:schema:"
+
+
+class InvalidEvent(Exception):
+    """A message that can never be processed; `reason` is a machine code, `detail` is PHI-free."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 event; `type` is the topic name and `subject` the case id."""
+
+    # Extension attributes (e.g. traceparent) are allowed by the spec, so extra keys are kept.
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=500)
+    type: str = Field(min_length=1, max_length=200)
+    time: AwareDatetime
+    subject: str = Field(min_length=1, max_length=200)
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str = Field(min_length=1, max_length=500)
+    data: dict[str, Any]
+
+    @property
+    def case_id(self) -> str:
+        return self.subject
+
+    @property
+    def schema_version(self) -> int:
+        """The payload version named by `dataschema` (`urn:second-opinion:schema:<type>:<n>`)."""
+        prefix = f"{SCHEMA_URN_PREFIX}{self.type}:"
+        if not self.dataschema.startswith(prefix):
+            raise InvalidEvent("bad_dataschema", f"dataschema must start with {prefix}")
+        try:
+            return int(self.dataschema[len(prefix) :])
+        except ValueError:
+            raise InvalidEvent(
+                "bad_dataschema", "dataschema must end with a version number"
+            ) from None
+
+
+class Payload(BaseModel):
+    """Base for event payloads: frozen, strict about unknown fields, versioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int]
+
+    @classmethod
+    def dataschema(cls) -> str:
+        return f"{SCHEMA_URN_PREFIX}{cls.event_type}:{cls.schema_version}"
+
+
+def new_event_id() -> str:
+    """A UUIDv7: unique, and sortable by creation time."""
+    return str(uuid_utils.uuid7())
+
+
+def make_event(
+    payload: Payload,
+    *,
+    source: str,
+    subject: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> CloudEvent:
+    """Wrap a payload in a CloudEvent of its topic's type."""
+    return CloudEvent(
+        id=event_id or new_event_id(),
+        source=source,
+        type=payload.event_type,
+        time=time or datetime.now(UTC),
+        subject=subject,
+        dataschema=payload.dataschema(),
+        data=payload.model_dump(mode="json"),
+    )
+
+
+def encode(event: CloudEvent) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def decode(raw: bytes | None) -> CloudEvent:
+    """Parse structured-mode JSON into a CloudEvent, or raise InvalidEvent saying why."""
+    if not raw:
+        raise InvalidEvent("empty_message", "the message has no value")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidEvent("invalid_json", "the message value is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent("not_a_cloudevent", "the message value is not a JSON object")
+    try:
+        return CloudEvent.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidEvent("not_a_cloudevent", describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    """Name the failing fields and rules, never the values (which may be a child's name)."""
+    parts = []
+    for err in exc.errors()[:limit]:
+        location = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{location}: {err['type']}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)

@@ -1,0 +1,124 @@
+"""What every service process does the same way: connections, probes, and one event loop that
+runs the HTTP server, the consumer and the outbox relay until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+
+import uvicorn
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.bus import KafkaEventPublisher
+from shared.logs import configure_logging
+from shared.mongo import Document, connect
+from shared.settings import ServiceSettings
+from shared.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class Connections:
+    """The Kafka producer and the service's own database."""
+
+    def __init__(self, service: str, settings: ServiceSettings) -> None:
+        self.service = service
+        self.settings = settings
+        self.mongo: AsyncMongoClient[Document] = connect(settings.stack, app_name=service)
+        self.db: AsyncDatabase[Document] = self.mongo[settings.stack.database(service)]
+        self.publisher = KafkaEventPublisher(settings.stack)
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings.stack)
+        await self.publisher.start()
+
+    async def stop(self) -> None:
+        await self.publisher.stop()
+        await self.mongo.close()
+
+    async def mongo_ready(self) -> bool:
+        await self.db.command("ping")
+        return True
+
+
+async def serve(
+    *,
+    service: str,
+    app: FastAPI,
+    settings: ServiceSettings,
+    background: Sequence[BackgroundTask],
+) -> None:
+    """Run the API and the background tasks; SIGTERM or SIGINT stops them all gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = _SignalFreeServer(config)
+    tasks = [asyncio.create_task(_supervised(task, stop)) for task in background]
+    http = asyncio.create_task(server.serve(), name="http")
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    log.info("service started", extra={"service": service, "url": url})
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([http, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    server.should_exit = True
+    for task in [*tasks, http]:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=15)
+    log.info("service stopped", extra={"service": service})
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """uvicorn would take SIGTERM for itself; here one handler stops the server and the tasks."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _supervised(task: BackgroundTask, stop: asyncio.Event) -> None:
+    """Restart a background task that crashed (a broker restart, say), with capped backoff."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await task(stop)
+            return
+        except Exception as exc:
+            log.error("background task failed; restarting", exc_info=exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30)
+
+
+Builder = Callable[[Connections], Awaitable[tuple[FastAPI, Sequence[BackgroundTask]]]]
+
+
+def main(service: str, settings: ServiceSettings, build: Builder) -> None:
+    """Entry point shared by `python -m services.<name>`."""
+    configure_logging(service, settings.log_level)
+
+    async def _run() -> None:
+        connections = Connections(service, settings)
+        await connections.start()
+        try:
+            app, background = await build(connections)
+            await serve(service=service, app=app, settings=settings, background=background)
+        finally:
+            await connections.stop()
+
+    asyncio.run(_run())

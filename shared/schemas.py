@@ -1,0 +1,155 @@
+"""JSON Schemas and the AsyncAPI document generated from the contracts, so outside systems can
+validate events with nothing but the checked-in files.
+
+`python -m shared.schemas write` regenerates `contracts/`; `check` fails if it is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from shared.contracts import CONTRACTS
+from shared.envelope import Payload
+from shared.topics import DLQ_SUFFIX
+
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+
+
+def schema_file_name(model: type[Payload]) -> str:
+    return f"{model.event_type}.v{model.schema_version}.schema.json"
+
+
+def event_schema(model: type[Payload]) -> dict[str, Any]:
+    """The whole CloudEvent for one topic: envelope attributes plus the payload as `data`."""
+    data_schema = model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+    defs = data_schema.pop("$defs", {})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": model.dataschema(),
+        "title": f"{model.event_type} (CloudEvents 1.0, structured JSON)",
+        "description": (model.__doc__ or "").strip() or f"The {model.event_type} event.",
+        "type": "object",
+        "required": [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "time",
+            "subject",
+            "dataschema",
+            "data",
+        ],
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": {"type": "string", "minLength": 1, "description": "Unique; a UUIDv7."},
+            "source": {"type": "string", "minLength": 1, "examples": ["/hospitals/example"]},
+            "type": {"const": model.event_type},
+            "time": {"type": "string", "format": "date-time"},
+            "subject": {"type": "string", "description": "The case id; also the Kafka key."},
+            "datacontenttype": {"const": "application/json"},
+            "dataschema": {"const": model.dataschema()},
+            "data": data_schema,
+        },
+        "$defs": defs,
+    }
+
+
+def asyncapi_document() -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for event_type, contract in CONTRACTS.items():
+        model = contract.model
+        name = event_type.replace(".", "_")
+        messages[name] = {
+            "name": event_type,
+            "title": event_type,
+            "contentType": "application/cloudevents+json",
+            "bindings": {"kafka": {"key": {"type": "string", "description": "The case id."}}},
+            "payload": {"$ref": f"./{schema_file_name(model)}"},
+        }
+        channels[name] = {
+            "address": event_type,
+            "description": f"{(model.__doc__ or event_type).strip()} Dead letters go to "
+            f"`{event_type}{DLQ_SUFFIX}` with the reason in the `dlq.reason` header.",
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        }
+        operations[f"receive_{name}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{name}"},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Remote second-opinion platform events",
+            "version": "1.0.0",
+            "description": "Case events as CloudEvents 1.0 in structured JSON over Kafka, keyed "
+            "by case id so every event of a case keeps its order.",
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def generated_files() -> dict[str, bytes]:
+    files = {
+        schema_file_name(c.model): orjson.dumps(
+            event_schema(c.model), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        )
+        + b"\n"
+        for c in CONTRACTS.values()
+    }
+    files["asyncapi.yaml"] = yaml.safe_dump(asyncapi_document(), sort_keys=False).encode()
+    return files
+
+
+def stale_files(directory: Path = CONTRACTS_DIR) -> list[str]:
+    return [
+        name
+        for name, content in generated_files().items()
+        if not (directory / name).exists() or (directory / name).read_bytes() != content
+    ]
+
+
+def compatibility_problems(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
+    """What in `new` would break a consumer written against `old`: removed properties, new
+    required properties, or a changed type. Additive changes pass."""
+    problems = []
+    if old.get("type") != new.get("type") and "type" in old:
+        problems.append(f"{path or '(root)'}: type changed")
+    old_props, new_props = old.get("properties", {}), new.get("properties", {})
+    for name in old_props:
+        if name not in new_props:
+            problems.append(f"{path}{name}: removed")
+        else:
+            problems += compatibility_problems(old_props[name], new_props[name], f"{path}{name}.")
+    for name in set(new.get("required", [])) - set(old.get("required", [])):
+        problems.append(f"{path}{name}: newly required")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "check"
+    if command == "write":
+        CONTRACTS_DIR.mkdir(exist_ok=True)
+        for name, content in generated_files().items():
+            (CONTRACTS_DIR / name).write_bytes(content)
+        print(f"wrote {len(generated_files())} files to {CONTRACTS_DIR}")
+        return 0
+    stale = stale_files()
+    if stale:
+        print("stale contracts (run `make contracts`):", ", ".join(stale))
+        return 1
+    print("contracts are up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

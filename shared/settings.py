@@ -1,0 +1,54 @@
+"""Settings read from the environment: the stack's addresses, and one prefix per service."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class StackSettings(BaseSettings):
+    """Where Kafka, the MongoDB-compatible server and the S3 store are; shared by every service."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27027/")
+    s3_endpoint: str = "127.0.0.1:19000"
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_secure: bool = False
+    # Prefixes every topic and database name, so parallel test runs never share state.
+    sop_namespace: str = Field(default="", pattern=r"^[a-z0-9_]*$")
+    sop_environment: Environment = "development"
+
+    def topic(self, event_type: str) -> str:
+        return f"{self.sop_namespace}{event_type}"
+
+    def database(self, service: str) -> str:
+        return f"{self.sop_namespace}{service}"
+
+
+class ServiceSettings(BaseSettings):
+    """Base for a service's own settings; subclasses set `env_prefix` (e.g. `INTAKE_`)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    stack: StackSettings = Field(default_factory=StackSettings)
+
+    @model_validator(mode="after")
+    def _loopback_unless_production(self) -> ServiceSettings:
+        # Outside production the services never listen beyond this machine.
+        if self.stack.sop_environment != "production" and self.http_host not in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        ):
+            raise ValueError("http_host must be a loopback address outside production")
+        return self

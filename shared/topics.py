@@ -1,0 +1,62 @@
+"""The topics the platform owns, created explicitly (auto-creation is off on our brokers)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.contracts import CASE_TOPICS
+from shared.settings import StackSettings
+
+DLQ_SUFFIX = ".dlq"
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+
+    def as_new_topic(self) -> NewTopic:
+        return NewTopic(
+            name=self.name,
+            num_partitions=self.partitions,
+            replication_factor=1,
+            topic_configs={"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"},
+        )
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec]:
+    """Every case topic and its dead-letter topic; case history is kept long enough to rebuild."""
+    specs = []
+    for event_type in CASE_TOPICS:
+        name = stack.topic(event_type)
+        # Case topics keep history so read models (the staff board) can be rebuilt from them.
+        specs.append(TopicSpec(name, partitions, retention_ms=-1))
+        specs.append(TopicSpec(dlq_topic(name), 1, retention_ms=4 * WEEK_MS))
+    return specs
+
+
+async def ensure_topics(stack: StackSettings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create missing topics; returns the names it created. Safe to run from every service."""
+    specs = specs if specs is not None else platform_topics(stack)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            # Another service may create them at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([s.as_new_topic() for s in missing])
+        return [s.name for s in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,131 @@
+"""Outbox relay and applied-event records against the real MongoDB-compatible server and Kafka:
+an event survives a relay crash between publish and mark, and its effect happens once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from pymongo import AsyncMongoClient
+
+from shared.bus import KafkaEventPublisher, OutgoingRecord
+from shared.consumer import ConsumerRunner, Delivery
+from shared.envelope import CloudEvent
+from shared.mongo import Document, apply_once, connect
+from shared.outbox import OutboxRelay, outbox_set, pending_filter
+from shared.settings import StackSettings
+from tests.support import eventually, sample_event
+
+pytestmark = pytest.mark.real
+
+
+class RelayCrash(Exception):
+    pass
+
+
+class CrashAfterPublish:
+    """Publishes for real, then dies before the relay can mark the events sent."""
+
+    def __init__(self, inner: KafkaEventPublisher) -> None:
+        self.inner = inner
+
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        await self.inner.publish(events)
+        raise RelayCrash
+
+    async def send_records(self, records: Sequence[OutgoingRecord]) -> None:
+        await self.inner.send_records(records)
+
+
+@pytest.fixture
+async def mongo(stack: StackSettings) -> AsyncIterator[AsyncMongoClient[Document]]:
+    client = connect(stack, app_name="tests")
+    yield client
+    await client.drop_database(stack.database("outbox"))
+    await client.close()
+
+
+async def test_an_event_is_applied_exactly_once_when_the_relay_dies_between_publish_and_mark(
+    topics: StackSettings, publisher: KafkaEventPublisher, mongo: AsyncMongoClient[Document]
+) -> None:
+    db = mongo[topics.database("outbox")]
+    cases, effects = db["cases"], db["effects"]
+    event = sample_event("case-outbox")
+    # The state change and its event: one single-document write.
+    await cases.update_one(
+        {"_id": "case-outbox"},
+        {"$set": {"stage": "submitted", **outbox_set([event])}},
+        upsert=True,
+    )
+
+    with pytest.raises(RelayCrash):
+        await OutboxRelay(collection=cases, publisher=CrashAfterPublish(publisher)).relay_once()
+    assert await cases.count_documents(pending_filter()) == 1  # still pending: not marked
+
+    # The restarted relay publishes the same event again and this time marks it.
+    assert await OutboxRelay(collection=cases, publisher=publisher).relay_once() == 1
+    assert await cases.count_documents(pending_filter()) == 0
+    assert (await cases.find_one({"_id": "case-outbox"}) or {})["stage"] == "submitted"
+
+    async def count_effect(delivery: Delivery) -> None:
+        await apply_once(
+            effects,
+            doc_id=delivery.event.subject,
+            event_id=delivery.event.id,
+            update={"$inc": {"times_applied": 1}},
+        )
+
+    runner = ConsumerRunner(
+        stack=topics,
+        group_id=topics.topic("effects"),
+        handlers={"case.submitted": count_effect},
+        publisher=publisher,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        copies = await eventually(lambda: _copies_on_topic(topics, event.id, 2))
+        assert copies == 2  # the duplicate really reached the topic
+        await eventually(lambda: _applied(effects, "case-outbox", event.id))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    effect = await effects.find_one({"_id": "case-outbox"})
+    assert effect is not None
+    assert effect["times_applied"] == 1
+    assert effect["applied_event_ids"] == [event.id]
+
+
+async def test_apply_once_ignores_a_redelivered_event(
+    stack: StackSettings, mongo: AsyncMongoClient[Document]
+) -> None:
+    effects = mongo[stack.database("outbox")]["effects"]
+    results = [
+        await apply_once(effects, doc_id="c1", event_id="e1", update={"$inc": {"n": 1}})
+        for _ in range(3)
+    ]
+    assert results == [True, False, False]
+    assert await apply_once(effects, doc_id="c1", event_id="e2", update={"$inc": {"n": 1}})
+    assert (await effects.find_one({"_id": "c1"}) or {})["n"] == 2
+
+
+async def _copies_on_topic(stack: StackSettings, event_id: str, at_least: int) -> int:
+    consumer = AIOKafkaConsumer(
+        stack.topic("case.submitted"),
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=1000)
+        copies = sum(event_id.encode() in m.value for ms in batch.values() for m in ms)
+        return copies if copies >= at_least else 0
+    finally:
+        await consumer.stop()
+
+
+async def _applied(effects, case_id: str, event_id: str) -> bool:  # type: ignore[no-untyped-def]
+    doc = await effects.find_one({"_id": case_id})
+    return bool(doc and event_id in doc.get("applied_event_ids", []))

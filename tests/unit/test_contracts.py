@@ -1,0 +1,61 @@
+"""The checked-in JSON Schemas match the models, validate real events, and only grow."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+
+from shared.contracts import CONTRACTS
+from shared.envelope import encode
+from shared.schemas import (
+    CONTRACTS_DIR,
+    compatibility_problems,
+    event_schema,
+    schema_file_name,
+    stale_files,
+)
+from tests.support import sample_event
+
+
+def test_checked_in_contracts_are_up_to_date() -> None:
+    assert stale_files() == [], "run `make contracts` and commit contracts/"
+
+
+def test_a_real_event_validates_against_the_published_schema() -> None:
+    model = CONTRACTS["case.submitted"].model
+    schema = json.loads((CONTRACTS_DIR / schema_file_name(model)).read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(
+        orjson.loads(encode(sample_event()))
+    )
+
+
+def test_the_published_schema_rejects_a_case_without_consent() -> None:
+    model = CONTRACTS["case.submitted"].model
+    schema = json.loads((CONTRACTS_DIR / schema_file_name(model)).read_text())
+    body = orjson.loads(encode(sample_event()))
+    del body["data"]["consent"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(body, schema)
+
+
+@pytest.mark.parametrize("event_type", list(CONTRACTS))
+def test_current_models_do_not_break_consumers_of_the_published_schema(event_type: str) -> None:
+    model = CONTRACTS[event_type].model
+    published_files = sorted(Path(CONTRACTS_DIR).glob(f"{event_type}.v*.schema.json"))
+    assert published_files
+    for published in published_files:
+        old = json.loads(published.read_text())
+        assert (
+            compatibility_problems(
+                old["properties"]["data"], event_schema(model)["properties"]["data"]
+            )
+            == []
+        )
+
+
+def test_the_compatibility_check_catches_removed_and_newly_required_fields() -> None:
+    old = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    new = {"type": "object", "properties": {"b": {"type": "string"}}, "required": ["b"]}
+    assert compatibility_problems(old, new) == ["a: removed", "b: newly required"]
