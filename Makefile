@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 UV_VERSION := 0.13.8
 
-.PHONY: help setup provision run test unit lint format contracts bench chaos stack-up stack-down stack-status clean
+.PHONY: help setup provision run test unit lint format contracts bench chaos token stack-up stack-down stack-status clean
 
 help:
 	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
@@ -51,6 +51,12 @@ bench: setup
 
 chaos: setup
 	@echo "no chaos suite yet (see the security and reliability issue)"
+
+# A development bearer token signed by the local key that `make run` created.
+ROLE ?= intake-staff
+SUBJECT ?= staff-1
+token: setup
+	@AUTH_LINK_KEY_PATH=.state/stack/auth/link-key.pem $(PY) -m shared.auth token $(ROLE) $(SUBJECT) $(ORG)
 
 stack-up: provision
 	$(STACK) up

@@ -1,13 +1,15 @@
 """Who is asking: bearer tokens (JWT, RS256) checked on every route, and the roles they carry.
 
 Production points `AUTH_JWKS_PATH` (or a JWKS file synced from the identity provider) at the
-issuer's public keys. `make run` and the tests use `LocalIssuer`, which signs with a generated
+issuer's public keys. `make run` and the tests use `TokenIssuer`, which signs with a generated
 key pair, so the same verification code runs everywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,14 +36,18 @@ Role = Literal[
     "service",
 ]
 STAFF_ROLES: frozenset[Role] = frozenset({"intake-staff", "admin"})
+LOCAL_ISSUER = "urn:second-opinion:local-issuer"
 
 
 class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
-    issuer: str = "urn:second-opinion:local-issuer"
+    # Tokens from the identity provider and the platform's own case links may differ in issuer.
+    issuers: list[str] = [LOCAL_ISSUER]
     audience: str = "second-opinion"
     jwks_path: Path | None = None
+    # The key that signs case-scoped links for families and physicians (intake holds it).
+    link_key_path: Path | None = None
     leeway_s: int = 30
 
 
@@ -63,9 +69,11 @@ class Principal(BaseModel):
 class TokenVerifier:
     """Checks signature, expiry, issuer and audience; any failure is a 401 that says which."""
 
-    def __init__(self, *, jwks: dict[str, Any], issuer: str, audience: str, leeway_s: int = 30):
+    def __init__(
+        self, *, jwks: dict[str, Any], issuers: list[str], audience: str, leeway_s: int = 30
+    ) -> None:
         self._keys = {k["kid"]: jwt.PyJWK(k) for k in jwks.get("keys", [])}
-        self._issuer = issuer
+        self._issuers = issuers
         self._audience = audience
         self._leeway_s = leeway_s
 
@@ -76,7 +84,7 @@ class TokenVerifier:
         jwks = json.loads(settings.jwks_path.read_text())
         return cls(
             jwks=jwks,
-            issuer=settings.issuer,
+            issuers=settings.issuers,
             audience=settings.audience,
             leeway_s=settings.leeway_s,
         )
@@ -95,7 +103,7 @@ class TokenVerifier:
                 key=key,
                 algorithms=["RS256"],
                 audience=self._audience,
-                issuer=self._issuer,
+                issuer=self._issuers,
                 leeway=self._leeway_s,
                 options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
             )
@@ -122,14 +130,40 @@ def _unauthenticated(code: str, message: str) -> ApiError:
     return ApiError(401, code, message)
 
 
-class LocalIssuer:
-    """Signs tokens with a generated RSA key: for `make run` and tests, never production."""
+class TokenIssuer:
+    """Signs tokens with an RSA key: the platform's case links, and every token in `make run`
+    and the tests (where it stands in for the identity provider)."""
 
-    def __init__(self, *, issuer: str, audience: str, key_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        private_key: rsa.RSAPrivateKey,
+        key_id: str,
+        issuer: str = LOCAL_ISSUER,
+        audience: str = "second-opinion",
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
-        self.key_id = key_id or f"local-{uuid_utils.uuid4().hex[:8]}"
-        self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key_id = key_id
+        self._private_key = private_key
+
+    @classmethod
+    def generate(
+        cls, *, issuer: str = LOCAL_ISSUER, audience: str = "second-opinion"
+    ) -> TokenIssuer:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_id = f"local-{uuid_utils.uuid4().hex[:8]}"
+        return cls(private_key=key, key_id=key_id, issuer=issuer, audience=audience)
+
+    @classmethod
+    def from_pem(
+        cls, pem: bytes, *, issuer: str = LOCAL_ISSUER, audience: str = "second-opinion"
+    ) -> TokenIssuer:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("the link signing key must be an RSA private key")
+        key_id = "link-" + hashlib.sha256(pem).hexdigest()[:12]
+        return cls(private_key=key, key_id=key_id, issuer=issuer, audience=audience)
 
     def jwks(self) -> dict[str, Any]:
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key(), as_dict=True)
@@ -194,3 +228,35 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
         return principal
 
     return check
+
+
+def provision_local_auth(directory: Path) -> dict[str, str]:
+    """Create (once) a signing key and its JWKS for development; returns the AUTH_ variables."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path, jwks_path = directory / "link-key.pem", directory / "jwks.json"
+    if not key_path.exists():
+        key_path.write_bytes(TokenIssuer.generate().private_pem())
+        key_path.chmod(0o600)
+    issuer = TokenIssuer.from_pem(key_path.read_bytes())
+    jwks_path.write_text(json.dumps(issuer.jwks()))
+    return {"AUTH_JWKS_PATH": str(jwks_path), "AUTH_LINK_KEY_PATH": str(key_path)}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m shared.auth token ROLE SUBJECT [ORG]`: a development token from the link key."""
+    if len(argv) < 4 or argv[1] != "token":
+        print("usage: python -m shared.auth token ROLE SUBJECT [ORGANIZATION]", file=sys.stderr)
+        return 2
+    settings = AuthSettings()
+    if settings.link_key_path is None:
+        print("AUTH_LINK_KEY_PATH is not set", file=sys.stderr)
+        return 2
+    issuer = TokenIssuer.from_pem(settings.link_key_path.read_bytes())
+    organization = argv[4] if len(argv) > 4 else None
+    role: Any = argv[2]
+    print(issuer.issue(subject=argv[3], role=role, organization=organization, ttl_s=12 * 3600))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

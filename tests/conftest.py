@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import AsyncIterator
 
 import pytest
 
+from shared.auth import TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
 from shared.settings import StackSettings
 from shared.topics import ensure_topics
@@ -51,3 +53,27 @@ async def publisher(topics: StackSettings) -> AsyncIterator[KafkaEventPublisher]
     await producer.start()
     yield producer
     await producer.stop()
+
+
+@pytest.fixture(scope="session")
+def issuer() -> TokenIssuer:
+    """Stands in for the identity provider and the case-link key in tests."""
+    return TokenIssuer.generate()
+
+
+@pytest.fixture(scope="session")
+def verifier(issuer: TokenIssuer) -> TokenVerifier:
+    return TokenVerifier(jwks=issuer.jwks(), issuers=[issuer.issuer], audience=issuer.audience)
+
+
+@pytest.fixture(scope="session")
+def auth_env(issuer: TokenIssuer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """AUTH_ variables for service processes started by a test, trusting `issuer`."""
+    directory = tmp_path_factory.mktemp("auth")
+    (directory / "jwks.json").write_text(json.dumps(issuer.jwks()))
+    (directory / "link-key.pem").write_bytes(issuer.private_pem())
+    return {
+        "AUTH_JWKS_PATH": str(directory / "jwks.json"),
+        "AUTH_LINK_KEY_PATH": str(directory / "link-key.pem"),
+        "AUTH_ISSUERS": json.dumps([issuer.issuer]),
+    }

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run as a script by `make run`
+
+from shared.auth import provision_local_auth  # noqa: E402
 SERVICES = {"intake": 8001, "records": 8002, "assignment": 8003, "reports": 8004, "notify": 8005}
 
 
@@ -98,6 +101,8 @@ def main() -> int:
     stack = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
     subprocess.run([*stack, "up", "--state-dir", str(state)], check=True)
     env = read_env_file(state / "stack.env")
+    # A development signing key stands in for the identity provider (see shared/auth.py).
+    env.update(provision_local_auth(state / "auth"))
     services = start_services(env, state / "services")
     try:
         wait_ready(services)
@@ -105,6 +110,7 @@ def main() -> int:
         for service in services:
             print(f"  {service.name:<11} {service.url}/docs   (ready: {service.url}/readyz)")
         print(f"  logs        {state / 'services'}")
+        print("  a token:    make token ROLE=intake-staff SUBJECT=staff-1")
         while all(s.process.poll() is None for s in services):
             time.sleep(0.5)
         crashed = [s.name for s in services if s.process.poll() is not None]

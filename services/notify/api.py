@@ -5,19 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared.consumer import ConsumerRunner
-from shared.probes import probe_router
 from shared.runtime import Connections
+from shared.webapp import create_service_app
 
 
 def create_app(connections: Connections, runner: ConsumerRunner) -> FastAPI:
-    app = FastAPI(
-        title="notify service",
-        description="Notify: emails, the live staff board and partner webhooks.",
-        version="0.1.0",
-    )
-
     async def consumer_ready() -> bool:
         return runner.ready
 
-    app.include_router(probe_router({"mongo": connections.mongo_ready, "kafka": consumer_ready}))
-    return app
+    return create_service_app(
+        title="notify service",
+        description="Notify: emails, the live staff board and partner webhooks.",
+        readiness={"mongo": connections.mongo_ready, "kafka": consumer_ready},
+    )

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from shared.contracts.case_submitted import CaseSubmitted
+from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
 from shared.contracts.records_ready import RecordsReady
+from shared.contracts.records_updated import RecordsRequested, RecordsUpdated
 from shared.contracts.report_issued import ReportIssued
 from shared.envelope import CloudEvent, InvalidEvent, Payload, describe_validation_error
 
@@ -31,6 +33,9 @@ CONTRACTS: dict[str, Contract] = {
     c.model.event_type: c
     for c in (
         Contract(CaseSubmitted),
+        Contract(CaseUpdated),
+        Contract(RecordsUpdated),
+        Contract(RecordsRequested),
         Contract(RecordsReady),
         Contract(ExpertAssigned),
         Contract(ReportIssued),
@@ -73,9 +78,12 @@ __all__ = [
     "CASE_TOPICS",
     "CONTRACTS",
     "CaseSubmitted",
+    "CaseUpdated",
     "Contract",
     "ExpertAssigned",
     "RecordsReady",
+    "RecordsRequested",
+    "RecordsUpdated",
     "ReportIssued",
     "decode_payload",
     "payload_as",

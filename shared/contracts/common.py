@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 CaseId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -34,3 +34,12 @@ Specialty = Literal[
 ]
 Urgency = Literal["routine", "urgent"]
 NonNegative = Annotated[int, Field(ge=0)]
+
+
+class Actor(BaseModel):
+    """Who did something: an opaque subject id and a role, never a person's name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    role: Annotated[str, StringConstraints(min_length=1, max_length=50)]
