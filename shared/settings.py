@@ -31,6 +31,10 @@ class StackSettings(BaseSettings):
     def database(self, service: str) -> str:
         return f"{self.sop_namespace}{service}"
 
+    def bucket(self, service: str) -> str:
+        # S3 bucket names allow no underscores and must start with a letter or digit.
+        return f"{self.sop_namespace}{service}".replace("_", "-").strip("-")
+
 
 class ServiceSettings(BaseSettings):
     """Base for a service's own settings; subclasses set `env_prefix` (e.g. `INTAKE_`)."""
