@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from shared.contracts.assignment_updated import AssignmentUpdated
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
@@ -37,6 +38,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(RecordsUpdated),
         Contract(RecordsRequested),
         Contract(RecordsReady),
+        Contract(AssignmentUpdated),
         Contract(ExpertAssigned),
         Contract(ReportIssued),
     )
@@ -75,6 +77,7 @@ def payload_as(payload: Payload, model: type[P]) -> P:
 
 
 __all__ = [
+    "AssignmentUpdated",
     "CASE_TOPICS",
     "CONTRACTS",
     "CaseSubmitted",
