@@ -77,9 +77,9 @@ def payload_as(payload: Payload, model: type[P]) -> P:
 
 
 __all__ = [
-    "AssignmentUpdated",
     "CASE_TOPICS",
     "CONTRACTS",
+    "AssignmentUpdated",
     "CaseSubmitted",
     "CaseUpdated",
     "Contract",
