@@ -20,7 +20,7 @@ from shared.contracts import decode_payload
 from shared.envelope import CloudEvent, InvalidEvent, Payload, decode
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
 from shared.settings import StackSettings
-from shared.topics import dlq_topic
+from shared.topics import dlq_topic, event_type_of
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,10 @@ class _RetryLater(Exception):
 
 
 class ConsumerRunner:
-    """Runs one consumer group over the topics of the given handlers until `stop` is set."""
+    """Runs one consumer group over the topics of the given handlers until `stop` is set.
+
+    `handlers` maps a topic name (e.g. `records.ready`) to the handler of its events.
+    """
 
     def __init__(
         self,
@@ -90,8 +93,9 @@ class ConsumerRunner:
     ) -> None:
         self._stack = stack
         self._group_id = group_id
-        self._handlers = dict(handlers)
-        self._type_of_topic = {stack.topic(t): t for t in handlers}
+        # Handlers are keyed by topic (without namespace); most topics carry their own type.
+        self._handlers = {stack.topic(topic): h for topic, h in handlers.items()}
+        self._type_of_topic = {stack.topic(topic): event_type_of(topic) for topic in handlers}
         self._publisher = publisher
         self._retry = retry or RetryPolicy()
         self._max_records = max_records
@@ -176,7 +180,7 @@ class ConsumerRunner:
             await self._dead_letter(message, invalid.reason, invalid.detail)
             return
         event = delivery.event
-        handler = self._handlers[event.type]
+        handler = self._handlers[message.topic]
         ids = {"case_id": event.subject, "event_id": event.id, "event_type": event.type}
         for attempt in range(1, self._retry.attempts + 1):
             started = time.perf_counter()

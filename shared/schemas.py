@@ -15,7 +15,7 @@ import yaml
 
 from shared.contracts import CONTRACTS
 from shared.envelope import Payload
-from shared.topics import DLQ_SUFFIX
+from shared.topics import DLQ_SUFFIX, INBOUND_TOPICS
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 
@@ -83,6 +83,17 @@ def asyncapi_document() -> dict[str, Any]:
             "action": "receive",
             "channel": {"$ref": f"#/channels/{name}"},
         }
+    for topic, event_type in INBOUND_TOPICS.items():
+        name = topic.replace(".", "_")
+        message = event_type.replace(".", "_")
+        channels[name] = {
+            "address": topic,
+            "description": f"Hospital systems send `{event_type}` here (key = case id). The "
+            f"intake service validates, de-duplicates by event id and by hospital request id, "
+            f"and republishes accepted cases on `{event_type}`.",
+            "messages": {message: {"$ref": f"#/components/messages/{message}"}},
+        }
+        operations[f"send_{name}"] = {"action": "send", "channel": {"$ref": f"#/channels/{name}"}}
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -12,6 +12,10 @@ from shared.contracts import CASE_TOPICS
 from shared.settings import StackSettings
 
 DLQ_SUFFIX = ".dlq"
+# Topics that outside systems write to, and the event type they carry. Hospital systems emit
+# `case.submitted` here; intake validates, de-duplicates and republishes it on `case.submitted`,
+# so a duplicate hospital request never reaches the other services.
+INBOUND_TOPICS = {"hospital.case.submitted": "case.submitted"}
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 
@@ -34,10 +38,15 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}{DLQ_SUFFIX}"
 
 
+def event_type_of(topic: str) -> str:
+    """The event type a topic carries (its own name, except for inbound topics)."""
+    return INBOUND_TOPICS.get(topic, topic)
+
+
 def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec]:
     """Every case topic and its dead-letter topic; case history is kept long enough to rebuild."""
     specs = []
-    for event_type in CASE_TOPICS:
+    for event_type in (*CASE_TOPICS, *INBOUND_TOPICS):
         name = stack.topic(event_type)
         # Case topics keep history so read models (the staff board) can be rebuilt from them.
         specs.append(TopicSpec(name, partitions, retention_ms=-1))
