@@ -63,5 +63,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library loggers are chatty at INFO and can print connection strings.
-    for noisy in ("aiokafka", "pymongo", "uvicorn.access", "kafka"):
+    for noisy in ("aiokafka", "pymongo", "uvicorn.access", "kafka", "pydicom"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

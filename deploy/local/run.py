@@ -52,6 +52,8 @@ def start_services(
                 env=service_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Own session: a terminal's Ctrl-C reaches only run.py, which stops them in order.
+                start_new_session=True,
             )
         started.append(ServiceProcess(name, port, process, log_path))
     return started
@@ -97,6 +99,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     state = REPO / ".state" / "stack"
     stack = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
@@ -104,6 +110,8 @@ def main() -> int:
     env = read_env_file(state / "stack.env")
     # A development signing key stands in for the identity provider (see shared/auth.py).
     env.update(provision_local_auth(state / "auth"))
+    env["ASSIGNMENT_LOAD_DEMO_ROSTER"] = "true"
+    signal.signal(signal.SIGTERM, _interrupt)
     services = start_services(env, state / "services")
     try:
         wait_ready(services)

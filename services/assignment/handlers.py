@@ -1,23 +1,224 @@
-"""Event handlers of the assignment service."""
+"""One function per consumed event and per command. Each writes the next version of one case
+with the events it caused, atomically, through `change_case`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from services.assignment.domain import lifecycle, offers
+from services.assignment.domain.cases import CaseFacts, CaseRecord
+from services.assignment.domain.errors import NotFound
+from services.assignment.domain.matching import chosen_candidate, rank_candidates
+from services.assignment.domain.service_levels import ServiceLevelPolicy
+from services.assignment.domain.transitions import OfferTerms, Transition
 from services.assignment.store import AssignmentStore
-from shared.consumer import Delivery
-from shared.mongo import apply_once
+from shared.consumer import Delivery, Handler, TransientError
+from shared.contracts import CaseSubmitted, CaseUpdated, RecordsReady, ReportIssued, payload_as
+from shared.contracts.common import Actor
+from shared.envelope import make_event, new_event_id
 
-CONSUMED_TYPES = (
-    "case.submitted",
-    "records.ready",
-)
+SOURCE = "/services/assignment"
+# How often a command re-reads and decides again when another writer saved the case first.
+WRITE_ATTEMPTS = 8
+
+Decide = Callable[[CaseRecord, OfferTerms], Awaitable[Transition | None]]
 
 
-async def record_case_event(delivery: Delivery, *, store: AssignmentStore) -> None:
-    """Note the event in the case's log, once, however often it is delivered."""
-    event = delivery.event
-    await apply_once(
-        store.case_log,
-        doc_id=event.subject,
-        event_id=event.id,
-        update={"$push": {"events": {"id": event.id, "type": event.type, "time": event.time}}},
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class AssignmentContext:
+    """What every handler needs: the store, the rules' settings, a clock, and the relay's nudge."""
+
+    store: AssignmentStore
+    policy: ServiceLevelPolicy = field(default_factory=ServiceLevelPolicy)
+    offer_timeout: timedelta = timedelta(hours=24)
+    clock: Callable[[], datetime] = _utc_now
+    new_id: Callable[[], str] = new_event_id
+    events_queued: Callable[[], None] = _nothing
+
+    def terms(self) -> OfferTerms:
+        return OfferTerms(now=self.clock(), timeout=self.offer_timeout, new_id=self.new_id)
+
+
+async def change_case(
+    ctx: AssignmentContext, case_id: str, decide: Decide, *, create: bool = False
+) -> CaseRecord:
+    """Read the case, decide, match the next candidate if needed, and write it all at once.
+
+    With `create`, an unknown case starts empty (events may arrive in any order)."""
+    for _ in range(WRITE_ATTEMPTS):
+        record = await ctx.store.get_case(case_id)
+        if record is None:
+            if not create:
+                raise NotFound("case_not_found", f"no case {case_id} is known here", "case_id")
+            record = CaseRecord(case_id=case_id)
+        terms = ctx.terms()
+        transition = await decide(record, terms)
+        if transition is None:
+            return record
+        if transition.match_next:
+            transition = await _match_next(ctx, transition, terms)
+        events = [
+            make_event(p, source=SOURCE, subject=case_id, time=terms.now) for p in transition.events
+        ]
+        saved = await ctx.store.save_case(
+            read_version=record.version, record=transition.record, events=events
+        )
+        if saved:
+            if events:
+                ctx.events_queued()
+            return transition.record.model_copy(update={"version": record.version + 1})
+    raise TransientError(f"case {case_id} kept changing under concurrent writers")
+
+
+async def _match_next(
+    ctx: AssignmentContext, transition: Transition, terms: OfferTerms
+) -> Transition:
+    record = transition.record
+    request = lifecycle.matching_request(record, ctx.policy.calendar, terms.now)
+    roster = await ctx.store.roster_snapshot(case_id=record.case_id, request=request)
+    ranking = rank_candidates(request, roster)
+    return transition.then(offers.offer_best(record, ranking, terms))
+
+
+# Consumed events: note what the event said and act on it, in one write that also records the
+# event's id, so a redelivered event is a no-op.
+
+
+async def on_case_submitted(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    case = payload_as(delivery.payload, CaseSubmitted)
+    # Only what matching needs; the child's and family's details stay with intake.
+    facts = CaseFacts(
+        specialty=case.specialty,
+        urgency=case.urgency,
+        language=case.guardian.preferred_language,
+        referring_organization=case.referring_physician.organization,
+        working_diagnosis=case.working_diagnosis,
     )
+    await _consume(ctx, delivery, lambda record: lifecycle.submitted(record, facts))
+
+
+async def on_records_ready(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    payload_as(delivery.payload, RecordsReady)
+    # The clock starts when the records were ready, which is when the event happened.
+    ready_at = delivery.event.time
+    await _consume(ctx, delivery, lambda record: lifecycle.records_ready(record, ready_at))
+
+
+async def on_case_updated(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    change = payload_as(delivery.payload, CaseUpdated)
+    at = delivery.event.time
+    if change.change == "triaged":
+        await _consume(ctx, delivery, lambda record: lifecycle.triaged(record, change.specialty))
+    elif change.change == "cancelled":
+        await _consume(ctx, delivery, lambda record: lifecycle.cancelled(record, at))
+    # Notes, holds and resumes do not change the assignment.
+
+
+async def on_report_issued(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    report = payload_as(delivery.payload, ReportIssued)
+    issued_at = report.issued_at
+    await _consume(ctx, delivery, lambda record: lifecycle.report_issued(record, issued_at))
+
+
+def consumer_handlers(ctx: AssignmentContext) -> dict[str, Handler]:
+    return {
+        "case.submitted": partial(on_case_submitted, ctx=ctx),
+        "records.ready": partial(on_records_ready, ctx=ctx),
+        "case.updated": partial(on_case_updated, ctx=ctx),
+        "report.issued": partial(on_report_issued, ctx=ctx),
+    }
+
+
+async def _consume(
+    ctx: AssignmentContext, delivery: Delivery, note: Callable[[CaseRecord], CaseRecord]
+) -> None:
+    event_id = delivery.event.id
+
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
+        if event_id in record.applied_event_ids:
+            return None
+        noted = note(record).model_copy(
+            update={"applied_event_ids": [*record.applied_event_ids, event_id]}
+        )
+        return lifecycle.settle(noted, ctx.policy, terms)
+
+    await change_case(ctx, delivery.event.subject, decide, create=True)
+
+
+# Commands from experts and staff.
+
+
+async def accept_offer(*, ctx: AssignmentContext, offer_id: str, expert_id: str) -> CaseRecord:
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition:
+        return offers.accept(record, offer_id, terms, expert_id=expert_id)
+
+    return await change_case(ctx, await _case_of_offer(ctx, offer_id), decide)
+
+
+async def decline_offer(
+    *, ctx: AssignmentContext, offer_id: str, expert_id: str, reason: str
+) -> CaseRecord:
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition:
+        return offers.decline(record, offer_id, terms, expert_id=expert_id, reason=reason)
+
+    return await change_case(ctx, await _case_of_offer(ctx, offer_id), decide)
+
+
+async def assign_by_hand(
+    *,
+    ctx: AssignmentContext,
+    case_id: str,
+    actor: Actor,
+    expert_id: str | None = None,
+    board_id: str | None = None,
+    note: str | None = None,
+) -> CaseRecord:
+    """Staff chose an expert (or a board, whose lead gets the offer); reassigns if assigned."""
+
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition:
+        offers.require_assignable(record)
+        request = lifecycle.matching_request(record, ctx.policy.calendar, terms.now)
+        roster = await ctx.store.roster_snapshot(case_id=case_id, request=request)
+        chosen = chosen_candidate(request, roster, expert_id=expert_id, board_id=board_id)
+        return offers.staff_offer(record, chosen, terms, actor=actor, note=note)
+
+    return await change_case(ctx, case_id, decide)
+
+
+async def rematch_case(*, ctx: AssignmentContext, case_id: str, actor: Actor) -> CaseRecord:
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition:
+        return offers.rematch(record, terms, actor=actor)
+
+    return await change_case(ctx, case_id, decide)
+
+
+async def expire_offer(*, ctx: AssignmentContext, case_id: str, offer_id: str) -> None:
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
+        return offers.expire(record, offer_id, terms)
+
+    await change_case(ctx, case_id, decide)
+
+
+async def announce_service_levels(*, ctx: AssignmentContext, case_id: str) -> None:
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
+        return lifecycle.announce_service_levels(record, terms.now)
+
+    await change_case(ctx, case_id, decide)
+
+
+async def _case_of_offer(ctx: AssignmentContext, offer_id: str) -> str:
+    case_id = await ctx.store.case_id_for_offer(offer_id)
+    if case_id is None:
+        raise NotFound("offer_not_found", f"no offer {offer_id} for you", "offer_id")
+    return case_id

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 from fastapi import FastAPI
 
-from services.records.api import create_app
 from services.records.config import RecordsSettings
-from services.records.handlers import CONSUMED_TYPES, record_case_event
-from services.records.store import RecordsStore
-from shared.consumer import ConsumerRunner
+from services.records.wiring import SERVICE, assemble
+from shared.auth import AuthSettings, TokenVerifier
 from shared.runtime import BackgroundTask, Connections, main
-
-SERVICE = "records"
 
 
 async def build(connections: Connections) -> tuple[FastAPI, Sequence[BackgroundTask]]:
-    store = RecordsStore(connections.db)
-    handle = partial(record_case_event, store=store)
-    runner = ConsumerRunner(
-        stack=connections.settings.stack,
-        group_id=connections.settings.stack.topic(SERVICE),
-        handlers=dict.fromkeys(CONSUMED_TYPES, handle),
-        publisher=connections.publisher,
-    )
-    return create_app(connections, runner), [runner.run]
+    settings = connections.settings
+    assert isinstance(settings, RecordsSettings)
+    service = await assemble(connections, settings, TokenVerifier.from_settings(AuthSettings()))
+    return service.app, service.background
 
 
 if __name__ == "__main__":

@@ -1,20 +1,165 @@
-"""Event handlers of the records service."""
+"""Handlers of the records service: one function per event and per command.
+
+Every change goes through `change_case`: load the case, let the domain decide, save the case
+and its events in one single-document write (retried if someone else saved in between).
+"""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.records import access, rules
+from services.records.config import RecordsSettings
+from services.records.domain import CaseRecord, DocumentEntry, DomainError
 from services.records.store import RecordsStore
-from shared.consumer import Delivery
-from shared.mongo import apply_once
+from shared.auth import Principal
+from shared.consumer import Delivery, TransientError
+from shared.contracts import CaseSubmitted, CaseUpdated, RecordsRequested, payload_as
+from shared.contracts.common import Actor
+from shared.envelope import Payload, make_event
+from shared.objectstore import ObjectStore
 
-CONSUMED_TYPES = ("case.submitted",)
+SOURCE = "/services/records"
+CONSUMED_TYPES = ("case.submitted", "case.updated")
+SAVE_ATTEMPTS = 20
+
+# None: nothing changed, so nothing is saved.
+Mutation = Callable[[CaseRecord], list[Payload] | None]
 
 
-async def record_case_event(delivery: Delivery, *, store: RecordsStore) -> None:
-    """Note the event in the case's log, once, however often it is delivered."""
-    event = delivery.event
-    await apply_once(
-        store.case_log,
-        doc_id=event.subject,
-        event_id=event.id,
-        update={"$push": {"events": {"id": event.id, "type": event.type, "time": event.time}}},
+class CaseBusy(TransientError):
+    """The case changed under us on every attempt; the caller may retry."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the handlers work with: the service's collections, its bucket, its settings."""
+
+    store: RecordsStore
+    objects: ObjectStore
+    settings: RecordsSettings
+    # Wakes the outbox relay after a write that queued events.
+    nudge: Callable[[], None] = lambda: None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def change_case(
+    ports: Ports,
+    case_id: str,
+    mutate: Mutation,
+    *,
+    event_id: str | None = None,
+    create: bool = False,
+) -> CaseRecord | None:
+    """Apply `mutate` and save with its events; None when `event_id` was already applied."""
+    for _ in range(SAVE_ATTEMPTS):
+        stored = await ports.store.load(case_id)
+        if stored is not None and event_id in stored.applied_event_ids:
+            return None
+        if stored is None and not create:
+            raise access.not_found(case_id)
+        case = stored.case if stored else CaseRecord(case_id, uid_salt=secrets.token_hex(16))
+        payloads = mutate(case)
+        if payloads is None:
+            return case
+        events = [make_event(p, source=SOURCE, subject=case_id) for p in payloads]
+        if await ports.store.save(case, events, applied_event_id=event_id):
+            if events:
+                ports.nudge()
+            return case
+    raise CaseBusy(f"case {case_id} changed on each of {SAVE_ATTEMPTS} attempts")
+
+
+async def on_case_submitted(delivery: Delivery, *, ports: Ports) -> None:
+    """Open the checklist (or refresh it, if intake sent the case again)."""
+    payload = payload_as(delivery.payload, CaseSubmitted)
+
+    def mutate(case: CaseRecord) -> list[Payload]:
+        case.submit(payload)
+        return case.events_after_change(now())
+
+    await change_case(ports, payload.case_id, mutate, event_id=delivery.event.id, create=True)
+
+
+async def on_case_updated(delivery: Delivery, *, ports: Ports) -> None:
+    """Follow intake: a cancelled case takes no more uploads; a new specialty, new rules."""
+    payload = payload_as(delivery.payload, CaseUpdated)
+
+    def mutate(case: CaseRecord) -> list[Payload]:
+        rules_changed = case.update_status(payload.status, payload.specialty)
+        return case.events_after_change(now()) if rules_changed and case.submitted else []
+
+    await change_case(ports, payload.case_id, mutate, event_id=delivery.event.id, create=True)
+
+
+async def load_case(
+    ports: Ports, principal: Principal, action: access.Action, case_id: str
+) -> CaseRecord:
+    """The case, if it exists and this caller may do `action` on it."""
+    access.check_case_scope(principal, action, case_id)
+    stored = await ports.store.load(case_id)
+    return access.check_case(principal, action, stored.case if stored else None, case_id)
+
+
+async def waive_item(
+    ports: Ports, *, principal: Principal, case_id: str, item: str, reason: str
+) -> CaseRecord:
+    """Staff accept that a required item will not come, and say why."""
+    access.check_case_scope(principal, "manage-records", case_id)
+
+    def mutate(case: CaseRecord) -> list[Payload] | None:
+        access.check_case(principal, "manage-records", case, case_id)
+        if not case.waive(item, reason, principal.subject, now()):
+            return None
+        return case.events_after_change(now())
+
+    return await _changed(ports, case_id, mutate)
+
+
+async def request_records(
+    ports: Ports, *, principal: Principal, case_id: str, items: list[str], message: str | None
+) -> RecordsRequested:
+    """Ask the family or the physician for specific items (notify sends the message)."""
+    access.check_case_scope(principal, "manage-records", case_id)
+    unknown = [item for item in items if item not in rules.ITEMS]
+    if unknown:
+        raise DomainError("unknown_item", "items: one of them is not a checklist item", "items")
+    request = RecordsRequested(
+        case_id=case_id,
+        items=items,
+        message=message,
+        requested_by=Actor(subject=principal.subject, role=principal.role),
     )
+
+    def mutate(case: CaseRecord) -> list[Payload]:
+        access.check_case(principal, "manage-records", case, case_id)
+        case.ensure_open()
+        return [request]
+
+    await _changed(ports, case_id, mutate)
+    return request
+
+
+async def add_document(
+    ports: Ports, *, principal: Principal, case_id: str, entry: DocumentEntry
+) -> CaseRecord:
+    """Record a document whose object is already stored; the caller deletes it on failure."""
+
+    def mutate(case: CaseRecord) -> list[Payload]:
+        access.check_case(principal, "upload", case, case_id)
+        case.add_document(entry)
+        return case.events_after_change(now())
+
+    return await _changed(ports, case_id, mutate)
+
+
+async def _changed(ports: Ports, case_id: str, mutate: Mutation) -> CaseRecord:
+    case = await change_case(ports, case_id, mutate)
+    assert case is not None  # only event handlers pass an event id
+    return case

@@ -1,0 +1,78 @@
+"""Who may do what to a case's records. No I/O: the rules see the caller and the case.
+
+A caller who may not know a case exists (a family's link to another case, another hospital's
+case) gets `not_found`, exactly as for a case that does not exist; a caller whose role never
+may use a route gets `forbidden`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from services.records.domain import CaseRecord, DomainError
+from shared.auth import Principal, Role
+from shared.mongo import Document
+
+Action = Literal[
+    "upload", "stow", "read-checklist", "read-documents", "read-imaging", "manage-records"
+]
+
+CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
+STAFF: frozenset[Role] = frozenset({"intake-staff", "admin"})
+
+ROLES_FOR: dict[Action, frozenset[Role]] = {
+    "upload": CASE_SCOPED | STAFF | {"hospital-system"},
+    "stow": STAFF | {"hospital-system"},
+    "read-checklist": CASE_SCOPED | STAFF,
+    "read-documents": CASE_SCOPED | STAFF | {"expert"},
+    # TODO(issue 6): experts see only the cases assigned to them, once assignment tells us.
+    "read-imaging": STAFF | {"expert"},
+    "manage-records": STAFF,
+}
+
+
+def not_found(case_id: str) -> DomainError:
+    return DomainError("not_found", f"case {case_id} does not exist", "case_id")
+
+
+def check_role(principal: Principal, action: Action) -> None:
+    if principal.role not in ROLES_FOR[action]:
+        raise DomainError("forbidden", f"the role {principal.role} may not {action}")
+
+
+def check_case_scope(principal: Principal, action: Action, case_id: str) -> None:
+    """What can be decided before reading the case (so nothing is read for a stranger)."""
+    check_role(principal, action)
+    # Links for families and physicians always name their cases; for other roles, an empty
+    # list means no case restriction (Principal.may_see_case).
+    if principal.role in CASE_SCOPED and not principal.case_ids:
+        raise not_found(case_id)
+    if not principal.may_see_case(case_id):
+        raise not_found(case_id)
+
+
+def check_case(
+    principal: Principal, action: Action, case: CaseRecord | None, case_id: str
+) -> CaseRecord:
+    """The case, if this caller may do `action` on it."""
+    check_case_scope(principal, action, case_id)
+    if case is None or not case.submitted:
+        raise not_found(case_id)
+    if principal.role == "hospital-system" and (
+        principal.organization is None or case.organization_id != principal.organization
+    ):
+        raise not_found(case_id)
+    return case
+
+
+def visible_cases_query(principal: Principal, action: Action) -> Document:
+    """A filter on the cases collection: the cases this caller may see for `action`."""
+    check_role(principal, action)
+    clauses: list[Document] = []
+    if principal.role in CASE_SCOPED or principal.case_ids:
+        clauses.append({"_id": {"$in": sorted(principal.case_ids)}})
+    if principal.role == "hospital-system":
+        clauses.append({"organization_id": principal.organization or "\x00no-organization"})
+    if len(clauses) > 1:
+        return {"$and": clauses}
+    return clauses[0] if clauses else {}

@@ -1,0 +1,200 @@
+"""DICOMweb routes: STOW-RS for a PACS to push, QIDO-RS to search, WADO-RS to retrieve.
+
+A STOW request names its case with the `case_id` query parameter; a token scoped to exactly
+one case may leave it out. QIDO and WADO answer only for cases the caller may read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from services.records import access, dicomweb, ingest
+from services.records.deps import CallerDep, PortsDep
+from services.records.handlers import Ports, load_case
+from services.records.store import InstanceRecord
+from services.records.uploads import receive_multipart, spooled
+from shared.auth import Principal
+from shared.errors import ApiError
+from shared.objectstore import ObjectNotFound
+
+ACCEPTABLE = ("multipart/related", "application/dicom", "multipart/*", "*/*")
+
+
+router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
+
+
+async def case_ids_for(ports: Ports, principal: Principal) -> list[str] | None:
+    """The cases whose imaging this caller may read; None means every case."""
+    query = access.visible_cases_query(principal, "read-imaging")
+    if not query:
+        return None
+    return [c.case_id for c in await ports.store.visible_cases(query, with_studies=False)]
+
+
+@router.post(
+    "/studies",
+    response_model=None,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {'multipart/related; type="application/dicom"': {"schema": {}}},
+        }
+    },
+)
+async def store_instances(
+    request: Request,
+    principal: CallerDep,
+    ports: PortsDep,
+    case_id: Annotated[str | None, Query(description="The case the instances belong to.")] = None,
+) -> JSONResponse:
+    """STOW-RS: store DICOM instances (multipart/related; type="application/dicom")."""
+    case_id = _stow_case(principal, case_id)
+    (await load_case(ports, principal, "stow", case_id)).ensure_open()
+    async with spooled(ports.settings.spool_dir) as spool:
+        body = await receive_multipart(
+            request.stream(),
+            content_type=request.headers.get("content-type", ""),
+            content_length=request.headers.get("content-length"),
+            expected="related",
+            spool=spool,
+            max_bytes=ports.settings.max_upload_bytes,
+        )
+        report = await ingest.receive_stow(
+            ports, principal=principal, case_id=case_id, parts=body.files
+        )
+    held = [*report.stored, *report.duplicates]
+    content = dicomweb.stow_response(held, report.conflicts, _base(request))
+    status = 200 if not report.conflicts else (202 if held else 409)
+    return JSONResponse(content, status_code=status, media_type=dicomweb.DICOM_JSON)
+
+
+@router.get("/studies", response_model=None)
+async def search_studies(
+    request: Request,
+    principal: CallerDep,
+    ports: PortsDep,
+    case_id: str | None = None,
+    StudyInstanceUID: str | None = None,  # the DICOM keyword, as QIDO-RS names it
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    """QIDO-RS: the studies of the cases the caller may read (filter by `case_id`)."""
+    query = access.visible_cases_query(principal, "read-imaging")
+    if case_id is not None:
+        query = {"$and": [query, {"_id": case_id}]}
+    results = []
+    for case in await ports.store.visible_cases(query):
+        results += [dicomweb.study_result(s, _base(request)) for s in case.studies.values()]
+        results += [dicomweb.copy_result(c, _base(request)) for c in case.deidentified]
+    if StudyInstanceUID:
+        results = [r for r in results if r["0020000D"]["Value"] == [StudyInstanceUID]]
+    return JSONResponse(results[offset : offset + limit], media_type=dicomweb.DICOM_JSON)
+
+
+@router.get("/studies/{study}/series", response_model=None)
+async def search_series(
+    request: Request, study: str, principal: CallerDep, ports: PortsDep
+) -> JSONResponse:
+    """QIDO-RS: the series of a study."""
+    instances = await ports.store.visible_instances(
+        case_ids=await case_ids_for(ports, principal), study=study
+    )
+    summary = None
+    if instances:
+        stored = await ports.store.load(instances[0].case_id)
+        summary = stored.case.studies.get(study) if stored else None
+    results = dicomweb.series_results(instances, summary, _base(request))
+    return JSONResponse(results, media_type=dicomweb.DICOM_JSON)
+
+
+@router.get("/studies/{study}/series/{series}/instances", response_model=None)
+async def search_instances(
+    request: Request, study: str, series: str, principal: CallerDep, ports: PortsDep
+) -> JSONResponse:
+    """QIDO-RS: the instances of a series."""
+    instances = await ports.store.visible_instances(
+        case_ids=await case_ids_for(ports, principal), study=study, series=series
+    )
+    return JSONResponse(
+        dicomweb.instance_results(instances, _base(request)), media_type=dicomweb.DICOM_JSON
+    )
+
+
+@router.get("/studies/{study}", response_model=None)
+async def retrieve_study(
+    request: Request, study: str, principal: CallerDep, ports: PortsDep
+) -> StreamingResponse:
+    """WADO-RS: every instance of a study, as multipart/related application/dicom."""
+    _check_accept(request)
+    found = await ports.store.visible_instances(
+        case_ids=await case_ids_for(ports, principal), study=study
+    )
+    return _multipart(ports, found, f"study {study}")
+
+
+@router.get("/studies/{study}/series/{series}", response_model=None)
+async def retrieve_series(
+    request: Request, study: str, series: str, principal: CallerDep, ports: PortsDep
+) -> StreamingResponse:
+    """WADO-RS: every instance of a series."""
+    _check_accept(request)
+    found = await ports.store.visible_instances(
+        case_ids=await case_ids_for(ports, principal), study=study, series=series
+    )
+    return _multipart(ports, found, f"series {series}")
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}", response_model=None)
+async def retrieve_instance(
+    request: Request, study: str, series: str, sop: str, principal: CallerDep, ports: PortsDep
+) -> StreamingResponse:
+    """WADO-RS: one instance, byte-identical to what was stored."""
+    _check_accept(request)
+    matches = await ports.store.visible_instances(
+        case_ids=await case_ids_for(ports, principal), study=study, series=series, sop=sop
+    )
+    if not matches:
+        raise ApiError(404, "not_found", f"instance {sop} does not exist", "sop")
+    found = matches[0]
+    try:
+        await ports.objects.stat(found.object_key)
+    except ObjectNotFound:
+        raise ApiError(404, "not_found", f"instance {sop} has no stored bytes", "sop") from None
+    return _multipart(ports, [found], f"instance {sop}")
+
+
+def _stow_case(principal: Principal, case_id: str | None) -> str:
+    if case_id:
+        return case_id
+    if len(principal.case_ids) == 1:
+        return next(iter(principal.case_ids))
+    raise ApiError(
+        422, "invalid_field", "case_id: name the case the instances belong to", "case_id"
+    )
+
+
+def _check_accept(request: Request) -> None:
+    ranges = {
+        part.split(";")[0].strip() for part in request.headers.get("accept", "*/*").split(",")
+    }
+    if not ranges & set(ACCEPTABLE):
+        raise ApiError(406, "not_acceptable", "Accept must allow multipart/related", "Accept")
+
+
+def _multipart(ports: Ports, instances: list[InstanceRecord], what: str) -> StreamingResponse:
+    if not instances:
+        raise ApiError(404, "not_found", f"{what} does not exist")
+    boundary = uuid.uuid4().hex
+    parts = [(i.size_bytes, ports.objects.stream(i.object_key)) for i in instances]
+    return StreamingResponse(
+        dicomweb.multipart_body(parts, boundary),
+        media_type=dicomweb.multipart_boundary_header(boundary),
+    )
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")

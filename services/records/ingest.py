@@ -1,0 +1,305 @@
+"""Taking in uploaded files: documents, single DICOM files, zips of a patient CD, STOW-RS parts.
+
+Nothing half-done stays visible. A document's manifest entry is written only after its object
+is stored. DICOM instances are claimed under the upload's id and stored; one write to the case
+then counts them, commits the upload id (which makes them visible) and queues the events. If
+anything fails before that write, the upload's objects and claims are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from services.records import access, content_types, handlers, rules
+from services.records.archive import SafeArchive
+from services.records.dicom import MediaDirectory, NotDicom, has_preamble, read_header
+from services.records.domain import CaseRecord, DocumentEntry
+from services.records.handlers import Ports
+from services.records.imaging import InstanceHeader
+from services.records.store import InstanceRecord
+from services.records.uploads import Spool, SpooledFile
+from shared.auth import Principal
+from shared.envelope import Payload, new_event_id
+from shared.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file that may be a DICOM instance; `label` names it in errors without its name."""
+
+    path: Path
+    size_bytes: int
+    sha256: str
+    head: bytes
+    label: str
+
+
+@dataclass
+class DicomReport:
+    stored: list[InstanceHeader] = field(default_factory=list)
+    duplicates: list[InstanceHeader] = field(default_factory=list)
+    conflicts: list[InstanceHeader] = field(default_factory=list)
+    skipped_files: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def study_uids(self) -> list[str]:
+        seen = [h.study_instance_uid for h in [*self.stored, *self.duplicates]]
+        return list(dict.fromkeys(seen))
+
+
+@dataclass(frozen=True)
+class DocumentReceipt:
+    entry: DocumentEntry
+    duplicate: bool
+
+
+async def receive_upload(
+    ports: Ports,
+    *,
+    principal: Principal,
+    case_id: str,
+    kind: str,
+    upload: SpooledFile,
+    spool: Spool,
+) -> DocumentReceipt | DicomReport:
+    """One file for a checklist item: its type comes from its content, not its name."""
+    item = rules.ITEMS.get(kind)
+    if item is None:
+        raise ApiError(422, "unknown_item", "kind: not a checklist item", "kind")
+    if upload.size_bytes == 0:
+        raise ApiError(422, "empty_file", "file: the file is empty", "file")
+    detected = content_types.accepted_type(
+        kind=kind,
+        accepts=item.accepts,
+        declared=upload.declared_type,
+        detected=content_types.sniff(upload.head),
+    )
+    if detected == content_types.ZIP:
+        report = await _receive_archive(ports, principal, case_id, upload, spool)
+    elif detected == content_types.DICOM:
+        single = _candidates([(upload, "the file")])
+        report = await DicomBatch(ports, principal, case_id, "upload").run(single, lenient=False)
+    else:
+        return await _receive_document(ports, principal, case_id, kind, detected, upload)
+    modality_items = {rules.item_of_modality(h.modality) for h in report.stored + report.duplicates}
+    if modality_items and kind not in modality_items:
+        report.warnings.append(f"the images count for {', '.join(sorted(modality_items))}")
+    return report
+
+
+async def receive_stow(
+    ports: Ports, *, principal: Principal, case_id: str, parts: list[SpooledFile]
+) -> DicomReport:
+    """STOW-RS: every part must be a whole DICOM instance."""
+    if not parts:
+        raise ApiError(422, "empty_file", "the request holds no DICOM parts", "file")
+    for number, part in enumerate(parts, start=1):
+        if part.declared_type not in ("", content_types.DICOM):
+            raise ApiError(
+                415, "unsupported_type", f"part {number}: must be application/dicom", "file"
+            )
+    batch = DicomBatch(ports, principal, case_id, "stow")
+    labelled = [(part, f"part {number}") for number, part in enumerate(parts, start=1)]
+    return await batch.run(_candidates(labelled), lenient=False)
+
+
+async def _receive_document(
+    ports: Ports,
+    principal: Principal,
+    case_id: str,
+    kind: str,
+    media_type: str,
+    upload: SpooledFile,
+) -> DocumentReceipt:
+    case = await handlers.load_case(ports, principal, "upload", case_id)
+    case.ensure_open()
+    existing = case.document_with(upload.sha256, kind)
+    if existing is not None:
+        return DocumentReceipt(existing, duplicate=True)
+    document_id = new_event_id()
+    entry = DocumentEntry(
+        document_id=document_id,
+        kind=kind,
+        filename=upload.filename,
+        content_type=media_type,
+        size_bytes=upload.size_bytes,
+        sha256=upload.sha256,
+        object_key=f"cases/{case_id}/documents/{document_id}",
+        uploaded_by=principal.subject,
+        uploaded_at=handlers.now(),
+    )
+    await ports.objects.put_file(entry.object_key, upload.path, media_type)
+    try:
+        await handlers.add_document(ports, principal=principal, case_id=case_id, entry=entry)
+    except BaseException:
+        await ports.objects.delete(entry.object_key)
+        raise
+    log.info("document stored", extra={"case_id": case_id, "count": 1})
+    return DocumentReceipt(entry, duplicate=False)
+
+
+async def _receive_archive(
+    ports: Ports, principal: Principal, case_id: str, upload: SpooledFile, spool: Spool
+) -> DicomReport:
+    limits = ports.settings.archive_limits()
+    archive = await asyncio.to_thread(SafeArchive, upload.path, limits)
+    try:
+        batch = DicomBatch(ports, principal, case_id, "upload")
+        return await batch.run(_archive_entries(archive, spool), lenient=True)
+    finally:
+        archive.close()
+
+
+async def _candidates(files: list[tuple[SpooledFile, str]]) -> AsyncIterator[Candidate]:
+    for f, label in files:
+        yield Candidate(f.path, f.size_bytes, f.sha256, f.head, label)
+
+
+async def _archive_entries(archive: SafeArchive, spool: Spool) -> AsyncIterator[Candidate]:
+    for number, info in enumerate(archive.files, start=1):
+        target = spool.new_path(".dcm")
+        # Viewer software, autorun files and reports on a CD are not extracted, then skipped.
+        got = await asyncio.to_thread(archive.extract, info, target, has_preamble)
+        yield Candidate(target, got.size_bytes, got.sha256, got.head, f"entry {number}")
+
+
+class DicomBatch:
+    """One upload's DICOM instances: checked, claimed and stored concurrently, then committed
+    to the case in one write; on any failure, everything this upload stored is removed."""
+
+    def __init__(
+        self, ports: Ports, principal: Principal, case_id: str, action: access.Action
+    ) -> None:
+        self._ports = ports
+        self._principal = principal
+        self._case_id = case_id
+        self._action: access.Action = action
+        self._upload_id = new_event_id()
+        self._claimed: list[tuple[InstanceHeader, InstanceRecord]] = []
+        self.report = DicomReport()
+
+    async def run(self, candidates: AsyncIterator[Candidate], *, lenient: bool) -> DicomReport:
+        """`lenient`: files without a DICOM preamble are skipped rather than refused."""
+        case = await handlers.load_case(self._ports, self._principal, self._action, self._case_id)
+        case.ensure_open()
+        started = time.perf_counter()
+        try:
+            await self._store_all(candidates, lenient)
+            found = self._claimed or self.report.duplicates or self.report.conflicts
+            if not found:
+                raise ApiError(422, "not_dicom", "file: the archive holds no DICOM files", "file")
+            if self._claimed:
+                await handlers.change_case(self._ports, self._case_id, self._commit)
+        except BaseException:
+            await self._roll_back()
+            raise
+        self.report.stored = [header for header, _ in self._claimed]
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        ids = {"case_id": self._case_id, "count": len(self._claimed), "duration_ms": elapsed_ms}
+        log.info("dicom instances stored", extra=ids)
+        return self.report
+
+    async def _store_all(self, candidates: AsyncIterator[Candidate], lenient: bool) -> None:
+        slots = asyncio.Semaphore(self._ports.settings.store_concurrency)
+        try:
+            async with asyncio.TaskGroup() as group:
+                async for candidate in candidates:
+                    await slots.acquire()
+                    task = group.create_task(self._store_one(candidate, lenient))
+                    task.add_done_callback(lambda _: slots.release())
+        except BaseExceptionGroup as failures:
+            raise _first_leaf(failures) from None
+
+    async def _store_one(self, candidate: Candidate, lenient: bool) -> None:
+        try:
+            header = await self._header(candidate, lenient)
+            if header is None:
+                return
+            record = _instance_record(self._case_id, header, candidate)
+            settings = self._ports.settings
+            outcome = await self._ports.store.claim_instance(
+                record,
+                upload_id=self._upload_id,
+                now=handlers.now(),
+                stale_after=timedelta(seconds=settings.stale_claim_s),
+            )
+            if outcome == "claimed":
+                self._claimed.append((header, record))
+                await self._ports.objects.put_file(
+                    record.object_key, candidate.path, content_types.DICOM
+                )
+            elif outcome == "duplicate":
+                self.report.duplicates.append(header)
+            else:
+                self.report.conflicts.append(header)
+        finally:
+            await asyncio.to_thread(candidate.path.unlink, missing_ok=True)
+
+    async def _header(self, candidate: Candidate, lenient: bool) -> InstanceHeader | None:
+        if not has_preamble(candidate.head):
+            if lenient:
+                self.report.skipped_files += 1
+                return None
+            raise _not_dicom(candidate.label, "it has no DICOM preamble")
+        try:
+            return await asyncio.to_thread(read_header, candidate.path)
+        except MediaDirectory:
+            self.report.skipped_files += 1
+            return None
+        except NotDicom as exc:
+            raise _not_dicom(candidate.label, str(exc)) from None
+
+    def _commit(self, case: CaseRecord) -> list[Payload]:
+        access.check_case(self._principal, self._action, case, self._case_id)
+        instances = [(header, record.size_bytes) for header, record in self._claimed]
+        case.add_instances(self._upload_id, instances)
+        return case.events_after_change(handlers.now())
+
+    async def _roll_back(self) -> None:
+        store = self._ports.store
+        with contextlib.suppress(Exception):
+            if await store.upload_committed(self._case_id, self._upload_id):
+                return  # the failure came after the commit: what is committed stays
+            for key in await store.claimed_object_keys(self._upload_id):
+                await self._ports.objects.delete(key)
+            await store.release_claims(self._upload_id)
+
+
+def _instance_record(case_id: str, header: InstanceHeader, candidate: Candidate) -> InstanceRecord:
+    study, series, sop = (
+        header.study_instance_uid,
+        header.series_instance_uid,
+        header.sop_instance_uid,
+    )
+    return InstanceRecord(
+        case_id=case_id,
+        sop_instance_uid=sop,
+        sop_class_uid=header.sop_class_uid,
+        study_instance_uid=study,
+        series_instance_uid=series,
+        transfer_syntax_uid=header.transfer_syntax_uid,
+        modality=header.modality,
+        instance_number=header.instance_number,
+        size_bytes=candidate.size_bytes,
+        sha256=candidate.sha256,
+        object_key=f"cases/{case_id}/dicom/{study}/{series}/{sop}",
+    )
+
+
+def _not_dicom(label: str, why: str) -> ApiError:
+    return ApiError(422, "not_dicom", f"file: {label} is not usable DICOM: {why}", "file")
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

@@ -1,0 +1,198 @@
+"""Storing files as objects: the port, its MinIO (S3) adapter and an in-memory fake.
+
+The MinIO SDK is synchronous, so every call runs in a worker thread; objects are written from
+and read into files or chunk streams, never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from minio import Minio
+from minio.error import S3Error
+
+from shared.settings import StackSettings
+
+DEFAULT_CHUNK = 1024 * 1024
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchBucket"})
+
+
+class ObjectNotFound(Exception):
+    """The key names no object (the message is the key, which never carries PHI by design)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size_bytes: int
+    content_type: str
+
+
+class ObjectStore(Protocol):
+    """One bucket of objects addressed by key."""
+
+    @property
+    def bucket(self) -> str: ...
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists; safe to call from every process at start."""
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+        """Store the file at `path` under `key`, replacing any object there."""
+
+    def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks; raises ObjectNotFound before the first chunk."""
+
+    async def get_file(self, key: str, path: Path) -> ObjectInfo:
+        """Write the object to `path`."""
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """Size and content type; raises ObjectNotFound."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; removing a missing object is not an error."""
+
+
+class MinioObjectStore:
+    """The port on MinIO or any S3-compatible server."""
+
+    def __init__(self, client: Minio, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    @classmethod
+    def from_settings(cls, stack: StackSettings, service: str) -> MinioObjectStore:
+        client = Minio(
+            stack.s3_endpoint,
+            access_key=stack.s3_access_key.get_secret_value(),
+            secret_key=stack.s3_secret_key.get_secret_value(),
+            secure=stack.s3_secure,
+        )
+        return cls(client, stack.bucket(service))
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def client(self) -> Minio:
+        """The SDK client, for administration the port does not cover (e.g. test clean-up)."""
+        return self._client
+
+    async def ensure_bucket(self) -> None:
+        def ensure() -> None:
+            if self._client.bucket_exists(self._bucket):
+                return
+            try:
+                self._client.make_bucket(self._bucket)
+            except S3Error as exc:
+                # Another process created it between the check and the call.
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+        await asyncio.to_thread(ensure)
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+        def put() -> int:
+            self._client.fput_object(self._bucket, key, str(path), content_type=content_type)
+            return path.stat().st_size
+
+        return ObjectInfo(key, await asyncio.to_thread(put), content_type)
+
+    async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
+        response = await self._call(self._client.get_object, self._bucket, key)
+        chunks = response.stream(chunk_size)
+        try:
+            while True:
+                chunk = await asyncio.to_thread(next, chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def get_file(self, key: str, path: Path) -> ObjectInfo:
+        # Streamed into the file: `fget_object` would also work but renames across directories.
+        info = await self.stat(key)
+        sink = await asyncio.to_thread(path.open, "wb")
+        try:
+            async for chunk in self.stream(key):
+                await asyncio.to_thread(sink.write, chunk)
+        finally:
+            sink.close()
+        return info
+
+    async def stat(self, key: str) -> ObjectInfo:
+        found = await self._call(self._client.stat_object, self._bucket, key)
+        return ObjectInfo(key, int(found.size), str(found.content_type))
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._client.remove_object, self._bucket, key)
+
+    async def _call(self, function: Any, *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(function, *args)
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                raise ObjectNotFound(args[-1]) from None
+            raise
+
+
+class InMemoryObjectStore:
+    """Fake for unit tests: objects live in a dict; same behaviour as the real adapter."""
+
+    def __init__(self, bucket: str = "fake") -> None:
+        self._bucket = bucket
+        self._created = False
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    async def ensure_bucket(self) -> None:
+        self._created = True
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+        data = await asyncio.to_thread(path.read_bytes)
+        self.objects[key] = (data, content_type)
+        return ObjectInfo(key, len(data), content_type)
+
+    async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
+        data, _ = self._get(key)
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
+
+    async def get_file(self, key: str, path: Path) -> ObjectInfo:
+        info = await self.stat(key)
+        await asyncio.to_thread(path.write_bytes, self._get(key)[0])
+        return info
+
+    async def stat(self, key: str) -> ObjectInfo:
+        data, content_type = self._get(key)
+        return ObjectInfo(key, len(data), content_type)
+
+    async def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def _get(self, key: str) -> tuple[bytes, str]:
+        if key not in self.objects:
+            raise ObjectNotFound(key)
+        return self.objects[key]

@@ -1,0 +1,186 @@
+"""The records service running in-process against the real servers: its app behind an httpx
+client, its consumer and outbox relay as tasks, on a namespace of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
+
+from services.records.config import RecordsSettings
+from services.records.wiring import SERVICE, RecordsService, assemble
+from shared.auth import Role, TokenIssuer, TokenVerifier
+from shared.bus import KafkaEventPublisher
+from shared.envelope import CloudEvent, decode
+from shared.objectstore import MinioObjectStore
+from shared.runtime import Connections
+from shared.settings import StackSettings
+from shared.topics import platform_topics
+from tests.contract.test_objectstore_contract import remove_bucket
+from tests.support import eventually, sample_event
+
+STAFF = "intake-staff"
+
+
+@dataclass
+class RecordsHarness:
+    service: RecordsService
+    client: httpx.AsyncClient
+    stack: StackSettings
+    publisher: KafkaEventPublisher
+    issuer: TokenIssuer
+
+    def auth(
+        self,
+        role: Role = STAFF,
+        *,
+        case_ids: Iterable[str] = (),
+        organization: str | None = None,
+        ttl_s: int = 600,
+    ) -> dict[str, str]:
+        token = self.issuer.issue(
+            subject=f"{role}-1",
+            role=role,
+            case_ids=case_ids,
+            organization=organization,
+            ttl_s=ttl_s,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def submit(self, case_id: str, **changes: Any) -> CloudEvent:
+        """Publish case.submitted and wait until the checklist is open."""
+        event = sample_event(case_id, **changes)
+        await self.publisher.publish([event])
+        await eventually(lambda: self._checklist_open(case_id))
+        return event
+
+    async def _checklist_open(self, case_id: str) -> bool:
+        response = await self.client.get(f"/cases/{case_id}/checklist", headers=self.auth())
+        return response.status_code == 200
+
+    async def checklist(self, case_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/cases/{case_id}/checklist", headers=self.auth())
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def upload(
+        self,
+        case_id: str,
+        kind: str,
+        data: bytes,
+        *,
+        filename: str = "upload.bin",
+        content_type: str = "application/octet-stream",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/cases/{case_id}/documents",
+            data={"kind": kind},
+            files={"file": (filename, data, content_type)},
+            headers=headers or self.auth(),
+        )
+
+
+@pytest.fixture
+async def records(
+    topics: StackSettings,
+    publisher: KafkaEventPublisher,
+    issuer: TokenIssuer,
+    verifier: TokenVerifier,
+    tmp_path: Path,
+) -> AsyncIterator[RecordsHarness]:
+    settings = RecordsSettings(
+        stack=topics,
+        spool_dir=tmp_path,
+        max_upload_bytes=8 * 1024 * 1024,
+        max_archive_bytes=32 * 1024 * 1024,
+    )
+    connections = Connections(SERVICE, settings)
+    await connections.start()
+    service = await assemble(connections, settings, verifier)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(task(stop)) for task in service.background]
+    transport = httpx.ASGITransport(app=service.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://records.test") as client:
+            yield RecordsHarness(service, client, topics, publisher, issuer)
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 30)
+        objects = service.ports.objects
+        assert isinstance(objects, MinioObjectStore)
+        await remove_bucket(objects)
+        await connections.mongo.drop_database(topics.database(SERVICE))
+        await connections.stop()
+
+
+async def events_on(stack: StackSettings, event_type: str, case_id: str) -> list[CloudEvent]:
+    """Every event of one case on a topic: read from the beginning up to the current end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = _partitions(stack, event_type)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        events: list[CloudEvent] = []
+        async with asyncio.timeout(15):
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                batch = await consumer.getmany(timeout_ms=200)
+                events += [decode(m.value) for ms in batch.values() for m in ms]
+        return [e for e in events if e.subject == case_id]
+    finally:
+        await consumer.stop()
+
+
+async def consumed_everything(stack: StackSettings, group: str, event_type: str) -> bool:
+    """True once the consumer group has committed every message on the topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+            return False  # a fresh broker is still creating its offsets topic
+        ends = await consumer.end_offsets(_partitions(stack, event_type))
+        return all(
+            end == 0 or (tp in committed and committed[tp].offset >= end)
+            for tp, end in ends.items()
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def _partitions(stack: StackSettings, event_type: str) -> list[TopicPartition]:
+    """The partitions `ensure_topics` created for this event type's topic."""
+    topic = stack.topic(event_type)
+    (spec,) = [s for s in platform_topics(stack) if s.name == topic]
+    return [TopicPartition(topic, n) for n in range(spec.partitions)]
+
+
+async def object_keys(harness: RecordsHarness, prefix: str) -> list[str]:
+    objects = harness.service.ports.objects
+    assert isinstance(objects, MinioObjectStore)
+
+    def keys() -> list[str]:
+        found = objects.client.list_objects(objects.bucket, prefix=prefix, recursive=True)
+        return [o.object_name for o in found]
+
+    return await asyncio.to_thread(keys)
