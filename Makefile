@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 UV_VERSION := 0.13.8
 
-.PHONY: help setup provision run test unit lint format contracts bench chaos token stack-up stack-down stack-status clean
+.PHONY: help system-packages setup provision run test unit lint format contracts bench chaos token stack-up stack-down stack-status clean
 
 help:
 	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
@@ -19,7 +19,11 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(PYTHON) -m uv sync --frozen --python $(PYTHON)
 	@touch $@
 
-setup: $(VENV)/.synced
+# Debian packages (Pango and fonts for report PDFs, Chromium for the board's browser test).
+system-packages:
+	@bash deploy/local/system_packages.sh
+
+setup: system-packages $(VENV)/.synced
 
 # Kafka jars, the FerretDB and MinIO binaries: built or fetched once, cached by version.
 provision:
