@@ -16,7 +16,7 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
-    mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27027/")
+    mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27027/?maxPoolSize=1")
     s3_endpoint: str = "127.0.0.1:19000"
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")

@@ -594,7 +594,13 @@ class Stack:
         env["KAFKA_BOOTSTRAP_SERVERS"] = (
             os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{p['kafka']}"
         )
-        env["MONGO_URL"] = os.environ.get("MONGO_URL") or f"mongodb://127.0.0.1:{p['mongo']}/"
+        # FerretDB 1.x applies an update as read-then-write, so two updates of one document on
+        # different connections can lose one of them (measured: 10 of 50 concurrent $inc kept).
+        # One connection per client makes each process's writes to a document sequential, as
+        # MongoDB's single-document atomicity would; production points MONGO_URL at MongoDB.
+        env["MONGO_URL"] = (
+            os.environ.get("MONGO_URL") or f"mongodb://127.0.0.1:{p['mongo']}/?maxPoolSize=1"
+        )
         if os.environ.get("S3_ENDPOINT"):
             for key in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_SECURE"):
                 env[key] = os.environ.get(key, "false" if key == "S3_SECURE" else "")
