@@ -34,6 +34,7 @@ Role = Literal[
     "hospital-system",
     "admin",
     "service",
+    "compliance-officer",
 ]
 STAFF_ROLES: frozenset[Role] = frozenset({"intake-staff", "admin"})
 LOCAL_ISSUER = "urn:second-opinion:local-issuer"
@@ -217,17 +218,6 @@ def principal_dependency(verifier: TokenVerifier) -> Callable[[Request], Princip
         return principal
 
     return current_principal
-
-
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
-    allowed = frozenset(roles)
-
-    def check(principal: Principal) -> Principal:
-        if principal.role not in allowed:
-            raise ApiError(403, "forbidden", "your role may not use this route")
-        return principal
-
-    return check
 
 
 def provision_local_auth(directory: Path) -> dict[str, str]:

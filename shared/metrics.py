@@ -15,3 +15,6 @@ HANDLER_SECONDS = Histogram(
     "sop_handler_seconds", "Time a handler took for one event.", ["event_type"]
 )
 OUTBOX_PENDING = Gauge("sop_outbox_pending", "Events waiting in an outbox at the last relay pass.")
+AUDIT_RECORDS = Counter(
+    "sop_audit_records_total", "Requests recorded on the audit trail, by outcome.", ["outcome"]
+)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.audit import AuditMiddleware, AuditTrail
 from shared.bus import KafkaEventPublisher
 from shared.logs import configure_logging
 from shared.mongo import Document, connect
@@ -117,7 +118,15 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
         await connections.start()
         try:
             app, background = await build(connections)
-            await serve(service=service, app=app, settings=settings, background=background)
+            # Every service's API is audited the same way, so no route can forget it.
+            trail = AuditTrail(connections.publisher, service=service)
+            app.add_middleware(AuditMiddleware, trail=trail)
+            await serve(
+                service=service,
+                app=app,
+                settings=settings,
+                background=[*background, trail.run],
+            )
         finally:
             await connections.stop()
 

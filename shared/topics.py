@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.contracts import CASE_TOPICS
+from shared.contracts import AUDIT_TOPIC, CASE_TOPICS
 from shared.settings import StackSettings
 
 DLQ_SUFFIX = ".dlq"
@@ -51,6 +51,10 @@ def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec
         # Case topics keep history so read models (the staff board) can be rebuilt from them.
         specs.append(TopicSpec(name, partitions, retention_ms=-1))
         specs.append(TopicSpec(dlq_topic(name), 1, retention_ms=4 * WEEK_MS))
+    # The audit trail is kept for good on the topic too; the audit service's store is a copy.
+    audit = stack.topic(AUDIT_TOPIC)
+    specs.append(TopicSpec(audit, partitions, retention_ms=-1))
+    specs.append(TopicSpec(dlq_topic(audit), 1, retention_ms=-1))
     return specs
 
 

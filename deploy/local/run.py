@@ -21,7 +21,14 @@ sys.path.insert(0, str(REPO))  # run as a script by `make run`
 
 from shared.auth import provision_local_auth  # noqa: E402
 
-SERVICES = {"intake": 8001, "records": 8002, "assignment": 8003, "reports": 8004, "notify": 8005}
+SERVICES = {
+    "intake": 8001,
+    "records": 8002,
+    "assignment": 8003,
+    "reports": 8004,
+    "notify": 8005,
+    "audit": 8006,
+}
 
 
 @dataclass

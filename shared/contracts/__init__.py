@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from shared.contracts.access_recorded import AccessRecorded
 from shared.contracts.assignment_updated import AssignmentUpdated
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
@@ -41,10 +42,13 @@ CONTRACTS: dict[str, Contract] = {
         Contract(AssignmentUpdated),
         Contract(ExpertAssigned),
         Contract(ReportIssued),
+        Contract(AccessRecorded),
     )
 }
 
-CASE_TOPICS: tuple[str, ...] = tuple(CONTRACTS)
+# The audit trail is not a case topic: services that follow cases do not consume it.
+AUDIT_TOPIC = AccessRecorded.event_type
+CASE_TOPICS: tuple[str, ...] = tuple(t for t in CONTRACTS if t != AUDIT_TOPIC)
 
 
 def decode_payload(event: CloudEvent) -> Payload:
@@ -77,8 +81,10 @@ def payload_as(payload: Payload, model: type[P]) -> P:
 
 
 __all__ = [
+    "AUDIT_TOPIC",
     "CASE_TOPICS",
     "CONTRACTS",
+    "AccessRecorded",
     "AssignmentUpdated",
     "CaseSubmitted",
     "CaseUpdated",

@@ -11,14 +11,23 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from deploy.local.run import ServiceProcess, start_services, stop_services, wait_ready
+from shared.auth import Role, TokenIssuer
 from shared.bus import KafkaEventPublisher
 from shared.mongo import Document, connect
 from shared.settings import StackSettings
-from tests.support import eventually, sample_event
+from tests.support import eventually, sample_case, sample_event
 
 pytestmark = pytest.mark.real
 
-PORTS = {"intake": 18101, "records": 18102, "assignment": 18103, "reports": 18104, "notify": 18105}
+PORTS = {
+    "intake": 18101,
+    "records": 18102,
+    "assignment": 18103,
+    "reports": 18104,
+    "notify": 18105,
+    "audit": 18106,
+}
+CASE_SERVICES = ("intake", "records", "assignment", "reports", "notify")
 
 
 @pytest.fixture
@@ -41,8 +50,11 @@ def services(
             assert service.process.returncode == 0, service.log_path.read_text()[-2000:]
 
 
-async def test_every_service_is_ready_and_consumes_the_case_topics(
-    topics: StackSettings, publisher: KafkaEventPublisher, services: list[ServiceProcess]
+async def test_every_service_is_ready_consumes_the_case_topics_and_audits_access(
+    topics: StackSettings,
+    publisher: KafkaEventPublisher,
+    services: list[ServiceProcess],
+    issuer: TokenIssuer,
 ) -> None:
     async with httpx.AsyncClient() as http:
         for service in services:
@@ -57,13 +69,68 @@ async def test_every_service_is_ready_and_consumes_the_case_topics(
     mongo: AsyncMongoClient[Document] = connect(topics, app_name="tests")
     try:
         async with httpx.AsyncClient() as http:
-            for service in services:
+            for service in (s for s in services if s.name in CASE_SERVICES):
 
                 async def consumed(url: str = service.url) -> bool:
                     return applied in (await http.get(f"{url}/metrics")).text
 
                 assert await eventually(consumed), service.name
+            await _access_is_audited(http, {s.name: s.url for s in services}, issuer)
+        _no_personal_details_in_logs(services)
     finally:
         for service in services:
             await mongo.drop_database(topics.database(service.name))
         await mongo.close()
+
+
+async def _access_is_audited(
+    http: httpx.AsyncClient, urls: dict[str, str], issuer: TokenIssuer
+) -> None:
+    """A family's read of its own checklist and a stranger's refused read are both on the trail."""
+
+    def bearer(role: Role, subject: str, cases: tuple[str, ...] = ()) -> dict[str, str]:
+        token = issuer.issue(subject=subject, role=role, case_ids=cases)
+        return {"authorization": f"Bearer {token}"}
+
+    checklist = f"{urls['records']}/cases/case-e2e/checklist"
+    own = await http.get(checklist, headers=bearer("guardian", "family-1", ("case-e2e",)))
+    assert own.status_code == 200, own.text
+    other = await http.get(checklist, headers=bearer("guardian", "family-2", ("case-other",)))
+    assert other.status_code == 404
+    officer = bearer("compliance-officer", "officer-1")
+
+    async def trail() -> list[dict[str, object]] | None:
+        found = await http.get(f"{urls['audit']}/audit/cases/case-e2e", headers=officer)
+        assert found.status_code == 200, found.text
+        records = found.json()["records"]
+        return records if len(records) >= 2 else None
+
+    records = await eventually(trail)
+    assert {(r["agent"]["subject"], r["outcome"]) for r in records} >= {
+        ("family-1", "allowed"),
+        ("family-2", "denied"),
+    }
+    assert "/cases/{case_id}/checklist" in {r["route"] for r in records}
+    nurse = await http.get(
+        f"{urls['audit']}/audit/cases/case-e2e", headers=bearer("intake-staff", "staff-1")
+    )
+    assert nurse.status_code == 403
+    fhir = await http.get(f"{urls['audit']}/audit/cases/case-e2e?format=fhir", headers=officer)
+    assert fhir.json()["entry"][0]["resource"]["resourceType"] == "AuditEvent"
+
+
+def _no_personal_details_in_logs(services: list[ServiceProcess]) -> None:
+    case = sample_case("case-e2e")
+    secrets = [
+        case.patient.given_name,
+        case.patient.family_name,
+        case.patient.date_of_birth.isoformat(),
+        case.guardian.email,
+        case.guardian.phone,
+        case.referring_physician.email,
+    ]
+    for service in services:
+        text = service.log_path.read_text()
+        assert text, service.name
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, (service.name, len(leaked))

@@ -1,0 +1,103 @@
+"""The audit trail: which requests are recorded, with what, and how they read as AuditEvents."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+
+from services.audit.domain import as_fhir_audit_event
+from shared.audit import AuditMiddleware, AuditTrail, access_record, audit_action, audit_outcome
+from shared.auth import Principal
+from shared.bus import InMemoryEventPublisher
+from shared.contracts import AccessRecorded, decode_payload, payload_as
+from shared.envelope import decode
+from shared.errors import ApiError, install_error_handlers
+from shared.settings import StackSettings
+
+FAMILY = Principal(subject="family-1", role="guardian", case_ids=frozenset({"c1"}), token_id="t1")
+
+
+def test_outcomes_and_actions_follow_the_status_and_the_verb() -> None:
+    assert [audit_outcome(s) for s in (200, 201, 401, 403, 404, 409, 500)] == [
+        "allowed",
+        "allowed",
+        "denied",
+        "denied",
+        "denied",
+        "failed",
+        "failed",
+    ]
+    assert audit_action("GET", "/cases/{case_id}") == "R"
+    assert audit_action("POST", "/cases/{case_id}/documents") == "C"
+    assert audit_action("POST", "/offers/{offer_id}/accept") == "E"
+    assert audit_action("PUT", "/reports/{report_id}/draft") == "U"
+
+
+def test_a_record_names_ids_and_never_carries_a_body() -> None:
+    record = access_record(
+        service="records",
+        method="GET",
+        route="/cases/{case_id}/documents/{document_id}",
+        path_params={"case_id": "c1", "document_id": "d9"},
+        case_id="c1",
+        status_code=200,
+        principal=FAMILY,
+        client="127.0.0.1",
+        now=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    assert record.entities == {"document_id": "d9"}
+    resource = as_fhir_audit_event("e1", record)
+    assert resource["resourceType"] == "AuditEvent"
+    assert resource["outcome"] == "0" and resource["action"] == "R"
+    assert resource["agent"][0]["who"]["identifier"]["value"] == "family-1"
+    assert [e["what"]["identifier"]["value"] for e in resource["entity"]] == ["c1", "d9"]
+
+
+async def test_the_middleware_records_allowed_and_refused_requests_but_not_probes() -> None:
+    publisher = InMemoryEventPublisher(StackSettings())
+    trail = AuditTrail(publisher, service="records")
+    app = FastAPI()
+
+    def who(request: Request) -> Principal:
+        if request.headers.get("authorization") != "Bearer family":
+            raise ApiError(401, "unauthenticated", "send a token")
+        request.state.principal = FAMILY
+        return FAMILY
+
+    @app.get("/cases/{case_id}/checklist")
+    async def checklist(case_id: str, principal: Principal = Depends(who)) -> dict[str, str]:  # noqa: B008
+        if not principal.may_see_case(case_id):
+            raise ApiError(404, "not_found", "no such case")
+        return {"case_id": case_id}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    install_error_handlers(app)
+    app.add_middleware(AuditMiddleware, trail=trail)
+    stop = asyncio.Event()
+    running = asyncio.create_task(trail.run(stop))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        family = {"authorization": "Bearer family"}
+        assert (await client.get("/cases/c1/checklist", headers=family)).status_code == 200
+        assert (await client.get("/cases/c2/checklist", headers=family)).status_code == 404
+        assert (await client.get("/cases/c1/checklist")).status_code == 401
+        assert (await client.get("/healthz")).status_code == 200
+    stop.set()
+    await running
+
+    records = [
+        payload_as(decode_payload(decode(record.value)), AccessRecorded)
+        for record in publisher.records
+    ]
+    assert [(r.case_id, r.agent.subject, r.outcome) for r in records] == [
+        ("c1", "family-1", "allowed"),
+        ("c2", "family-1", "denied"),
+        ("c1", "anonymous", "denied"),
+    ]
+    assert {r.route for r in records} == {"/cases/{case_id}/checklist"}
