@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from minio import Minio
 from minio.error import S3Error
+from minio.sseconfig import Rule, SSEConfig
 
 from shared.settings import StackSettings
 
@@ -62,9 +63,10 @@ class ObjectStore(Protocol):
 class MinioObjectStore:
     """The port on MinIO or any S3-compatible server."""
 
-    def __init__(self, client: Minio, bucket: str) -> None:
+    def __init__(self, client: Minio, bucket: str, *, encrypt: bool = True) -> None:
         self._client = client
         self._bucket = bucket
+        self._encrypt = encrypt
 
     @classmethod
     def from_settings(cls, stack: StackSettings, service: str) -> MinioObjectStore:
@@ -74,7 +76,7 @@ class MinioObjectStore:
             secret_key=stack.s3_secret_key.get_secret_value(),
             secure=stack.s3_secure,
         )
-        return cls(client, stack.bucket(service))
+        return cls(client, stack.bucket(service), encrypt=stack.s3_encryption == "sse-s3")
 
     @property
     def bucket(self) -> str:
@@ -87,14 +89,16 @@ class MinioObjectStore:
 
     async def ensure_bucket(self) -> None:
         def ensure() -> None:
-            if self._client.bucket_exists(self._bucket):
-                return
-            try:
-                self._client.make_bucket(self._bucket)
-            except S3Error as exc:
-                # Another process created it between the check and the call.
-                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise
+            if not self._client.bucket_exists(self._bucket):
+                try:
+                    self._client.make_bucket(self._bucket)
+                except S3Error as exc:
+                    # Another process created it between the check and the call.
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+            if self._encrypt:
+                # Children's records are encrypted at rest: every new object, by default.
+                self._client.set_bucket_encryption(self._bucket, SSEConfig(Rule.new_sse_s3_rule()))
 
         await asyncio.to_thread(ensure)
 

@@ -21,9 +21,24 @@ class StackSettings(BaseSettings):
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")
     s3_secure: bool = False
+    # Buckets encrypt every object at rest with the server's KMS key (SSE-S3); the local MinIO
+    # gets a generated key (deploy/local/stack.py). "none" is for S3 servers without a KMS.
+    s3_encryption: Literal["sse-s3", "none"] = "sse-s3"
     # Prefixes every topic and database name, so parallel test runs never share state.
     sop_namespace: str = Field(default="", pattern=r"^[a-z0-9_]*$")
     sop_environment: Environment = "development"
+
+    @model_validator(mode="after")
+    def _secrets_from_the_environment_in_production(self) -> StackSettings:
+        if self.sop_environment == "production":
+            if (
+                not self.s3_access_key.get_secret_value()
+                or not self.s3_secret_key.get_secret_value()
+            ):
+                raise ValueError("S3_ACCESS_KEY and S3_SECRET_KEY must be set in production")
+            if self.s3_encryption != "sse-s3":
+                raise ValueError("S3_ENCRYPTION must be sse-s3 in production")
+        return self
 
     def topic(self, event_type: str) -> str:
         return f"{self.sop_namespace}{event_type}"

@@ -380,6 +380,14 @@ class Stack:
         )
         return creds["user"], creds["password"]
 
+    def kms_secret_key(self) -> str:
+        """MinIO's built-in single-key KMS: objects are encrypted at rest (SSE-S3) with it."""
+        key: str = self.meta.setdefault(
+            "minio_kms_secret_key",
+            "sop-local-key:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        )
+        return key
+
     # -- launching -----------------------------------------------------------
     def spawn(
         self, name: str, argv: list[str], token: str, env: dict[str, str] | None = None
@@ -529,6 +537,7 @@ class Stack:
             "MINIO_BROWSER": "off",
             "MINIO_UPDATE": "off",
             "MINIO_CI_CD": "1",
+            "MINIO_KMS_SECRET_KEY": self.kms_secret_key(),
         }
         argv = [
             str(minio),

@@ -87,6 +87,15 @@ class TestMinioObjectStore(ObjectStoreContract):
         yield real
         await remove_bucket(real)
 
+    async def test_objects_are_encrypted_at_rest(
+        self, store: MinioObjectStore, tmp_path: Path
+    ) -> None:
+        source = tmp_path / "report.pdf"
+        source.write_bytes(b"%PDF-1.7 private")
+        await store.put_file("c1/report.pdf", source, "application/pdf")
+        found = store.client.stat_object(store.bucket, "c1/report.pdf")
+        assert found.metadata["x-amz-server-side-encryption"] == "AES256"
+
 
 async def remove_bucket(store: MinioObjectStore) -> None:
     """Test clean-up: delete every object, then the bucket itself."""
