@@ -24,8 +24,8 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     "upload": CASE_SCOPED | STAFF | {"hospital-system"},
     "stow": STAFF | {"hospital-system"},
     "read-checklist": CASE_SCOPED | STAFF,
+    # Experts: only cases offered or assigned to them (CaseRecord.experts).
     "read-documents": CASE_SCOPED | STAFF | {"expert"},
-    # TODO(issue 6): experts see only the cases assigned to them, once assignment tells us.
     "read-imaging": STAFF | {"expert"},
     "manage-records": STAFF,
 }
@@ -62,6 +62,8 @@ def check_case(
         principal.organization is None or case.organization_id != principal.organization
     ):
         raise not_found(case_id)
+    if principal.role == "expert" and principal.subject not in case.experts:
+        raise not_found(case_id)
     return case
 
 
@@ -73,6 +75,8 @@ def visible_cases_query(principal: Principal, action: Action) -> Document:
         clauses.append({"_id": {"$in": sorted(principal.case_ids)}})
     if principal.role == "hospital-system":
         clauses.append({"organization_id": principal.organization or "\x00no-organization"})
+    if principal.role == "expert":
+        clauses.append({"experts.expert_id": principal.subject})
     if len(clauses) > 1:
         return {"$and": clauses}
     return clauses[0] if clauses else {}

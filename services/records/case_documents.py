@@ -36,6 +36,8 @@ def case_to_document(case: CaseRecord) -> Document:
         "deidentified": [_copy_to_document(c) for c in case.deidentified],
         "uploads": case.uploads,
         "uid_salt": case.uid_salt,
+        # A list, not a map: expert ids are not field names (they may hold dots).
+        "experts": [{"expert_id": e, "standing": s} for e, s in sorted(case.experts.items())],
         "ready_at": case.ready_at,
     }
 
@@ -60,6 +62,7 @@ def case_from_document(doc: Document) -> CaseRecord:
         deidentified=[_copy_from_document(c) for c in doc.get("deidentified", [])],
         uploads=doc.get("uploads", []),
         uid_salt=doc.get("uid_salt", ""),
+        experts={e["expert_id"]: e["standing"] for e in doc.get("experts", [])},
         ready_at=doc.get("ready_at"),
         revision=doc.get("revision", 0),
     )

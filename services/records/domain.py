@@ -23,6 +23,7 @@ from shared.contracts.records_ready import (
 )
 from shared.contracts.records_ready import Waiver as WaiverPart
 from shared.envelope import Payload
+from shared.expert_access import ExpertStanding
 
 CaseStatus = Literal["open", "on-hold", "cancelled"]
 
@@ -104,6 +105,8 @@ class CaseRecord:
     # Secret per case from which de-identified UIDs are derived, so copies are consistent.
     uid_salt: str = ""
     triaged: bool = False
+    # Experts offered or assigned the case (shared.expert_access): the only experts who see it.
+    experts: dict[str, ExpertStanding] = field(default_factory=dict)
     ready_at: datetime | None = None
     revision: int = 0
 

@@ -20,10 +20,11 @@ from shared.consumer import Delivery, TransientError
 from shared.contracts import CaseSubmitted, CaseUpdated, RecordsRequested, payload_as
 from shared.contracts.common import Actor
 from shared.envelope import Payload, make_event
+from shared.expert_access import experts_after
 from shared.objectstore import ObjectStore
 
 SOURCE = "/services/records"
-CONSUMED_TYPES = ("case.submitted", "case.updated")
+CONSUMED_TYPES = ("case.submitted", "case.updated", "expert.assigned", "assignment.updated")
 SAVE_ATTEMPTS = 20
 
 # None: nothing changed, so nothing is saved.
@@ -96,6 +97,20 @@ async def on_case_updated(delivery: Delivery, *, ports: Ports) -> None:
         return case.events_after_change(now()) if rules_changed and case.submitted else []
 
     await change_case(ports, payload.case_id, mutate, event_id=delivery.event.id, create=True)
+
+
+async def on_assignment_event(delivery: Delivery, *, ports: Ports) -> None:
+    """Follow which experts may see the case's records (offered or assigned to them)."""
+
+    def mutate(case: CaseRecord) -> list[Payload] | None:
+        experts = experts_after(case.experts, delivery.payload)
+        if experts == case.experts:
+            return None
+        case.experts = experts
+        return []
+
+    case_id = delivery.event.subject
+    await change_case(ports, case_id, mutate, event_id=delivery.event.id, create=True)
 
 
 async def load_case(

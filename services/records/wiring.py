@@ -11,7 +11,12 @@ from fastapi import FastAPI
 from services.records.api import create_app
 from services.records.config import RecordsSettings
 from services.records.dicom import quiet_pydicom
-from services.records.handlers import Ports, on_case_submitted, on_case_updated
+from services.records.handlers import (
+    Ports,
+    on_assignment_event,
+    on_case_submitted,
+    on_case_updated,
+)
 from services.records.store import RecordsStore
 from shared.auth import TokenVerifier
 from shared.consumer import ConsumerRunner
@@ -50,6 +55,8 @@ async def assemble(
         handlers={
             "case.submitted": partial(on_case_submitted, ports=ports),
             "case.updated": partial(on_case_updated, ports=ports),
+            "expert.assigned": partial(on_assignment_event, ports=ports),
+            "assignment.updated": partial(on_assignment_event, ports=ports),
         },
         publisher=connections.publisher,
     )

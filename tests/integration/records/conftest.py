@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from services.records.config import RecordsSettings
 from services.records.wiring import SERVICE, RecordsService, assemble
 from shared.auth import Role, TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
-from shared.envelope import CloudEvent, decode
+from shared.contracts import ExpertAssigned
+from shared.contracts.expert_assigned import ExpertRef
+from shared.envelope import CloudEvent, decode, make_event
 from shared.objectstore import MinioObjectStore
 from shared.runtime import Connections
 from shared.settings import StackSettings
@@ -57,11 +60,33 @@ class RecordsHarness:
         return {"Authorization": f"Bearer {token}"}
 
     async def submit(self, case_id: str, **changes: Any) -> CloudEvent:
-        """Publish case.submitted and wait until the checklist is open."""
+        """Publish case.submitted and wait until the checklist is open; the case is then
+        assigned to `expert-1`, the subject of `auth("expert")`, so experts may read it."""
         event = sample_event(case_id, **changes)
         await self.publisher.publish([event])
         await eventually(lambda: self._checklist_open(case_id))
+        await self.assign(case_id, "expert-1")
         return event
+
+    async def assign(self, case_id: str, expert_id: str) -> None:
+        """Publish expert.assigned and wait until records follows it."""
+        now = datetime.now(UTC)
+        lead = ExpertRef(expert_id=expert_id, display_name="Dr Test", specialty="oncology")
+        assigned = ExpertAssigned(
+            case_id=case_id,
+            assignment_id=f"a-{case_id}",
+            lead=lead,
+            urgency="routine",
+            assigned_at=now,
+            due_at=now,
+        )
+        await self.publisher.publish([make_event(assigned, source="/tests", subject=case_id)])
+
+        async def followed() -> bool:
+            stored = await self.service.ports.store.load(case_id)
+            return stored is not None and expert_id in stored.case.experts
+
+        await eventually(followed)
 
     async def _checklist_open(self, case_id: str) -> bool:
         response = await self.client.get(f"/cases/{case_id}/checklist", headers=self.auth())

@@ -47,7 +47,8 @@ async def test_case_submitted_opens_the_checklist_and_a_redelivery_changes_nothi
 
     after = await cases.find_one({"_id": "case-open"}, {"outbox": 0})
     assert after == before
-    assert after is not None and after["applied_event_ids"] == [event.id]
+    assert after is not None and after["applied_event_ids"][0] == event.id
+    assert event.id not in after["applied_event_ids"][1:]
     updates = await eventually(lambda: events_on(records.stack, "records.updated", "case-open"))
     assert len(updates) == 1
 

@@ -11,6 +11,7 @@ from tests.support import sample_case
 def case(organization: str | None = "org-1") -> CaseRecord:
     record = CaseRecord("case-1")
     record.submit(sample_case("case-1", organization_id=organization))
+    record.experts = {"s": "assigned"}
     return record
 
 
@@ -81,7 +82,7 @@ def test_an_unsubmitted_case_does_not_exist() -> None:
 
 
 def test_listing_queries_follow_the_same_rules() -> None:
-    assert visible_cases_query(caller("expert"), "read-imaging") == {}
+    assert visible_cases_query(caller("intake-staff"), "read-imaging") == {}
     assert visible_cases_query(caller("guardian", ("b", "a")), "upload") == {
         "_id": {"$in": ["a", "b"]}
     }
@@ -89,3 +90,12 @@ def test_listing_queries_follow_the_same_rules() -> None:
     assert hospital == {"organization_id": "org-1"}
     with pytest.raises(DomainError):
         visible_cases_query(caller("guardian", ("a",)), "read-imaging")
+
+
+def test_an_expert_sees_only_cases_offered_or_assigned_to_them() -> None:
+    record = case()
+    record.experts = {"someone-else": "assigned"}
+    assert refusal(caller("expert"), "read-documents", record) == "not_found"
+    record.experts = {"s": "offered"}
+    assert refusal(caller("expert"), "read-imaging", record) is None
+    assert visible_cases_query(caller("expert"), "read-imaging") == {"experts.expert_id": "s"}
