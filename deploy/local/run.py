@@ -49,8 +49,9 @@ def start_services(
     """Start every service as `python -m services.<name>`, logs to `log_dir/<name>.log`."""
     log_dir.mkdir(parents=True, exist_ok=True)
     started = []
+    links = _links_between(ports)
     for name, port in ports.items():
-        service_env = {**os.environ, **env, f"{name.upper()}_HTTP_PORT": str(port)}
+        service_env = {**os.environ, **links, **env, f"{name.upper()}_HTTP_PORT": str(port)}
         log_path = log_dir / f"{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
@@ -64,6 +65,19 @@ def start_services(
             )
         started.append(ServiceProcess(name, port, process, log_path))
     return started
+
+
+def _links_between(ports: Mapping[str, int]) -> dict[str, str]:
+    """Where services send people to one another (links in pages, emails and reports)."""
+    records = f"http://127.0.0.1:{ports.get('records', SERVICES['records'])}"
+    reports = f"http://127.0.0.1:{ports.get('reports', SERVICES['reports'])}"
+    intake = f"http://127.0.0.1:{ports.get('intake', SERVICES['intake'])}"
+    return {
+        "INTAKE_RECORDS_PUBLIC_URL": records,
+        "REPORTS_RECORDS_BASE_URL": records,
+        "NOTIFY_REPORTS_PUBLIC_URL": reports,
+        "NOTIFY_INTAKE_PUBLIC_URL": intake,
+    }
 
 
 def wait_ready(services: list[ServiceProcess], timeout: float = 90) -> None:

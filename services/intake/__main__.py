@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 from fastapi import FastAPI
 
-from services.intake.api import create_app
 from services.intake.config import IntakeSettings
-from services.intake.handlers import CONSUMED_TYPES, record_case_event
 from services.intake.store import IntakeStore
-from shared.consumer import ConsumerRunner
+from services.intake.wiring import SERVICE, assemble
+from shared.auth import AuthSettings, TokenIssuer, TokenVerifier
 from shared.runtime import BackgroundTask, Connections, main
 
-SERVICE = "intake"
+
+def link_signer(settings: IntakeSettings, auth: AuthSettings) -> TokenIssuer:
+    """The signer of case links (the key records and this service verify them with)."""
+    if auth.link_key_path is None:
+        raise RuntimeError("AUTH_LINK_KEY_PATH is not set: intake cannot sign case links")
+    pem = auth.link_key_path.read_bytes()
+    return TokenIssuer.from_pem(pem, issuer=settings.link_issuer, audience=auth.audience)
 
 
 async def build(connections: Connections) -> tuple[FastAPI, Sequence[BackgroundTask]]:
-    store = IntakeStore(connections.db)
-    handle = partial(record_case_event, store=store)
-    runner = ConsumerRunner(
-        stack=connections.settings.stack,
-        group_id=connections.settings.stack.topic(SERVICE),
-        handlers=dict.fromkeys(CONSUMED_TYPES, handle),
+    settings = connections.settings
+    assert isinstance(settings, IntakeSettings)
+    auth = AuthSettings()
+    service = await assemble(
+        store=IntakeStore(connections.db),
         publisher=connections.publisher,
+        settings=settings,
+        verifier=TokenVerifier.from_settings(auth),
+        links=link_signer(settings, auth),
     )
-    return create_app(connections, runner), [runner.run]
+    return service.app, service.background
 
 
 if __name__ == "__main__":

@@ -1,11 +1,36 @@
 """Settings for the intake service (environment variables prefixed `INTAKE_`)."""
 
+from __future__ import annotations
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.auth import LOCAL_ISSUER
 from shared.settings import ServiceSettings
+
+KIB = 1024
 
 
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
     http_port: int = 8001
+    # Where families and physicians reach the records service (upload and checklist links).
+    records_public_url: str = "http://127.0.0.1:8002"
+    # How long a family's or physician's case link works; staff can issue a new one.
+    link_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    link_issuer: str = LOCAL_ISSUER
+    # The consent texts the request form may cite (JSON list, e.g. '["2026-01"]').
+    consent_versions: list[str] = Field(default_factory=lambda: ["2026-01"], min_length=1)
+    # Per client address, on the public request form.
+    submissions_per_minute: int = Field(default=10, ge=1)
+    max_form_bytes: int = Field(default=64 * KIB, gt=0)
+    max_fhir_bytes: int = Field(default=2 * KIB * KIB, gt=0)
+
+    @model_validator(mode="after")
+    def _public_links_use_https_in_production(self) -> IntakeSettings:
+        # Families open these links from home: a plain-http address would leak their token.
+        production = self.stack.sop_environment == "production"
+        if production and not self.records_public_url.startswith("https://"):
+            raise ValueError("records_public_url must be an https:// address in production")
+        return self

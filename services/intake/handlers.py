@@ -1,20 +1,281 @@
-"""Event handlers of the intake service."""
+"""Handlers of the intake service: one function per command and per consumed event.
+
+A new case is one insert (version 1, with `case.submitted` in its outbox); a staff change
+inserts the next version with its `case.updated` (see store.py). Duplicates are found by
+claims inserted first under unique ids: the Idempotency-Key of a form, the hospital's request
+id, the id of an inbound event. A claim names its case, so a repeat after a crash finishes the
+same case instead of starting a second one.
+"""
 
 from __future__ import annotations
 
-from services.intake.store import IntakeStore
-from shared.consumer import Delivery
-from shared.mongo import apply_once
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
-CONSUMED_TYPES = ("case.submitted",)
+from pydantic import ValidationError
+
+from services.intake import access, domain, fhir
+from services.intake.config import IntakeSettings
+from services.intake.domain import CaseRecord, DomainError, Transition
+from services.intake.fhir_outcome import FhirError, fhir_path, invalid_case
+from services.intake.progress import PROGRESS_TYPES, Milestone, facts_of
+from services.intake.store import CaseStore
+from services.intake.views import CaseCreate, CaseLink, LinkRole, RecordsLinks
+from shared.auth import Principal, TokenIssuer
+from shared.consumer import Delivery, Handler, PermanentError, TransientError
+from shared.contracts import CaseSubmitted, payload_as
+from shared.contracts.case_submitted import Consent
+from shared.contracts.common import Actor
+from shared.envelope import make_event, new_event_id
+
+SOURCE = "/services/intake"
+HOSPITAL_TOPIC = "hospital.case.submitted"
+WRITE_ATTEMPTS = 8
+log = logging.getLogger(__name__)
 
 
-async def record_case_event(delivery: Delivery, *, store: IntakeStore) -> None:
-    """Note the event in the case's log, once, however often it is delivered."""
-    event = delivery.event
-    await apply_once(
-        store.case_log,
-        doc_id=event.subject,
-        event_id=event.id,
-        update={"$push": {"events": {"id": event.id, "type": event.type, "time": event.time}}},
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class IntakeContext:
+    """What every handler needs: the store, settings, the link signer, a clock, the nudge."""
+
+    store: CaseStore
+    settings: IntakeSettings
+    links: TokenIssuer
+    clock: Callable[[], datetime] = _utc_now
+    new_id: Callable[[], str] = new_event_id
+    events_queued: Callable[[], None] = field(default=_nothing)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    record: CaseRecord
+    replayed: bool
+
+
+# Submissions.
+
+
+async def submit_form(
+    *,
+    ctx: IntakeContext,
+    form: CaseCreate,
+    principal: Principal | None,
+    idempotency_key: str | None,
+) -> Accepted:
+    """A family's or physician's request form; the same Idempotency-Key gives the same case."""
+    access.check_submitter(principal)
+    if not form.consent.agreed:
+        raise DomainError("consent_required", "consent must be given to submit", "consent.agreed")
+    now = ctx.clock()
+    submission = CaseSubmitted(
+        case_id=ctx.new_id(),
+        patient=form.patient,
+        guardian=form.guardian,
+        referring_physician=form.referring_physician,
+        specialty=form.specialty,
+        working_diagnosis=form.working_diagnosis,
+        diagnosis_stage=form.diagnosis_stage,
+        urgency=form.urgency,
+        questions=form.questions,
+        consent=Consent(
+            given_by=form.consent.given_by,
+            given_at=form.consent.given_at or now,
+            text_version=form.consent.text_version,
+        ),
+        country=form.country,
+        submitted_via="family" if form.submitted_by == "guardian" else "physician",
     )
+    domain.check_submission(
+        submission, now=now, consent_versions=frozenset(ctx.settings.consent_versions)
+    )
+    if idempotency_key is not None:
+        scope = principal.subject if principal else "anonymous"
+        digest = hashlib.sha256(form.model_dump_json().encode()).hexdigest()
+        claim = await ctx.store.claim(
+            f"idempotency/{scope}/{idempotency_key}",
+            case_id=submission.case_id,
+            digest=digest,
+            at=now,
+        )
+        if claim["digest"] != digest:
+            raise DomainError(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+                "Idempotency-Key",
+            )
+        submission = submission.model_copy(update={"case_id": claim["case_id"]})
+    return await _open_case(ctx, submission)
+
+
+async def submit_fhir(*, ctx: IntakeContext, principal: Principal, bundle: object) -> Accepted:
+    """A hospital's FHIR transaction Bundle; the same request identifier gives the same case."""
+    try:
+        organization = access.check_hospital(principal)
+    except DomainError as refused:
+        raise FhirError(403, "forbidden", refused.message) from None
+    fields = fhir.case_fields(bundle)
+    try:
+        submission = CaseSubmitted.model_validate(
+            {
+                **fields,
+                "case_id": ctx.new_id(),
+                "submitted_via": "fhir",
+                "organization_id": organization,
+            }
+        )
+        domain.check_submission(submission, now=ctx.clock())
+    except ValidationError as exc:
+        raise invalid_case(exc) from None
+    except DomainError as refused:
+        where = fhir_path(refused.field or "")
+        raise FhirError(422, "business-rule", f"{where}: {refused.message}", where) from None
+    assert submission.hospital_request_id is not None  # case_fields requires it
+    claim = await ctx.store.claim(
+        _request_key(organization, submission.hospital_request_id),
+        case_id=submission.case_id,
+    )
+    submission = submission.model_copy(update={"case_id": claim["case_id"]})
+    return await _open_case(ctx, submission, sender=organization)
+
+
+async def _open_case(
+    ctx: IntakeContext,
+    submission: CaseSubmitted,
+    *,
+    source_event_id: str | None = None,
+    sender: str | None = None,
+) -> Accepted:
+    """Insert the case with its `case.submitted`, or find the one a repeat already opened."""
+    now = ctx.clock()
+    record = CaseRecord.new(submission, at=now, source_event_id=source_event_id, sender=sender)
+    event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
+    if await ctx.store.save_case(record, [event]):
+        ctx.events_queued()
+        log.info("case opened", extra={"case_id": submission.case_id, "event_id": event.id})
+        return Accepted(record.model_copy(update={"version": 1}), replayed=False)
+    existing = await ctx.store.get_case(submission.case_id)
+    if existing is None:
+        raise TransientError(f"case {submission.case_id} is being written; try again")
+    return Accepted(existing, replayed=True)
+
+
+# Consumed events.
+
+
+async def on_hospital_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
+    """A hospital system's `case.submitted`: check it, drop repeats, republish it as ours."""
+    payload = payload_as(delivery.payload, CaseSubmitted)
+    event = delivery.event
+    try:
+        domain.check_submission(payload, now=ctx.clock())
+    except DomainError as refused:
+        raise PermanentError(f"{refused.field}: {refused.code}") from None
+    # Same event id: a redelivery or a resend. Same hospital request id: the same request.
+    claim = await ctx.store.claim(f"event/{event.id}", case_id=payload.case_id)
+    if claim["case_id"] != payload.case_id:
+        log.info("duplicate hospital event", extra=_ids(delivery))
+        return
+    organization = payload.organization_id or event.source
+    if payload.hospital_request_id is not None:
+        key = _request_key(organization, payload.hospital_request_id)
+        claim = await ctx.store.claim(key, case_id=payload.case_id)
+        if claim["case_id"] != payload.case_id:
+            log.info("duplicate hospital request", extra=_ids(delivery))
+            return
+    submission = payload.model_copy(update={"submitted_via": "hospital-system"})
+    accepted = await _open_case(ctx, submission, source_event_id=event.id, sender=organization)
+    if accepted.replayed and accepted.record.sender != organization:
+        raise PermanentError("case_id: another sender's case already has this id")
+    if accepted.replayed:
+        log.info("duplicate hospital submission", extra=_ids(delivery))
+
+
+async def on_platform_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
+    """A `case.submitted` on the platform topic: ours (nothing to do), or one that bypassed
+    intake, which the intake team should see too. It is never published again."""
+    payload = payload_as(delivery.payload, CaseSubmitted)
+    if await ctx.store.get_case(payload.case_id) is not None:
+        return
+    record = CaseRecord.new(payload, at=delivery.event.time, source_event_id=delivery.event.id)
+    await ctx.store.save_case(record, [])
+
+
+async def on_progress(delivery: Delivery, *, ctx: IntakeContext) -> None:
+    """Note how far another service has taken the case, for the status page."""
+    event = delivery.event
+    data = delivery.payload.model_dump(mode="json")
+    milestone = Milestone(event.id, event.type, event.time, facts_of(event.type, data))
+    await ctx.store.add_milestone(event.subject, milestone)
+
+
+def consumer_handlers(ctx: IntakeContext) -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {
+        HOSPITAL_TOPIC: partial(on_hospital_case, ctx=ctx),
+        "case.submitted": partial(on_platform_case, ctx=ctx),
+    }
+    for event_type in PROGRESS_TYPES:
+        handlers[event_type] = partial(on_progress, ctx=ctx)
+    return handlers
+
+
+# Staff commands.
+
+Decide = Callable[[CaseRecord, Actor, datetime], Transition]
+
+
+async def change_case(
+    *, ctx: IntakeContext, principal: Principal, case_id: str, decide: Decide
+) -> CaseRecord:
+    """Read the latest version, let the rules decide, insert the next version with its event."""
+    access.check_case_scope(principal, "manage-cases", case_id)
+    actor = Actor(subject=principal.subject, role=principal.role)
+    for _ in range(WRITE_ATTEMPTS):
+        record = access.check_case(
+            principal, "manage-cases", await ctx.store.get_case(case_id), case_id
+        )
+        now = ctx.clock()
+        transition = decide(record, actor, now)
+        event = make_event(transition.event, source=SOURCE, subject=case_id, time=now)
+        if await ctx.store.save_case(transition.record, [event]):
+            ctx.events_queued()
+            log.info("case changed", extra={"case_id": case_id, "event_id": event.id})
+            return transition.record.model_copy(update={"version": record.version + 1})
+    raise TransientError(f"case {case_id} kept changing under concurrent writers")
+
+
+def issue_link(ctx: IntakeContext, case_id: str, role: LinkRole) -> CaseLink:
+    """A link for one case: the status page here and uploads at records."""
+    ttl = ctx.settings.link_ttl_s
+    token = ctx.links.issue(
+        subject=f"{role}-link:{case_id}", role=role, case_ids=[case_id], ttl_s=ttl
+    )
+    return CaseLink(token=token, role=role, expires_at=ctx.clock() + timedelta(seconds=ttl))
+
+
+def records_links(ctx: IntakeContext, case_id: str) -> RecordsLinks:
+    base = ctx.settings.records_public_url.rstrip("/")
+    return RecordsLinks(
+        upload_url=f"{base}/cases/{case_id}/documents",
+        checklist_url=f"{base}/cases/{case_id}/checklist",
+    )
+
+
+def _ids(delivery: Delivery) -> dict[str, str]:
+    return {"case_id": delivery.event.subject, "event_id": delivery.event.id}
+
+
+def _request_key(organization: str, request_id: str) -> str:
+    # The length keeps "a/b" + "c" apart from "a" + "b/c".
+    return f"request/{len(organization)}:{organization}/{request_id}"

@@ -2,31 +2,107 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from functools import partial
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 from services.reports.api import create_app
 from services.reports.config import ReportsSettings
-from services.reports.handlers import CONSUMED_TYPES, record_case_event
+from services.reports.handlers import ReportsContext, consumer_handlers
+from services.reports.pdf import PdfRenderer
+from services.reports.relay import ReportsRelay
 from services.reports.store import ReportsStore
+from shared.auth import AuthSettings, TokenVerifier, principal_dependency
+from shared.bus import EventPublisher
 from shared.consumer import ConsumerRunner
+from shared.objectstore import MinioObjectStore, ObjectStore
 from shared.runtime import BackgroundTask, Connections, main
 
 SERVICE = "reports"
 
 
-async def build(connections: Connections) -> tuple[FastAPI, Sequence[BackgroundTask]]:
-    store = ReportsStore(connections.db)
-    handle = partial(record_case_event, store=store)
-    runner = ConsumerRunner(
-        stack=connections.settings.stack,
-        group_id=connections.settings.stack.topic(SERVICE),
-        handlers=dict.fromkeys(CONSUMED_TYPES, handle),
-        publisher=connections.publisher,
+@dataclass
+class ReportsService:
+    """The app and its background tasks, kept apart so tests can run them in-process."""
+
+    app: FastAPI
+    context: ReportsContext
+    runner: ConsumerRunner
+    relay: ReportsRelay
+
+    async def render_pool(self, stop: asyncio.Event) -> None:
+        """Keeps the PDF workers for the life of the service, and stops them at the end."""
+        try:
+            await self.context.renderer.start()
+            await stop.wait()
+        finally:
+            self.context.renderer.close()
+
+    @property
+    def background(self) -> list[BackgroundTask]:
+        return [self.runner.run, self.relay.run, self.render_pool]
+
+
+async def assemble(
+    *,
+    store: ReportsStore,
+    objects: ObjectStore,
+    publisher: EventPublisher,
+    settings: ReportsSettings,
+    verifier: TokenVerifier,
+) -> ReportsService:
+    """Indexes, the bucket, and the app with its consumer, relay and PDF workers."""
+    await store.ensure_indexes()
+    await objects.ensure_bucket()
+    relay = ReportsRelay(store=store, publisher=publisher)
+    context = ReportsContext(
+        store=store,
+        objects=objects,
+        renderer=PdfRenderer(kind=settings.pdf_executor, workers=settings.pdf_workers),
+        letterhead=settings.letterhead(),
+        records_base_url=settings.records_base_url,
+        events_queued=relay.nudge,
     )
-    return create_app(connections, runner), [runner.run]
+    stack = settings.stack
+    runner = ConsumerRunner(
+        stack=stack,
+        group_id=stack.topic(SERVICE),
+        handlers=consumer_handlers(context),
+        publisher=publisher,
+    )
+
+    async def consumer_ready() -> bool:
+        return runner.ready
+
+    async def database_ready() -> bool:
+        await store.reports.database.command("ping")
+        return True
+
+    async def bucket_ready() -> bool:
+        await objects.exists("readiness-probe")  # raises unless the server answers
+        return True
+
+    app = create_app(
+        ctx=context,
+        authenticate=principal_dependency(verifier),
+        readiness={"mongo": database_ready, "kafka": consumer_ready, "s3": bucket_ready},
+    )
+    return ReportsService(app, context, runner, relay)
+
+
+async def build(connections: Connections) -> tuple[FastAPI, Sequence[BackgroundTask]]:
+    settings = connections.settings
+    assert isinstance(settings, ReportsSettings)
+    service = await assemble(
+        store=ReportsStore(connections.db),
+        objects=MinioObjectStore.from_settings(settings.stack, SERVICE),
+        publisher=connections.publisher,
+        settings=settings,
+        verifier=TokenVerifier.from_settings(AuthSettings()),
+    )
+    return service.app, service.background
 
 
 if __name__ == "__main__":

@@ -1,24 +1,323 @@
-"""Event handlers of the reports service."""
+"""One function per consumed event and per command. Each writes the next revision of one
+case's report, with the events it caused, in one insert (`change_report`)."""
 
 from __future__ import annotations
 
-from services.reports.store import ReportsStore
-from shared.consumer import Delivery
-from shared.mongo import apply_once
+import asyncio
+import hashlib
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-CONSUMED_TYPES = (
-    "case.submitted",
-    "records.ready",
-    "expert.assigned",
+from services.reports import access, lifecycle
+from services.reports.domain import ReportError, ReportRecord, language_of
+from services.reports.i18n import LANGUAGES
+from services.reports.pdf import PdfRenderer
+from services.reports.rendering import Letterhead, ReportContent, render_report
+from services.reports.store import ReportRevisions
+from shared.auth import Principal
+from shared.consumer import Delivery, Handler, TransientError
+from shared.contracts import (
+    AssignmentUpdated,
+    CaseSubmitted,
+    ExpertAssigned,
+    RecordsReady,
+    payload_as,
 )
+from shared.contracts.report_issued import StoredObject
+from shared.envelope import Payload, make_event, new_event_id
+from shared.objectstore import ObjectStore
+
+SOURCE = "/services/reports"
+# How often a command re-reads and decides again when another writer saved first.
+WRITE_ATTEMPTS = 8
+
+Decide = Callable[[ReportRecord], tuple[ReportRecord, list[Payload]] | None]
 
 
-async def record_case_event(delivery: Delivery, *, store: ReportsStore) -> None:
-    """Note the event in the case's log, once, however often it is delivered."""
-    event = delivery.event
-    await apply_once(
-        store.case_log,
-        doc_id=event.subject,
-        event_id=event.id,
-        update={"$push": {"events": {"id": event.id, "type": event.type, "time": event.time}}},
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class ReportsContext:
+    """What every handler needs: the store, the bucket, the renderer, a clock, the relay."""
+
+    store: ReportRevisions
+    objects: ObjectStore
+    renderer: PdfRenderer
+    letterhead: Letterhead
+    records_base_url: str = "http://127.0.0.1:8002"
+    clock: Callable[[], datetime] = _utc_now
+    new_id: Callable[[], str] = new_event_id
+    events_queued: Callable[[], None] = _nothing
+    languages: tuple[str, ...] = field(default=LANGUAGES)
+
+
+class ReportBusy(TransientError):
+    """The report changed under us on every attempt; the caller may retry."""
+
+
+async def change_report(
+    ctx: ReportsContext, case_id: str, decide: Decide, *, create: bool = False
+) -> ReportRecord:
+    """Read the latest revision, decide, and insert the next one with its events.
+
+    With `create`, an unknown case starts empty (events may arrive in any order)."""
+    for _ in range(WRITE_ATTEMPTS):
+        record = await ctx.store.get(case_id)
+        if record is None:
+            if not create:
+                raise access.not_found(case_id)
+            record = ReportRecord(case_id=case_id)
+        decided = decide(record)
+        if decided is None:
+            return record
+        after, payloads = decided
+        now = ctx.clock()
+        events = [make_event(p, source=SOURCE, subject=case_id, time=now) for p in payloads]
+        if await ctx.store.save(read_revision=record.revision, record=after, events=events):
+            if events:
+                ctx.events_queued()
+            return after.model_copy(update={"revision": record.revision + 1})
+    raise ReportBusy(f"report of case {case_id} kept changing under concurrent writers")
+
+
+# Consumed events: the change and the event's id in one write, so a redelivery is a no-op.
+
+
+async def _consume(
+    ctx: ReportsContext, delivery: Delivery, note: Callable[[ReportRecord], ReportRecord]
+) -> None:
+    event_id = delivery.event.id
+
+    def decide(record: ReportRecord) -> tuple[ReportRecord, list[Payload]] | None:
+        if event_id in record.applied_event_ids:
+            return None
+        noted = note(record)
+        return noted.model_copy(
+            update={"applied_event_ids": [*record.applied_event_ids, event_id]}
+        ), []
+
+    await change_report(ctx, delivery.event.subject, decide, create=True)
+
+
+async def on_case_submitted(delivery: Delivery, *, ctx: ReportsContext) -> None:
+    case = payload_as(delivery.payload, CaseSubmitted)
+    at = delivery.event.time
+    await _consume(ctx, delivery, lambda r: lifecycle.case_submitted(r, case, at))
+
+
+async def on_records_ready(delivery: Delivery, *, ctx: ReportsContext) -> None:
+    ready = payload_as(delivery.payload, RecordsReady)
+    await _consume(ctx, delivery, lambda r: lifecycle.records_ready(r, ready))
+
+
+async def on_expert_assigned(delivery: Delivery, *, ctx: ReportsContext) -> None:
+    assigned = payload_as(delivery.payload, ExpertAssigned)
+    at = delivery.event.time
+    await _consume(ctx, delivery, lambda r: lifecycle.expert_assigned(r, assigned, at))
+
+
+async def on_assignment_updated(delivery: Delivery, *, ctx: ReportsContext) -> None:
+    """Only a reassignment matters here: the expert it was taken from loses the report."""
+    update = payload_as(delivery.payload, AssignmentUpdated)
+    if update.change != "reassigned":
+        return
+    holder = update.expert.expert_id if update.expert else None
+    await _consume(ctx, delivery, lambda r: lifecycle.reassigned(r, holder))
+
+
+def consumer_handlers(ctx: ReportsContext) -> dict[str, Handler]:
+    return {
+        "case.submitted": partial(on_case_submitted, ctx=ctx),
+        "records.ready": partial(on_records_ready, ctx=ctx),
+        "expert.assigned": partial(on_expert_assigned, ctx=ctx),
+        "assignment.updated": partial(on_assignment_updated, ctx=ctx),
+    }
+
+
+# Commands and queries from experts, families, physicians and staff.
+
+
+async def load_report(
+    ctx: ReportsContext, principal: Principal, action: access.Action, case_id: str
+) -> ReportRecord:
+    """The report, if it exists and this caller may do `action` with it."""
+    access.check_case_scope(principal, action, case_id)
+    return access.check_report(principal, action, await ctx.store.get(case_id), case_id)
+
+
+async def list_reports(ctx: ReportsContext, principal: Principal, limit: int) -> list[ReportRecord]:
+    found = await ctx.store.list_latest(access.listing_query(principal), limit)
+    visible = []
+    for record in found:
+        try:
+            visible.append(access.check_report(principal, "list", record, record.case_id))
+        except ReportError:
+            continue
+    return visible
+
+
+async def _command(
+    ctx: ReportsContext,
+    principal: Principal,
+    action: access.Action,
+    case_id: str,
+    change: Callable[[ReportRecord], ReportRecord],
+) -> ReportRecord:
+    access.check_case_scope(principal, action, case_id)
+
+    def decide(record: ReportRecord) -> tuple[ReportRecord, list[Payload]]:
+        access.check_report(principal, action, record, case_id)
+        return change(record), []
+
+    return await change_report(ctx, case_id, decide)
+
+
+async def save_draft(
+    ctx: ReportsContext,
+    *,
+    principal: Principal,
+    case_id: str,
+    expected_revision: int,
+    changes: Mapping[str, Any],
+    change_summary: str | None,
+) -> ReportRecord:
+    """Autosave: refused with 409 when the draft moved on since the caller read it."""
+    now = ctx.clock()
+    return await _command(
+        ctx,
+        principal,
+        "write-draft",
+        case_id,
+        lambda r: lifecycle.save_draft(
+            r,
+            expert_id=principal.subject,
+            expected_revision=expected_revision,
+            changes=changes,
+            change_summary=change_summary,
+            now=now,
+        ),
+    )
+
+
+async def open_amendment(
+    ctx: ReportsContext, *, principal: Principal, case_id: str
+) -> ReportRecord:
+    now = ctx.clock()
+    return await _command(
+        ctx,
+        principal,
+        "write-draft",
+        case_id,
+        lambda r: lifecycle.open_amendment(r, expert_id=principal.subject, now=now),
+    )
+
+
+async def ask_follow_up(
+    ctx: ReportsContext, *, principal: Principal, case_id: str, question: str
+) -> ReportRecord:
+    now, follow_up_id = ctx.clock(), f"fu-{ctx.new_id()}"
+    return await _command(
+        ctx,
+        principal,
+        "ask-follow-up",
+        case_id,
+        lambda r: lifecycle.ask_follow_up(
+            r, follow_up_id=follow_up_id, role=principal.role, question=question, now=now
+        ),
+    )
+
+
+async def answer_follow_up(
+    ctx: ReportsContext, *, principal: Principal, case_id: str, follow_up_id: str, answer: str
+) -> ReportRecord:
+    now = ctx.clock()
+    return await _command(
+        ctx,
+        principal,
+        "answer-follow-up",
+        case_id,
+        lambda r: lifecycle.answer_follow_up(
+            r, expert_id=principal.subject, follow_up_id=follow_up_id, answer=answer, now=now
+        ),
+    )
+
+
+async def preview_draft(ctx: ReportsContext, *, principal: Principal, case_id: str) -> str:
+    """The draft rendered as HTML, marked as a draft, for the authors and staff."""
+    record = await load_report(ctx, principal, "read-draft", case_id)
+    draft = lifecycle.require_draft(record)
+    assert record.facts is not None
+    language = language_of(record.facts.language, ctx.languages)
+    content = ReportContent(sections=draft.sections, language=language, draft=True)
+    return render_report(record, content, ctx.letterhead)
+
+
+async def sign_report(
+    ctx: ReportsContext, *, principal: Principal, case_id: str, expected_revision: int | None
+) -> ReportRecord:
+    """Render the draft, store HTML and PDF, and issue the version with `report.issued`."""
+    record = await load_report(ctx, principal, "write-draft", case_id)
+    plan = lifecycle.plan_signing(
+        record,
+        expert_id=principal.subject,
+        expected_revision=expected_revision,
+        languages=ctx.languages,
+    )
+    issued_at = ctx.clock()
+    content = ReportContent(
+        sections=plan.sections,
+        language=plan.language,
+        version=plan.version,
+        amends_version=plan.amends_version,
+        change_summary=plan.change_summary,
+        signed_by=plan.signed_by,
+        co_authors=tuple(plan.co_authors),
+        issued_at=issued_at,
+        follow_ups=tuple(plan.follow_ups),
+    )
+    html = render_report(record, content, ctx.letterhead).encode()
+    pdf = await ctx.renderer.pdf(html.decode())
+    # A fresh folder per attempt: a losing concurrent signer never overwrites the winner's files.
+    folder = f"{case_id}/{record.report_id}/v{plan.version}-{ctx.new_id()[-12:]}"
+    html_object = await _put(ctx.objects, f"{folder}/report.html", html, "text/html; charset=utf-8")
+    pdf_object = await _put(ctx.objects, f"{folder}/report.pdf", pdf, "application/pdf")
+
+    def decide(current: ReportRecord) -> tuple[ReportRecord, list[Payload]]:
+        access.check_report(principal, "write-draft", current, case_id)
+        after, event = lifecycle.issue(
+            current, plan, html=html_object, pdf=pdf_object, issued_at=issued_at
+        )
+        return after, [event]
+
+    try:
+        return await change_report(ctx, case_id, decide)
+    except BaseException:
+        await asyncio.gather(
+            ctx.objects.delete(html_object.key), ctx.objects.delete(pdf_object.key)
+        )
+        raise
+
+
+async def _put(objects: ObjectStore, key: str, data: bytes, content_type: str) -> StoredObject:
+    with tempfile.TemporaryDirectory(prefix="report-") as directory:
+        path = Path(directory) / "object"
+        await asyncio.to_thread(path.write_bytes, data)
+        await objects.put_file(key, path, content_type)
+    return StoredObject(
+        bucket=objects.bucket,
+        key=key,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        content_type=content_type,
     )

@@ -1,0 +1,185 @@
+"""Benchmark results: what one benchmark measured, its JSON file, and the RESULTS.md table.
+
+Pure (no servers): a result is a plain dict once written, so the table is rebuilt from the
+files alone and old files stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+
+Op = Literal[">=", "<=", "<", ">"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """`applies_to` the figure's value or its ratio to the reference, e.g. ratio >= 1.5."""
+
+    op: Op
+    threshold: float
+    applies_to: Literal["value", "ratio"] = "value"
+
+    def met_by(self, figure: Figure) -> bool | None:
+        measured = figure.ratio if self.applies_to == "ratio" else figure.value
+        if measured is None or math.isnan(measured):
+            return None
+        return {
+            ">=": measured >= self.threshold,
+            "<=": measured <= self.threshold,
+            ">": measured > self.threshold,
+            "<": measured < self.threshold,
+        }[self.op]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One reported number, next to the reference measured in the same run."""
+
+    name: str
+    value: float
+    unit: str
+    reference_name: str | None = None
+    reference_value: float | None = None
+    target: Target | None = None
+    samples: Sequence[float] = ()
+    reference_samples: Sequence[float] = ()
+    # Ratios of paired repetitions (figure and reference measured back to back); their median
+    # is steadier on a noisy machine than the ratio of the two medians.
+    ratio_samples: Sequence[float] = ()
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ratio_samples:
+            return median(self.ratio_samples)
+        if self.reference_value is None or self.reference_value == 0:
+            return None
+        return self.value / self.reference_value
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("samples", "reference_samples", "ratio_samples"):
+            out[name] = [round(x, 4) for x in out[name]]
+        out["ratio"] = self.ratio
+        out["met"] = self.target.met_by(self) if self.target else None
+        # JSON has no NaN: a figure that could not be measured is null.
+        for name in ("value", "reference_value", "ratio"):
+            if isinstance(out[name], float) and math.isnan(out[name]):
+                out[name] = None
+        return out
+
+
+@dataclass
+class BenchResult:
+    name: str
+    title: str
+    figures: list[Figure] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self, environment: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            **environment,
+            "figures": [f.as_dict() for f in self.figures],
+            "targets_met": all(f.as_dict()["met"] is not False for f in self.figures),
+            "notes": self.notes,
+            "details": self.details,
+        }
+
+
+def median(values: Iterable[float]) -> float:
+    found = list(values)
+    return statistics.median(found) if found else math.nan
+
+
+def write_result(result: dict[str, Any], directory: Path = RESULTS_DIR) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{result['name']}.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def load_results(directory: Path = RESULTS_DIR) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    magnitude = abs(value)
+    text = (
+        f"{value:,.0f}"
+        if magnitude >= 100
+        else f"{value:.1f}"
+        if magnitude >= 10
+        else f"{value:.2f}"
+    )
+    return f"{text} {unit}".strip()
+
+
+def _target_text(target: Mapping[str, Any] | None, unit: str) -> str:
+    if not target:
+        return "—"
+    op = {">=": "≥", "<=": "≤"}.get(target["op"], target["op"])
+    if target.get("applies_to") == "ratio":
+        return f"{op} {target['threshold']:g}x"
+    return f"{op} {_number(target['threshold'], unit)}"
+
+
+def _met_text(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "—"}[met]
+
+
+def render_markdown(results: Sequence[Mapping[str, Any]]) -> str:
+    """RESULTS.md: one row per figure, with its reference, ratio, target, and the machine."""
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `python -m bench` from `bench/results/*.json`; do not edit by hand.",
+        "Each figure is the median of its repetitions; a ratio compares it with a reference",
+        "measured in the same run on the same machine.",
+        "",
+        "| benchmark | figure | value | reference | ratio | target | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        for fig in result["figures"]:
+            reference = "—"
+            if fig.get("reference_name"):
+                reference = (
+                    f"{_number(fig['reference_value'], fig['unit'])} ({fig['reference_name']})"
+                )
+            ratio = "—" if fig.get("ratio") is None else f"{fig['ratio']:.2f}x"
+            lines.append(
+                f"| {result['name']} | {fig['name']} | {_number(fig['value'], fig['unit'])} "
+                f"| {reference} | {ratio} | {_target_text(fig.get('target'), fig['unit'])} "
+                f"| {_met_text(fig.get('met'))} |"
+            )
+    lines += ["", "## Runs", ""]
+    for result in results:
+        machine = result.get("machine", {})
+        lines.append(
+            f"- **{result['name']}** ({result.get('title', '')}): {result.get('date', '?')}, "
+            f"commit {str(result.get('git_commit', '?'))[:12]}"
+            f"{' (uncommitted changes)' if result.get('git_dirty') else ''}, "
+            f"{machine.get('cpu_count', '?')} x {machine.get('cpu_model', '?')}, "
+            f"{machine.get('memory_gib', '?')} GiB, load {machine.get('load_average', '?')}"
+            f"{', quick sizes' if result.get('options', {}).get('quick') else ''}"
+        )
+        lines += [f"  - {note}" for note in result.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(directory: Path = RESULTS_DIR, target: Path = RESULTS_MD) -> Path:
+    target.write_text(render_markdown(load_results(directory)))
+    return target

@@ -1,0 +1,243 @@
+"""Benchmark 4: peak RSS growth of the records service while it takes a huge upload.
+
+A 2 GB document (a PDF header, then filler) generated on the fly and a 1 GB patient-CD zip
+built on disk are streamed as multipart/form-data; neither is ever held in memory here. The
+service's RSS is polled from /proc every 20 ms and its VmHWM (reset before each upload, where
+permitted) is read afterwards; growth is the peak minus the RSS just before the upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import ORGANIZATION, Platform
+from bench.processes import CpuMeter, reset_peak_rss, rss_kib, stack_pids
+from bench.results import BenchResult, Figure, Target
+from bench.study import write_cd_zip
+
+NAME = "upload_memory"
+TITLE = "Upload memory: records service RSS growth while streaming huge uploads"
+MiB = 1024 * 1024
+GB = 1_000_000_000
+TARGET_MIB = 64
+BOUNDARY = "bench-upload-boundary"
+CHUNK = MiB
+
+
+@dataclass(frozen=True)
+class Sizes:
+    document_bytes: int
+    zip_bytes: int
+
+
+def sizes(quick: bool) -> Sizes:
+    return Sizes(100 * 1_000_000, 50 * 1_000_000) if quick else Sizes(2 * GB, 1 * GB)
+
+
+def multipart(
+    kind: str, filename: str, content_type: str, size: int, chunks: Iterator[bytes]
+) -> tuple[Iterator[bytes], int]:
+    """A multipart/form-data body around a file part streamed from `chunks` (`size` bytes)."""
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="kind"\r\n\r\n{kind}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        yield from chunks
+        yield tail
+
+    return body(), len(head) + size + len(tail)
+
+
+def pdf_chunks(size: int) -> Iterator[bytes]:
+    """`size` bytes that sniff as a PDF: its header, then the same 1 MiB of filler again."""
+    header = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+    filler = (b"0 0 0 rg 72 720 Td (bench filler) Tj\n" * (CHUNK // 37 + 1))[:CHUNK]
+    yield header
+    left = size - len(header)
+    while left >= CHUNK:
+        yield filler
+        left -= CHUNK
+    if left:
+        yield filler[:left]
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            yield chunk
+
+
+class RssPoller:
+    """Samples a process's VmRSS in a thread; `peak_kib` is the highest seen."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self._pid = pid
+        self._interval = interval
+        self._stop = threading.Event()
+        self.peak_kib = 0
+        self.samples = 0
+        self.timeline: list[tuple[float, int]] = []  # (monotonic time, VmRSS KiB)
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            rss = rss_kib(self._pid)[0]
+            self.peak_kib = max(self.peak_kib, rss)
+            self.timeline.append((time.monotonic(), rss))
+            self.samples += 1
+            time.sleep(self._interval)
+
+    def __enter__(self) -> RssPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def upload(url: str, headers: dict[str, str], body: Iterator[bytes], length: int) -> httpx.Response:
+    with httpx.Client(trust_env=False, timeout=1800) as http:
+        return http.post(
+            url,
+            content=body,
+            headers={
+                **headers,
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                "Content-Length": str(length),
+            },
+        )
+
+
+def measure(
+    pid: int, meter: CpuMeter, url: str, headers: dict[str, str], body: Iterator[bytes], length: int
+) -> dict[str, Any]:
+    hwm_reset = reset_peak_rss(pid)
+    baseline_kib = rss_kib(pid)[0]
+    sent_at: list[float] = []
+
+    def marked() -> Iterator[bytes]:
+        yield from body
+        sent_at.append(time.monotonic())  # the rest is the service storing what it received
+
+    meter.start()
+    with RssPoller(pid) as poller:
+        response = upload(url, headers, marked(), length)
+    cpu = meter.stop()
+    sent = sent_at[0] if sent_at else time.monotonic()
+    receiving = max((rss for t, rss in poller.timeline if t <= sent), default=baseline_kib)
+    storing = max((rss for t, rss in poller.timeline if t > sent), default=baseline_kib)
+    rss_after, hwm = rss_kib(pid)
+    peak = max(poller.peak_kib, hwm) if hwm_reset else poller.peak_kib
+    return {
+        "status": response.status_code,
+        "response": response.json() if response.status_code < 500 else response.text[:500],
+        "body_bytes": length,
+        "seconds": cpu["wall"],
+        "mb_per_s": round(length / 1e6 / cpu["wall"], 1),
+        "baseline_rss_mib": round(baseline_kib / 1024, 1),
+        "peak_rss_mib": round(peak / 1024, 1),
+        "rss_after_mib": round(rss_after / 1024, 1),
+        "growth_mib": round((peak - baseline_kib) / 1024, 1),
+        # Where the peak falls: while the body streams in, or while the service stores it after.
+        "growth_while_receiving_mib": round((receiving - baseline_kib) / 1024, 1),
+        "growth_after_body_sent_mib": round((storing - baseline_kib) / 1024, 1),
+        "seconds_after_body_sent": round(time.monotonic() - sent, 1),
+        "peak_from": "VmHWM and polling" if hwm_reset else "polling only",
+        "polls": poller.samples,
+        "cpu_seconds": cpu,
+    }
+
+
+async def run(platform: Platform) -> BenchResult:
+    chosen = sizes(platform.options.quick)
+    spool = platform.scratch / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    env = {
+        "RECORDS_MAX_UPLOAD_BYTES": str(max(chosen.document_bytes, chosen.zip_bytes) * 2),
+        "RECORDS_SPOOL_DIR": str(spool),
+    }
+    zip_path = platform.scratch / "patient-cd.zip"
+    instances, zip_size = await asyncio.to_thread(write_cd_zip, zip_path, chosen.zip_bytes)
+    runs: dict[str, dict[str, Any]] = {}
+    async with platform.service("records", env) as records:
+        pid = records.process.pid
+        meter = CpuMeter({"records": pid, **stack_pids()})
+        case_id = await platform.open_case(records.url)
+        url = f"{records.url}/cases/{case_id}/documents"
+        headers = platform.headers("hospital-system", organization=ORGANIZATION)
+        # Warm-up: the first upload of each kind imports and connects what it needs.
+        small = write_cd_zip(platform.scratch / "warm.zip", 1)
+        warm_doc = multipart("pathology-report", "w.pdf", "application/pdf", MiB, pdf_chunks(MiB))
+        warm_zip = multipart(
+            "ct-imaging",
+            "w.zip",
+            "application/zip",
+            small[1],
+            file_chunks(platform.scratch / "warm.zip"),
+        )
+        for body, length in (warm_doc, warm_zip):
+            await asyncio.to_thread(upload, url, headers, body, length)
+        body, length = multipart(
+            "pathology-report",
+            "scan.pdf",
+            "application/pdf",
+            chosen.document_bytes,
+            pdf_chunks(chosen.document_bytes),
+        )
+        print(f"  document upload: {length / 1e6:,.0f} MB", flush=True)
+        runs["document"] = await asyncio.to_thread(measure, pid, meter, url, headers, body, length)
+        print(f"    growth {runs['document']['growth_mib']} MiB", flush=True)
+        body, length = multipart(
+            "ct-imaging", "patient-cd.zip", "application/zip", zip_size, file_chunks(zip_path)
+        )
+        print(f"  CD zip upload: {length / 1e6:,.0f} MB, {instances} instances", flush=True)
+        runs["cd_zip"] = await asyncio.to_thread(measure, pid, meter, url, headers, body, length)
+        print(f"    growth {runs['cd_zip']['growth_mib']} MiB", flush=True)
+    zip_path.unlink(missing_ok=True)
+    return summarize(runs, chosen, instances)
+
+
+def summarize(runs: dict[str, dict[str, Any]], chosen: Sizes, instances: int) -> BenchResult:
+    result = BenchResult(NAME, TITLE)
+    labels = {
+        "document": f"{chosen.document_bytes / 1e9:g} GB document upload",
+        "cd_zip": f"{chosen.zip_bytes / 1e9:g} GB CD zip upload ({instances} instances)",
+    }
+    for key, run in runs.items():
+        ok = run["status"] in (200, 201)
+        result.figures.append(
+            Figure(
+                name=f"peak RSS growth, {labels[key]}",
+                value=run["growth_mib"] if ok else float("nan"),
+                unit="MiB",
+                target=Target("<", TARGET_MIB),
+            )
+        )
+        if not ok:
+            result.notes.append(f"{labels[key]} failed: {run['status']} {run['response']}")
+        result.notes.append(
+            f"{labels[key]}: {run['seconds']:.1f} s ({run['mb_per_s']} MB/s), RSS "
+            f"{run['baseline_rss_mib']} → peak {run['peak_rss_mib']} MiB; growth while "
+            f"receiving {run['growth_while_receiving_mib']} MiB, while storing "
+            f"{run['growth_after_body_sent_mib']} MiB ({run['seconds_after_body_sent']} s)"
+        )
+    result.details = {
+        "runs": runs,
+        "document_bytes": chosen.document_bytes,
+        "zip_bytes": chosen.zip_bytes,
+    }
+    return result

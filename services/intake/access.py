@@ -1,0 +1,73 @@
+"""Who may do what at intake. No I/O: the rules see the caller and, where needed, the case.
+
+A caller who may not know a case exists (a family's link to another case, another hospital's
+case) gets `not_found`, exactly as for a case that does not exist; a caller whose role never
+may use a route gets `forbidden`. The request form is public: a family has no account yet.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from services.intake.domain import CaseRecord, DomainError
+from shared.auth import STAFF_ROLES, Principal, Role
+
+Action = Literal["submit", "submit-fhir", "read-status", "read-cases", "manage-cases"]
+
+CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
+
+ROLES_FOR: dict[Action, frozenset[Role]] = {
+    # Anonymous callers may submit too (see `check_submitter`).
+    "submit": CASE_SCOPED | STAFF_ROLES,
+    "submit-fhir": frozenset({"hospital-system"}),
+    "read-status": CASE_SCOPED | STAFF_ROLES | {"hospital-system"},
+    "read-cases": STAFF_ROLES,
+    "manage-cases": STAFF_ROLES,
+}
+
+
+def not_found(case_id: str) -> DomainError:
+    return DomainError("not_found", f"case {case_id} does not exist", "case_id")
+
+
+def check_role(principal: Principal, action: Action) -> None:
+    if principal.role not in ROLES_FOR[action]:
+        raise DomainError("forbidden", f"the role {principal.role} may not {action}")
+
+
+def check_submitter(principal: Principal | None) -> None:
+    """Anyone may send the form; a token, if sent, must be one of a role that may."""
+    if principal is not None:
+        check_role(principal, "submit")
+
+
+def check_hospital(principal: Principal) -> str:
+    """The organization a hospital system submits for (its token must name one)."""
+    check_role(principal, "submit-fhir")
+    if not principal.organization:
+        raise DomainError("forbidden", "the token names no organization")
+    return principal.organization
+
+
+def check_case_scope(principal: Principal, action: Action, case_id: str) -> None:
+    """What can be decided before reading the case (so nothing is read for a stranger)."""
+    check_role(principal, action)
+    # Links always name their cases; for other roles an empty list means every case.
+    if principal.role in CASE_SCOPED and not principal.case_ids:
+        raise not_found(case_id)
+    if not principal.may_see_case(case_id):
+        raise not_found(case_id)
+
+
+def check_case(
+    principal: Principal, action: Action, case: CaseRecord | None, case_id: str
+) -> CaseRecord:
+    """The case, if this caller may do `action` on it."""
+    check_case_scope(principal, action, case_id)
+    if case is None:
+        raise not_found(case_id)
+    if principal.role == "hospital-system" and (
+        principal.organization is None or case.submission.organization_id != principal.organization
+    ):
+        raise not_found(case_id)
+    return case

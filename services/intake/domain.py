@@ -1,0 +1,284 @@
+"""The intake rules for one case: what a submission must satisfy, and how staff change a case.
+No I/O: handlers load a `CaseRecord`, call one function here, and save what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from shared.contracts import CaseSubmitted, CaseUpdated
+from shared.contracts.case_updated import CaseStatus
+from shared.contracts.common import Actor, Specialty, Urgency
+
+# Children's hospitals see patients up to their 21st birthday.
+MAX_AGE_YEARS = 21
+# A client clock a little ahead of ours is not an error.
+CLOCK_SKEW = timedelta(minutes=5)
+
+AgeBand = Literal["infant", "toddler", "child", "adolescent", "young-adult"]
+# Inclusive age ranges in whole years.
+AGE_BANDS: dict[AgeBand, tuple[int, int]] = {
+    "infant": (0, 0),
+    "toddler": (1, 3),
+    "child": (4, 12),
+    "adolescent": (13, 17),
+    "young-adult": (18, MAX_AGE_YEARS),
+}
+NoteChannel = Literal["phone", "email", "video", "message", "other"]
+Change = Literal["triaged", "note-added", "put-on-hold", "resumed", "cancelled"]
+
+
+class DomainError(Exception):
+    """A request the rules refuse; `code` is machine-readable, `message` never quotes a value."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Note(_Model):
+    note_id: str
+    text: str
+    channel: NoteChannel
+    author: Actor
+    at: AwareDatetime
+
+
+class HistoryEntry(_Model):
+    change: Change
+    status: CaseStatus
+    specialty: Specialty
+    actor: Actor
+    reason: str | None
+    at: AwareDatetime
+
+
+class CaseRecord(_Model):
+    """A case as intake keeps it: the submission as accepted, and what staff did since."""
+
+    case_id: str
+    version: int = 0
+    submission: CaseSubmitted
+    submitted_at: AwareDatetime
+    source_event_id: str | None = None
+    # The hospital system (organization, or event source) that sent it, if one did.
+    sender: str | None = None
+    status: CaseStatus = "open"
+    specialty: Specialty
+    notes: tuple[Note, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+
+    @classmethod
+    def new(
+        cls,
+        submission: CaseSubmitted,
+        *,
+        at: datetime,
+        source_event_id: str | None = None,
+        sender: str | None = None,
+    ) -> CaseRecord:
+        return cls(
+            case_id=submission.case_id,
+            submission=submission,
+            submitted_at=at,
+            source_event_id=source_event_id,
+            sender=sender,
+            specialty=submission.specialty,
+        )
+
+    @property
+    def urgency(self) -> Urgency:
+        return self.submission.urgency
+
+    def age_years(self, today: date) -> int:
+        return age_in_years(self.submission.patient.date_of_birth, today)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The case after a staff change, and the `case.updated` it publishes."""
+
+    record: CaseRecord
+    event: CaseUpdated
+
+
+def age_in_years(born: date, today: date) -> int:
+    before_birthday = (today.month, today.day) < (born.month, born.day)
+    return today.year - born.year - int(before_birthday)
+
+
+def check_submission(
+    case: CaseSubmitted,
+    *,
+    now: datetime,
+    consent_versions: frozenset[str] | None = None,
+) -> None:
+    """Rules beyond the schema; raises DomainError naming the field. `consent_versions` is
+    checked only for our own form (a hospital cites its own consent texts)."""
+    born = case.patient.date_of_birth
+    today = now.date()
+    if born > today:
+        raise DomainError("date_in_future", "the date of birth is in the future", _DOB)
+    if age_in_years(born, today) > MAX_AGE_YEARS:
+        raise DomainError(
+            "not_pediatric",
+            f"the programme takes patients up to age {MAX_AGE_YEARS}",
+            _DOB,
+        )
+    if case.consent.given_at > now + CLOCK_SKEW:
+        raise DomainError("date_in_future", "consent cannot be given in the future", _CONSENT_AT)
+    if consent_versions is not None and case.consent.text_version not in consent_versions:
+        raise DomainError(
+            "unknown_consent_version",
+            "the consent text version is not one this service shows",
+            "consent.text_version",
+        )
+
+
+_DOB = "patient.date_of_birth"
+_CONSENT_AT = "consent.given_at"
+
+
+def triage(
+    record: CaseRecord, specialty: Specialty, *, actor: Actor, reason: str | None, at: datetime
+) -> Transition:
+    """Give the case the specialty staff chose (typically for a "not sure" request)."""
+    _require_not_cancelled(record)
+    if specialty == "not-sure":
+        raise DomainError("invalid_specialty", "triage must choose a specialty", "specialty")
+    if specialty == record.specialty:
+        raise DomainError("unchanged", "the case already has this specialty", "specialty")
+    return _change(record, "triaged", actor=actor, reason=reason, at=at, specialty=specialty)
+
+
+def add_note(
+    record: CaseRecord,
+    *,
+    note_id: str,
+    text: str,
+    channel: NoteChannel,
+    actor: Actor,
+    at: datetime,
+) -> Transition:
+    """Record an outreach note. The event says a note was added, never what it says."""
+    note = Note(note_id=note_id, text=text, channel=channel, author=actor, at=at)
+    changed = record.model_copy(update={"notes": (*record.notes, note)})
+    return _change(changed, "note-added", actor=actor, reason=f"outreach ({channel})", at=at)
+
+
+def put_on_hold(record: CaseRecord, *, actor: Actor, reason: str, at: datetime) -> Transition:
+    if record.status != "open":
+        raise _not_now(record, "put on hold")
+    return _change(record, "put-on-hold", actor=actor, reason=reason, at=at, status="on-hold")
+
+
+def resume(record: CaseRecord, *, actor: Actor, reason: str | None, at: datetime) -> Transition:
+    if record.status != "on-hold":
+        raise _not_now(record, "resume")
+    return _change(record, "resumed", actor=actor, reason=reason, at=at, status="open")
+
+
+def cancel(record: CaseRecord, *, actor: Actor, reason: str, at: datetime) -> Transition:
+    _require_not_cancelled(record)
+    return _change(record, "cancelled", actor=actor, reason=reason, at=at, status="cancelled")
+
+
+def _require_not_cancelled(record: CaseRecord) -> None:
+    if record.status == "cancelled":
+        raise DomainError("case_closed", "the case is cancelled")
+
+
+def _not_now(record: CaseRecord, what: str) -> DomainError:
+    return DomainError("invalid_transition", f"a case that is {record.status} cannot {what}")
+
+
+def _change(
+    record: CaseRecord,
+    change: Change,
+    *,
+    actor: Actor,
+    reason: str | None,
+    at: datetime,
+    status: CaseStatus | None = None,
+    specialty: Specialty | None = None,
+) -> Transition:
+    status = status or record.status
+    specialty = specialty or record.specialty
+    entry = HistoryEntry(
+        change=change, status=status, specialty=specialty, actor=actor, reason=reason, at=at
+    )
+    changed = record.model_copy(
+        update={"status": status, "specialty": specialty, "history": (*record.history, entry)}
+    )
+    event = CaseUpdated(
+        case_id=record.case_id,
+        change=change,
+        status=status,
+        specialty=specialty,
+        actor=actor,
+        reason=reason,
+    )
+    return Transition(changed, event)
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the intake team's list narrows by; `matches` is the rule, the store pre-filters."""
+
+    statuses: tuple[CaseStatus, ...] = ()
+    specialties: tuple[Specialty, ...] = ()
+    urgencies: tuple[Urgency, ...] = ()
+    min_age: int | None = None
+    max_age: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        statuses: tuple[CaseStatus, ...] = (),
+        specialties: tuple[Specialty, ...] = (),
+        urgencies: tuple[Urgency, ...] = (),
+        age_band: AgeBand | None = None,
+        min_age: int | None = None,
+        max_age: int | None = None,
+    ) -> CaseFilter:
+        if age_band is not None:
+            low, high = AGE_BANDS[age_band]
+            min_age = low if min_age is None else max(min_age, low)
+            max_age = high if max_age is None else min(max_age, high)
+        if min_age is not None and max_age is not None and min_age > max_age:
+            raise DomainError("empty_age_range", "min_age is above max_age", "min_age")
+        return cls(statuses, specialties, urgencies, min_age, max_age)
+
+    def matches(self, record: CaseRecord, today: date) -> bool:
+        age = record.age_years(today)
+        return (
+            (not self.statuses or record.status in self.statuses)
+            and (not self.specialties or record.specialty in self.specialties)
+            and (not self.urgencies or record.urgency in self.urgencies)
+            and (self.min_age is None or age >= self.min_age)
+            and (self.max_age is None or age <= self.max_age)
+        )
+
+    def birth_date_range(self, today: date) -> tuple[date | None, date | None]:
+        """(born after, born on or before): the dates of birth the age limits allow."""
+        latest = _years_before(today, self.min_age) if self.min_age is not None else None
+        earliest = _years_before(today, self.max_age + 1) if self.max_age is not None else None
+        return earliest, latest
+
+
+def _years_before(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)

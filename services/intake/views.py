@@ -1,0 +1,193 @@
+"""What the API accepts and answers: the request form, staff commands, and views of a case."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.intake.domain import CaseRecord, HistoryEntry, Note, NoteChannel
+from services.intake.progress import STAGES, Progress, Stage
+from shared.contracts import CaseSubmitted
+from shared.contracts.case_submitted import Guardian, Patient, ReferringPhysician
+from shared.contracts.case_updated import CaseStatus
+from shared.contracts.common import CountryCode, LongText, ShortText, Specialty, Urgency
+
+LinkRole = Literal["guardian", "referring-physician"]
+URGENT_NOTICE = (
+    "A second opinion takes time and must not delay treatment your child needs now. "
+    "Keep following your care team's plan, and seek emergency care if your child's condition "
+    "gets worse."
+)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConsentCreate(_Request):
+    agreed: bool = Field(description="Must be true: no consent, no case.")
+    given_by: ShortText = Field(description="Who consented (the parent or legal guardian).")
+    text_version: ShortText = Field(description="The version of the consent text shown.")
+    given_at: AwareDatetime | None = Field(
+        default=None, description="When consent was given; the time of submission if omitted."
+    )
+
+
+class CaseCreate(_Request):
+    """The request form, sent by a parent or guardian or by the child's referring physician."""
+
+    submitted_by: LinkRole
+    patient: Patient
+    guardian: Guardian
+    referring_physician: ReferringPhysician
+    specialty: Specialty = Field(description='"not-sure" lets the intake team decide.')
+    working_diagnosis: LongText
+    diagnosis_stage: ShortText | None = None
+    urgency: Urgency
+    questions: list[LongText] = Field(min_length=1, max_length=50)
+    country: CountryCode = Field(description="ISO 3166-1 alpha-2; international requests too.")
+    consent: ConsentCreate
+
+
+class TriageRequest(_Request):
+    specialty: Specialty
+    reason: LongText | None = None
+
+
+class NoteCreate(_Request):
+    text: LongText
+    channel: NoteChannel = "phone"
+
+
+class ReasonRequest(_Request):
+    reason: LongText
+
+
+class ResumeRequest(_Request):
+    reason: LongText | None = None
+
+
+class LinkRequest(_Request):
+    role: LinkRole
+
+
+class Notice(BaseModel):
+    code: str
+    message: str
+
+
+class CaseLink(BaseModel):
+    """A bearer token for this case only: the status page here, uploads at records."""
+
+    token: str
+    role: LinkRole
+    expires_at: AwareDatetime
+
+
+class RecordsLinks(BaseModel):
+    upload_url: str
+    checklist_url: str
+
+
+class SubmissionAccepted(BaseModel):
+    case_id: str
+    status_url: str
+    link: CaseLink
+    records: RecordsLinks
+    warnings: list[Notice]
+    replayed: bool = Field(description="True when an Idempotency-Key repeated an earlier request.")
+
+
+class StageView(BaseModel):
+    stage: Stage
+    reached_at: AwareDatetime | None
+
+
+class CaseStatusView(BaseModel):
+    """What the family sees: where the case stands and what is still missing."""
+
+    case_id: str
+    status: CaseStatus
+    stage: Stage
+    stages: list[StageView]
+    required: list[str]
+    present: list[str]
+    missing: list[str]
+    report_version: int | None
+    records: RecordsLinks
+    warnings: list[Notice]
+
+    @classmethod
+    def of(cls, record: CaseRecord, progress: Progress, records: RecordsLinks) -> CaseStatusView:
+        return cls(
+            case_id=record.case_id,
+            status=record.status,
+            stage=progress.stage,
+            stages=[StageView(stage=s, reached_at=progress.reached.get(s)) for s in STAGES],
+            required=progress.required,
+            present=progress.present,
+            missing=progress.missing,
+            report_version=progress.report_version,
+            records=records,
+            warnings=warnings_for(record.submission),
+        )
+
+
+class CaseSummary(BaseModel):
+    """A case as the intake team's list shows it (the child's details are in the detail)."""
+
+    case_id: str
+    status: CaseStatus
+    stage: Stage
+    specialty: Specialty
+    requested_specialty: Specialty
+    urgency: Urgency
+    age_years: int
+    country: str
+    submitted_via: str
+    organization_id: str | None
+    submitted_at: AwareDatetime
+
+    @classmethod
+    def of(cls, record: CaseRecord, today: date, progress: Progress) -> CaseSummary:
+        submission = record.submission
+        return cls(
+            case_id=record.case_id,
+            status=record.status,
+            stage=progress.stage,
+            specialty=record.specialty,
+            requested_specialty=submission.specialty,
+            urgency=submission.urgency,
+            age_years=record.age_years(today),
+            country=submission.country,
+            submitted_via=submission.submitted_via,
+            organization_id=submission.organization_id,
+            submitted_at=record.submitted_at,
+        )
+
+
+class CaseDetail(CaseSummary):
+    submission: CaseSubmitted
+    notes: list[Note]
+    history: list[HistoryEntry]
+    progress: CaseStatusView
+
+    @classmethod
+    def full(
+        cls, record: CaseRecord, progress: Progress, records: RecordsLinks, today: date
+    ) -> CaseDetail:
+        return cls(
+            **CaseSummary.of(record, today, progress).model_dump(),
+            submission=record.submission,
+            notes=list(record.notes),
+            history=list(record.history),
+            progress=CaseStatusView.of(record, progress, records),
+        )
+
+
+def warnings_for(submission: CaseSubmitted) -> list[Notice]:
+    if submission.urgency == "urgent":
+        return [Notice(code="urgent_do_not_delay_treatment", message=URGENT_NOTICE)]
+    return []

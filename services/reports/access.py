@@ -1,0 +1,91 @@
+"""Who may do what with a case's report. No I/O: the rules see the caller and the report.
+
+A caller who may not know a report exists (an expert not assigned, or no longer assigned; a
+family's link to another case; a report not issued yet, for the family) gets `not_found`,
+exactly as for a case that does not exist; a role that never may use a route gets `forbidden`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from services.reports.domain import Forbidden, NotFound, ReportRecord
+from shared.auth import STAFF_ROLES, Principal, Role
+from shared.mongo import Document
+
+Action = Literal[
+    "read-draft",
+    "write-draft",
+    "read-issued",
+    "ask-follow-up",
+    "read-follow-ups",
+    "answer-follow-up",
+    "list",
+]
+
+CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
+STAFF: frozenset[Role] = STAFF_ROLES
+EXPERT: frozenset[Role] = frozenset({"expert"})
+
+ROLES_FOR: dict[Action, frozenset[Role]] = {
+    "read-draft": STAFF | EXPERT,
+    "write-draft": EXPERT,
+    "read-issued": STAFF | EXPERT | CASE_SCOPED | {"hospital-system"},
+    "ask-follow-up": CASE_SCOPED,
+    "read-follow-ups": STAFF | EXPERT | CASE_SCOPED,
+    "answer-follow-up": EXPERT,
+    "list": STAFF | EXPERT | CASE_SCOPED,
+}
+
+
+def not_found(case_id: str) -> NotFound:
+    return NotFound("report_not_found", f"no report for case {case_id}", "case_id")
+
+
+def check_role(principal: Principal, action: Action) -> None:
+    if principal.role not in ROLES_FOR[action]:
+        raise Forbidden("forbidden", f"the role {principal.role} may not {action}")
+
+
+def check_case_scope(principal: Principal, action: Action, case_id: str) -> None:
+    """What can be decided before reading anything (so nothing is read for a stranger)."""
+    check_role(principal, action)
+    if principal.role in CASE_SCOPED and not principal.case_ids:
+        raise not_found(case_id)
+    if not principal.may_see_case(case_id):
+        raise not_found(case_id)
+
+
+def check_report(
+    principal: Principal, action: Action, record: ReportRecord | None, case_id: str
+) -> ReportRecord:
+    """The report, if this caller may do `action` with it."""
+    check_case_scope(principal, action, case_id)
+    if record is None or record.facts is None:
+        raise not_found(case_id)
+    if principal.role == "expert" and not record.is_author(principal.subject):
+        raise not_found(case_id)
+    if principal.role in STAFF or principal.role == "expert":
+        if action == "read-draft" and record.authors is None and not record.versions:
+            raise not_found(case_id)
+        return record
+    # Families, physicians and hospital systems see a report once it is issued.
+    if not record.versions:
+        raise not_found(case_id)
+    if principal.role == "hospital-system" and (
+        principal.organization is None or record.facts.organization_id != principal.organization
+    ):
+        raise not_found(case_id)
+    return record
+
+
+def listing_query(principal: Principal) -> Document:
+    """A filter on the report revisions: the reports this caller may list."""
+    check_role(principal, "list")
+    if principal.role == "expert":
+        return {"author_ids": principal.subject}
+    if principal.role in CASE_SCOPED:
+        return {"case_id": {"$in": sorted(principal.case_ids)}, "versions.0": {"$exists": True}}
+    if principal.case_ids:
+        return {"case_id": {"$in": sorted(principal.case_ids)}}
+    return {}
