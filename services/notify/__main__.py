@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 from fastapi import FastAPI
 
-from services.notify.api import create_app
 from services.notify.config import NotifySettings
-from services.notify.handlers import CONSUMED_TYPES, record_case_event
-from services.notify.store import NotifyStore
-from shared.consumer import ConsumerRunner
+from services.notify.wiring import SERVICE, assemble, link_issuer
+from shared.auth import AuthSettings, TokenVerifier
 from shared.runtime import BackgroundTask, Connections, main
-
-SERVICE = "notify"
 
 
 async def build(connections: Connections) -> tuple[FastAPI, Sequence[BackgroundTask]]:
-    store = NotifyStore(connections.db)
-    handle = partial(record_case_event, store=store)
-    runner = ConsumerRunner(
-        stack=connections.settings.stack,
-        group_id=connections.settings.stack.topic(SERVICE),
-        handlers=dict.fromkeys(CONSUMED_TYPES, handle),
+    settings = connections.settings
+    assert isinstance(settings, NotifySettings)
+    auth = AuthSettings()
+    service = await assemble(
+        db=connections.db,
+        settings=settings,
         publisher=connections.publisher,
+        verifier=TokenVerifier.from_settings(auth),
+        issuer=link_issuer(auth.link_key_path),
     )
-    return create_app(connections, runner), [runner.run]
+    return service.app, service.background
 
 
 if __name__ == "__main__":

@@ -1,25 +1,187 @@
-"""Event handlers of the notify service."""
+"""Event handlers of the notify service: keep the timeline, then plan who hears about it.
+
+Every step is idempotent: the event is recorded insert-first by id, the case's timeline is
+derived again from all its events, and each planned delivery is inserted first under the id
+(event, channel, recipient), so a redelivered event changes nothing and sends nothing twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from services.notify.domain.facts import EventFacts, facts_of
+from services.notify.domain.recipients import MessageIntent, delivery_id, messages_for
+from services.notify.domain.timeline import CaseTimeline, derive
 from services.notify.store import NotifyStore
-from shared.consumer import Delivery
-from shared.mongo import apply_once
+from shared.consumer import Delivery, Handler
+from shared.contracts import CASE_TOPICS, CaseSubmitted
+from shared.envelope import CloudEvent, decode, encode
 
-CONSUMED_TYPES = (
-    "case.submitted",
-    "records.ready",
-    "expert.assigned",
-    "report.issued",
-)
+log = logging.getLogger(__name__)
+
+CONSUMED_TYPES: tuple[str, ...] = CASE_TOPICS
+# What a partner may subscribe to: events without a child's or a family's details.
+PARTNER_EVENT_TYPES: tuple[str, ...] = ("report.issued", "expert.assigned", "records.ready")
 
 
-async def record_case_event(delivery: Delivery, *, store: NotifyStore) -> None:
-    """Note the event in the case's log, once, however often it is delivered."""
-    event = delivery.event
-    await apply_once(
-        store.case_log,
-        doc_id=event.subject,
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nothing(*_: object) -> None:
+    return None
+
+
+@dataclass
+class NotifyContext:
+    store: NotifyStore
+    message_max_age: timedelta = timedelta(days=2)
+    clock: Callable[[], datetime] = _utc_now
+    # Told about every timeline written (the board hub), and when deliveries are queued.
+    timeline_changed: Callable[[CaseTimeline], None] = _nothing
+    deliveries_queued: Callable[[], None] = _nothing
+    # The rebuild an admin started, while it runs.
+    rebuild: asyncio.Task[int] | None = None
+
+
+def event_facts(event: CloudEvent) -> EventFacts:
+    return EventFacts(
         event_id=event.id,
-        update={"$push": {"events": {"id": event.id, "type": event.type, "time": event.time}}},
+        case_id=event.subject,
+        event_type=event.type,
+        time=event.time,
+        facts=facts_of(event.type, event.data, event.time),
     )
+
+
+async def record_timeline(store: NotifyStore, event: CloudEvent) -> CaseTimeline:
+    """Record the event and derive the case's timeline again (also what a rebuild runs)."""
+    facts = event_facts(event)
+    if event.type == "case.submitted":
+        await _keep_contacts(store, event)
+    async with store.case_lock(event.subject):
+        await store.add_event(facts)
+        timeline = derive(event.subject, await store.case_events(event.subject))
+        await store.save_timeline(timeline)
+    return timeline
+
+
+async def on_case_event(delivery: Delivery, *, ctx: NotifyContext) -> None:
+    """Timeline first (the board), then emails and partner webhooks for fresh events."""
+    event = delivery.event
+    timeline = await record_timeline(ctx.store, event)
+    ctx.timeline_changed(timeline)
+    if ctx.clock() - event.time > ctx.message_max_age:
+        # A replay of old history rebuilds the timeline but tells nobody again.
+        return
+    facts = event_facts(event)
+    planned = await plan_messages(ctx, facts)
+    planned += await plan_webhooks(ctx, event, timeline)
+    if event.type == "case.submitted":
+        # Events for partners that overtook the submission (another topic) go out now.
+        for body in await ctx.store.take_deferred(event.subject):
+            planned += await plan_webhooks(ctx, decode(body.encode()), timeline)
+    if planned:
+        ctx.deliveries_queued()
+
+
+def consumer_handlers(ctx: NotifyContext) -> dict[str, Handler]:
+    handle = partial(on_case_event, ctx=ctx)
+    return dict.fromkeys(CONSUMED_TYPES, handle)
+
+
+async def _keep_contacts(store: NotifyStore, event: CloudEvent) -> None:
+    case = CaseSubmitted.model_validate(event.data)
+    await store.put_contacts(
+        event.subject,
+        {
+            "guardian_email": case.guardian.email,
+            "guardian_language": case.guardian.preferred_language,
+            "physician_email": case.referring_physician.email,
+            "organization_id": case.organization_id,
+        },
+    )
+
+
+async def plan_messages(ctx: NotifyContext, facts: EventFacts) -> int:
+    """Insert one email delivery per recipient; returns how many were new."""
+    intents = messages_for(facts)
+    if not intents:
+        return 0
+    planned = 0
+    now = ctx.clock()
+    for intent in intents:
+        if await ctx.store.add_delivery(_email_delivery(facts, intent, now)):
+            planned += 1
+    return planned
+
+
+def _email_delivery(facts: EventFacts, intent: MessageIntent, now: datetime) -> dict[str, Any]:
+    doc = _delivery_base(facts, "email", intent.recipient.key, now)
+    doc.update(
+        target="smtp",
+        template=intent.template,
+        params={k: _display(v) for k, v in intent.params.items()},
+    )
+    return doc
+
+
+async def plan_webhooks(ctx: NotifyContext, event: CloudEvent, timeline: CaseTimeline) -> int:
+    """One signed POST per partner that wants this event type and may see this case."""
+    if event.type not in PARTNER_EVENT_TYPES:
+        return 0
+    if timeline.submitted_at is None:
+        # Whose case this is is not known yet: wait for case.submitted.
+        await ctx.store.defer(event.id, event.subject, encode(event).decode())
+        return 0
+    planned = 0
+    now = ctx.clock()
+    facts = event_facts(event)
+    for partner in await ctx.store.partners_for(event.type):
+        partner_id = str(partner["_id"])
+        own = timeline.organization_id is not None and (
+            partner.get("organization_id") == timeline.organization_id
+        )
+        if not own and not await ctx.store.is_shared(partner_id, event.subject):
+            continue
+        doc = _delivery_base(facts, "webhook", partner_id, now)
+        doc.update(target=partner_id, partner_id=partner_id, body=encode(event).decode())
+        if await ctx.store.add_delivery(doc):
+            planned += 1
+    return planned
+
+
+def _delivery_base(
+    facts: EventFacts, channel: str, recipient: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "_id": delivery_id(facts.event_id, channel, recipient),
+        "channel": channel,
+        "recipient": recipient,
+        "case_id": facts.case_id,
+        "event_id": facts.event_id,
+        "event_type": facts.event_type,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "history": [],
+    }
+
+
+def _display(value: Any) -> Any:
+    """Times as people read them in a message (UTC, to the minute)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and "T" in value:
+        try:
+            return _display(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return value

@@ -1,0 +1,122 @@
+"""What the notify service keeps of each consumed event: a few PHI-free facts. No I/O."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class EventFacts(BaseModel):
+    """One consumed event as the notify service keeps it: ids, type, time and PHI-free facts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    case_id: str
+    event_type: str
+    time: AwareDatetime
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+def initials_of(given: str, family: str) -> str:
+    return ".".join(part[:1].upper() for part in (given, family) if part) + "."
+
+
+def age_label(born: date, on: date) -> str:
+    """Whole years from two on, months below (a clinician's usual shorthand)."""
+    months = (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)
+    months = max(months, 0)
+    return f"{months // 12} y" if months >= 24 else f"{months} mo"
+
+
+def facts_of(event_type: str, data: dict[str, Any], time: datetime) -> dict[str, Any]:
+    """The few facts the board and the messages need: counts, ids, dates; never names."""
+    if event_type == "case.submitted":
+        patient = data["patient"]
+        born = date.fromisoformat(str(patient["date_of_birth"]))
+        return {
+            "specialty": data["specialty"],
+            "urgency": data["urgency"],
+            "initials": initials_of(patient["given_name"], patient["family_name"]),
+            "age": age_label(born, time.date()),
+            "organization_id": data.get("organization_id"),
+            "submitted_via": data.get("submitted_via"),
+        }
+    if event_type == "case.updated":
+        return {"change": data["change"], "status": data["status"], "specialty": data["specialty"]}
+    if event_type == "records.updated":
+        return {"missing": len(data["missing"]), "required": len(data["required"])}
+    if event_type == "records.requested":
+        return {"items": len(data["items"])}
+    if event_type == "records.ready":
+        return {
+            "documents": len(data["documents"]),
+            "studies": len(data["studies"]),
+            "identity": data["identity_check"]["status"],
+        }
+    if event_type == "assignment.updated":
+        expert = data.get("expert") or {}
+        return {
+            "change": data["change"],
+            "expert_id": expert.get("expert_id"),
+            "expert_name": expert.get("display_name"),
+            "offer_expires_at": data.get("offer_expires_at"),
+            "due_at": data.get("due_at"),
+        }
+    if event_type == "expert.assigned":
+        lead = data["lead"]
+        return {
+            "expert_id": lead["expert_id"],
+            "expert_name": lead["display_name"],
+            "team": [m["expert_id"] for m in data.get("team", [])],
+            "due_at": data["due_at"],
+            "urgency": data["urgency"],
+        }
+    if event_type == "report.issued":
+        return {
+            "report_id": data["report_id"],
+            "version": data["version"],
+            "amends_version": data.get("amends_version"),
+            "recipients": list(data["recipients"]),
+        }
+    return {}
+
+
+_CHANGE_TITLES = {
+    "offered": "Offered to {name}",
+    "declined": "Declined by {name}",
+    "offer-expired": "Offer to {name} expired",
+    "no-expert-available": "No expert available: staff to choose",
+    "reassigned": "Taken from {name} for reassignment",
+    "sent-to-board": "Sent to a board",
+    "service-level-at-risk": "Service level at risk",
+    "service-level-overdue": "Service level overdue",
+}
+
+
+def title_of(event: EventFacts) -> str:
+    """A one-line, PHI-free description of the event for the case detail."""
+    f = event.facts
+    match event.event_type:
+        case "case.submitted":
+            return f"Request submitted ({f['urgency']}, via {f.get('submitted_via') or 'family'})"
+        case "case.updated":
+            return f"Intake: {str(f['change']).replace('-', ' ')}"
+        case "records.updated":
+            return f"Records checklist: {f['missing']} of {f['required']} missing"
+        case "records.requested":
+            return f"{f['items']} missing record(s) requested from the family"
+        case "records.ready":
+            return f"Records complete: {f['documents']} documents, {f['studies']} studies"
+        case "assignment.updated":
+            template = _CHANGE_TITLES.get(str(f["change"]), str(f["change"]))
+            return template.format(name=f.get("expert_name") or "the expert")
+        case "expert.assigned":
+            return f"Accepted by {f['expert_name']}"
+        case "report.issued":
+            if f.get("amends_version"):
+                return f"Amended report v{f['version']} issued"
+            return f"Report v{f['version']} issued"
+    return event.event_type

@@ -1,0 +1,111 @@
+"""Who to tell about an event, with which message, in which language. No I/O.
+
+A message never carries clinical details: templates get counts, dates, the case reference and
+(for a report) a secure link minted when the message is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from services.notify.domain.facts import EventFacts
+
+RecipientRole = Literal["guardian", "referring-physician", "staff", "expert"]
+Template = Literal[
+    "request-received",
+    "records-requested",
+    "records-complete",
+    "offer-made",
+    "offer-accepted",
+    "no-expert",
+    "service-level-at-risk",
+    "service-level-overdue",
+    "report-issued",
+    "follow-up-answered",
+]
+LANGUAGES = ("en", "es")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    role: RecipientRole
+    # The expert's id for role "expert"; empty for the others (one guardian per case).
+    ref: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.role}:{self.ref}" if self.ref else self.role
+
+
+@dataclass(frozen=True)
+class MessageIntent:
+    recipient: Recipient
+    template: Template
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def language_for(preferred: str | None) -> str:
+    """The template language for a BCP 47 tag: its primary language if translated, else en."""
+    primary = (preferred or "en").split("-", 1)[0].lower()
+    return primary if primary in LANGUAGES else "en"
+
+
+def messages_for(event: EventFacts) -> list[MessageIntent]:
+    """The messages an event causes, one per recipient."""
+    f = event.facts
+    guardian = Recipient("guardian")
+    staff = Recipient("staff")
+    match event.event_type:
+        case "case.submitted":
+            return [MessageIntent(guardian, "request-received")]
+        case "records.requested":
+            return [MessageIntent(guardian, "records-requested", {"items": f["items"]})]
+        case "records.ready":
+            return [MessageIntent(guardian, "records-complete")]
+        case "assignment.updated":
+            return _assignment_messages(f, staff)
+        case "expert.assigned":
+            params = {"expert_name": f["expert_name"], "due_at": f["due_at"]}
+            return [
+                MessageIntent(staff, "offer-accepted", params),
+                MessageIntent(Recipient("expert", f["expert_id"]), "offer-accepted", params),
+            ]
+        case "report.issued":
+            template: Template = (
+                "follow-up-answered" if f.get("amends_version") else "report-issued"
+            )
+            params = {"report_id": f["report_id"], "version": f["version"]}
+            return [
+                MessageIntent(Recipient(role), template, params)
+                for role in ("guardian", "referring-physician")
+                if role in f.get("recipients", [])
+            ]
+    return []
+
+
+def _assignment_messages(f: dict[str, Any], staff: Recipient) -> list[MessageIntent]:
+    change = f["change"]
+    expert = Recipient("expert", f["expert_id"]) if f.get("expert_id") else None
+    if change == "offered" and expert:
+        params = {"expires_at": f.get("offer_expires_at")}
+        return [MessageIntent(expert, "offer-made", params)]
+    if change == "no-expert-available":
+        return [MessageIntent(staff, "no-expert")]
+    if change in ("service-level-at-risk", "service-level-overdue"):
+        template: Template = (
+            "service-level-at-risk"
+            if change == "service-level-at-risk"
+            else "service-level-overdue"
+        )
+        params = {"due_at": f.get("due_at")}
+        told = [MessageIntent(staff, template, params)]
+        if expert:
+            told.append(MessageIntent(expert, template, params))
+        return told
+    return []
+
+
+def delivery_id(event_id: str, channel: str, recipient_key: str) -> str:
+    """One delivery per (event, channel, recipient): its id is the dedupe key."""
+    return f"{event_id}:{channel}:{recipient_key}"

@@ -1,0 +1,85 @@
+"""Email rendering from jinja2 templates, in the recipient's language where a translation
+exists. The text part is the template; the HTML part wraps it in an autoescaped layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES = Path(__file__).with_name("templates")
+FOOTERS = {
+    "en": "This message was sent automatically. It never contains medical details.",
+    "es": "Este mensaje se envió automáticamente. Nunca contiene datos médicos.",
+}
+LINK_LABELS = {"en": "Open securely", "es": "Abrir de forma segura"}
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+    language: str
+
+
+def template_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+
+
+class EmailRenderer:
+    def __init__(self, *, team: str = "Second Opinion Team") -> None:
+        self._env = template_environment()
+        self._team = team
+
+    def render(self, template: str, language: str, params: dict[str, Any]) -> RenderedEmail:
+        """Subject, text and HTML of one message; English when no translation exists."""
+        language, source = self._template(template, language)
+        rendered = source.render(**params).strip()
+        first, _, body = rendered.partition("\n")
+        subject = first.removeprefix("Subject:").strip()
+        text = body.strip() + "\n"
+        paragraphs = [p.splitlines() for p in text.strip().split("\n\n")]
+        html = self._env.get_template("emails/layout.html").render(
+            language=language,
+            subject=subject,
+            team=self._team,
+            paragraphs=paragraphs,
+            footer=FOOTERS[language],
+            link_label=LINK_LABELS[language],
+        )
+        return RenderedEmail(subject=subject, text=text, html=html, language=language)
+
+    def _template(self, template: str, language: str) -> tuple[str, jinja2.Template]:
+        try:
+            return language, self._env.get_template(f"emails/{language}/{template}.txt")
+        except jinja2.TemplateNotFound:
+            return "en", self._env.get_template(f"emails/en/{template}.txt")
+
+
+def build_message(email: RenderedEmail, *, sender: str, to: str, delivery_id: str) -> EmailMessage:
+    """A multipart message whose Message-ID derives from the delivery, so a receiving system
+    can drop the rare repeat after a crash mid-send."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = email.subject
+    message["Message-ID"] = f"<{_msgid_part(delivery_id)}@notify.second-opinion>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    # After add_alternative, which moves Content-* headers into the first part.
+    message["Content-Language"] = email.language
+    return message
+
+
+def _msgid_part(delivery_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-." else "." for ch in delivery_id)

@@ -1,0 +1,113 @@
+"""The case timeline read model: every event in order, redeliveries absorbed, bad events
+dead-lettered, and the whole model rebuilt from the topics after the database is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from shared.topics import dlq_topic
+from tests.integration.notify import events
+from tests.integration.notify.conftest import StartNotify
+from tests.support import eventually
+
+pytestmark = pytest.mark.real
+
+
+async def test_a_case_walks_through_every_stage(start_notify: StartNotify) -> None:
+    async with start_notify() as notify:
+        walk = [
+            events.submitted("walk-1"),
+            events.records_updated("walk-1", missing=2),
+            events.records_ready("walk-1"),
+            events.offered("walk-1"),
+            events.assigned("walk-1"),
+            events.issued("walk-1"),
+        ]
+        stages = []
+        for event in walk:
+            await notify.publish(event)
+            await eventually(lambda e=event: notify.has_seen("walk-1", e.id))
+            timeline = await notify.timeline("walk-1")
+            assert timeline is not None
+            stages.append(timeline["stage"])
+        assert stages == [
+            "submitted",
+            "gathering-records",
+            "awaiting-expert",
+            "awaiting-expert",
+            "in-review",
+            "report-issued",
+        ]
+        assert timeline["service_level"]["state"] == "met"
+        assert [e["event_id"] for e in timeline["entries"]] == [e.id for e in walk]
+        assert timeline["initials"] == "A.Q."
+        for secret in ("Amelia", "Quinterofake", "2016-04-09", "rosa.parent", "Medulloblastoma"):
+            assert secret not in str(timeline)
+
+        # A redelivered event changes nothing.
+        await notify.publish(walk[2], events.cancelled("walk-1"))
+        await eventually(lambda: _status_is(notify, "walk-1", "cancelled"))
+        again = await notify.timeline("walk-1")
+        assert again is not None and again["event_count"] == len(walk) + 1
+
+
+async def _status_is(notify: object, case_id: str, status: str) -> bool:
+    timeline = await notify.timeline(case_id)  # type: ignore[attr-defined]
+    return timeline is not None and timeline["status"] == status
+
+
+async def test_a_malformed_event_goes_to_the_dead_letter_topic(start_notify: StartNotify) -> None:
+    async with start_notify() as notify:
+        stack = notify.stack
+        bad = events.submitted("bad-1").model_copy(update={"data": {"case_id": "bad-1"}})
+        await notify.publish(bad)
+        consumer = AIOKafkaConsumer(
+            dlq_topic(stack.topic("case.submitted")),
+            bootstrap_servers=stack.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+
+            async def dead_letters() -> list[dict[str, bytes]]:
+                batch = await consumer.getmany(timeout_ms=200)
+                return [dict(m.headers) for ms in batch.values() for m in ms]
+
+            found = await eventually(dead_letters)
+            assert found[0]["dlq.reason"] == b"invalid_payload"
+        finally:
+            await consumer.stop()
+        assert await notify.timeline("bad-1") is None
+
+
+async def test_the_timeline_is_rebuilt_from_the_topics_after_the_database_is_lost(
+    start_notify: StartNotify,
+) -> None:
+    cases = {
+        "rb-1": [events.submitted("rb-1"), events.records_ready("rb-1"), events.assigned("rb-1")],
+        "rb-2": [events.submitted("rb-2"), events.records_updated("rb-2")],
+    }
+    async with start_notify(drop_database=False) as notify:
+        for walk in cases.values():
+            await notify.publish(*walk)
+        for case_id, walk in cases.items():
+            await eventually(lambda c=case_id, e=walk[-1]: notify.has_seen(c, e.id))
+        await notify.settled("rb-1", 3)  # the emails went out before the loss
+        before = {case_id: await notify.timeline(case_id) for case_id in cases}
+        mails_before = len(notify.sink.messages)
+        store = notify.service.ports.store
+        await store.db.client.drop_database(store.db.name)
+
+    # A new process finds an empty database and replays every case topic from the start.
+    async with start_notify() as rebuilt:
+        for case_id in cases:
+            await eventually(lambda c=case_id: rebuilt.timeline(c), within=30)
+        after = {case_id: await rebuilt.timeline(case_id) for case_id in cases}
+        assert after == before
+        # Only the timeline is rebuilt: nobody is mailed again about old events.
+        await asyncio.sleep(0.5)  # give a wrong resend its chance to show
+        assert len(rebuilt.sink.messages) == mails_before
+        assert await rebuilt.deliveries() == []

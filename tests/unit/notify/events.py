@@ -1,0 +1,61 @@
+"""Event facts for the notify unit tests, built the way the handler builds them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.notify.domain.facts import EventFacts
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+_n = iter(range(1, 10_000))
+
+
+def fact(event_type: str, minutes: int = 0, **facts: Any) -> EventFacts:
+    n = next(_n)
+    return EventFacts(
+        event_id=f"e{n:05d}",
+        case_id="case-1",
+        event_type=event_type,
+        time=T0 + timedelta(minutes=minutes),
+        facts=facts,
+    )
+
+
+def submitted(minutes: int = 0, **changes: Any) -> EventFacts:
+    facts = {
+        "specialty": "neuro-oncology",
+        "urgency": "routine",
+        "initials": "A.Q.",
+        "age": "10 y",
+        "organization_id": "org-valley",
+        "submitted_via": "family",
+    }
+    return fact("case.submitted", minutes, **{**facts, **changes})
+
+
+def assigned(minutes: int, expert_id: str = "ana", urgency: str = "routine") -> EventFacts:
+    return fact(
+        "expert.assigned",
+        minutes,
+        expert_id=expert_id,
+        expert_name=f"Dr. {expert_id.title()}",
+        team=[],
+        due_at=(T0 + timedelta(days=9)).isoformat(),
+        urgency=urgency,
+    )
+
+
+def change(minutes: int, kind: str, **facts: Any) -> EventFacts:
+    return fact("assignment.updated", minutes, change=kind, **facts)
+
+
+def issued(minutes: int, version: int = 1, amends: int | None = None) -> EventFacts:
+    return fact(
+        "report.issued",
+        minutes,
+        report_id="rep-1",
+        version=version,
+        amends_version=amends,
+        recipients=["guardian", "referring-physician"],
+    )

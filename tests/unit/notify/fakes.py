@@ -1,0 +1,118 @@
+"""An in-memory stand-in for NotifyStore, enough for the handlers and the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from services.notify.domain.facts import EventFacts
+from services.notify.domain.timeline import CaseTimeline
+
+
+class FakeNotifyStore:
+    def __init__(self) -> None:
+        self.events: dict[str, EventFacts] = {}
+        self.cases: dict[str, CaseTimeline] = {}
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.experts: dict[str, dict[str, Any]] = {}
+        self.deliveries: dict[str, dict[str, Any]] = {}
+        self.claims: set[str] = set()
+        self.partners: dict[str, dict[str, Any]] = {}
+        self.shares: set[tuple[str, str]] = set()
+        self.deferred: dict[str, tuple[str, str]] = {}
+
+    @asynccontextmanager
+    async def case_lock(self, case_id: str) -> AsyncIterator[None]:
+        await asyncio.sleep(0)
+        yield
+
+    async def add_event(self, event: EventFacts) -> bool:
+        if event.event_id in self.events:
+            return False
+        self.events[event.event_id] = event
+        return True
+
+    async def case_events(self, case_id: str) -> list[EventFacts]:
+        return [e for e in self.events.values() if e.case_id == case_id]
+
+    async def save_timeline(self, timeline: CaseTimeline) -> bool:
+        known = self.cases.get(timeline.case_id)
+        if known is not None and known.event_count > timeline.event_count:
+            return False
+        self.cases[timeline.case_id] = timeline
+        return True
+
+    async def put_contacts(self, case_id: str, contacts: Mapping[str, Any]) -> None:
+        self.contacts[case_id] = dict(contacts)
+
+    async def get_contacts(self, case_id: str) -> dict[str, Any] | None:
+        return self.contacts.get(case_id)
+
+    async def get_expert(self, expert_id: str) -> dict[str, Any] | None:
+        return self.experts.get(expert_id)
+
+    async def add_delivery(self, doc: dict[str, Any]) -> bool:
+        if doc["_id"] in self.deliveries:
+            return False
+        self.deliveries[doc["_id"]] = {**doc, "history": list(doc.get("history", []))}
+        return True
+
+    async def due_deliveries(
+        self, *, now: datetime, busy_targets: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]:
+        due = [
+            dict(d)
+            for d in self.deliveries.values()
+            if d["status"] == "pending"
+            and d["next_attempt_at"] <= now
+            and d["target"] not in busy_targets
+        ]
+        return sorted(due, key=lambda d: d["next_attempt_at"])[:limit]
+
+    async def claim(self, delivery_id: str, attempt: int, now: datetime) -> bool:
+        key = f"{delivery_id}#{attempt}"
+        if key in self.claims:
+            return False
+        self.claims.add(key)
+        return True
+
+    async def update_delivery(
+        self, delivery_id: str, changes: Mapping[str, Any], note: Mapping[str, Any] | None = None
+    ) -> None:
+        doc = self.deliveries[delivery_id]
+        doc.update(changes)
+        if note is not None:
+            doc["history"].append(dict(note))
+
+    async def lost_sends(self, now: datetime) -> list[dict[str, Any]]:
+        return [
+            dict(d)
+            for d in self.deliveries.values()
+            if d["status"] == "sending" and d["lease_until"] <= now
+        ]
+
+    async def get_partner(self, partner_id: str) -> dict[str, Any] | None:
+        return self.partners.get(partner_id)
+
+    async def set_partner(self, partner_id: str, changes: Mapping[str, Any]) -> None:
+        self.partners[partner_id].update(changes)
+
+    async def partners_for(self, event_type: str) -> list[dict[str, Any]]:
+        return [
+            p
+            for p in self.partners.values()
+            if event_type in p["event_types"] and p["status"] == "active"
+        ]
+
+    async def is_shared(self, partner_id: str, case_id: str) -> bool:
+        return (partner_id, case_id) in self.shares
+
+    async def defer(self, event_id: str, case_id: str, body: str) -> None:
+        self.deferred[event_id] = (case_id, body)
+
+    async def take_deferred(self, case_id: str) -> list[str]:
+        found = [k for k, (c, _) in self.deferred.items() if c == case_id]
+        return [self.deferred.pop(k)[1] for k in found]

@@ -1,0 +1,75 @@
+"""Email templates: languages, escaping, and no clinical details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.notify.domain.recipients import Template
+from services.notify.emails import EmailRenderer, build_message
+
+RENDERER = EmailRenderer()
+PARAMS: dict[str, Any] = {
+    "case_id": "case-0001",
+    "case_link": "https://intake.example.org/cases/case-0001/status",
+    "report_link": "https://reports.example.org/cases/case-0001/reports/r1?access_token=tok",
+    "link_expires": "2026-12-01",
+    "items": 2,
+    "version": 2,
+    "expert_name": "Dr. Ana",
+    "due_at": "2026-11-30 17:00 UTC",
+    "expires_at": "2026-11-25 09:00 UTC",
+}
+TEMPLATES: list[Template] = [
+    "request-received",
+    "records-requested",
+    "records-complete",
+    "offer-made",
+    "offer-accepted",
+    "no-expert",
+    "service-level-at-risk",
+    "service-level-overdue",
+    "report-issued",
+    "follow-up-answered",
+]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_template_renders_a_subject_a_text_and_an_html_part(template: Template) -> None:
+    email = RENDERER.render(template, "en", PARAMS)
+    assert email.subject and "case-0001" in email.subject
+    assert "case-0001" in email.text
+    assert "<html" in email.html
+
+
+def test_spanish_where_translated_english_otherwise() -> None:
+    spanish = RENDERER.render("report-issued", "es", PARAMS)
+    assert spanish.language == "es"
+    assert spanish.subject.startswith("Su informe de segunda opinión está listo")
+    assert "Abrir de forma segura" in spanish.html
+    staff_only = RENDERER.render("offer-made", "es", PARAMS)
+    assert staff_only.language == "en"
+
+
+def test_the_report_email_carries_the_secure_link_and_nothing_attached() -> None:
+    email = RENDERER.render("report-issued", "en", PARAMS)
+    assert PARAMS["report_link"] in email.text
+    message = build_message(email, sender="Team <no-reply@x.org>", to="a@b.org", delivery_id="e1")
+    parts = [part.get_content_type() for part in message.walk()]
+    assert parts == ["multipart/alternative", "text/plain", "text/html"]
+    assert message["Message-ID"] == "<e1@notify.second-opinion>"
+
+
+def test_values_are_escaped_in_the_html_part() -> None:
+    hostile = {**PARAMS, "expert_name": '<script>alert("x")</script>'}
+    email = RENDERER.render("offer-accepted", "en", hostile)
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;" in email.html
+
+
+def test_the_message_id_is_the_same_for_the_same_delivery() -> None:
+    email = RENDERER.render("records-complete", "en", PARAMS)
+    first = build_message(email, sender="a@b.org", to="c@d.org", delivery_id="e1:email:guardian")
+    again = build_message(email, sender="a@b.org", to="c@d.org", delivery_id="e1:email:guardian")
+    assert first["Message-ID"] == again["Message-ID"]

@@ -1,0 +1,53 @@
+"""Who hears about which event, and in which language."""
+
+from __future__ import annotations
+
+from services.notify.domain.recipients import delivery_id, language_for, messages_for
+from tests.unit.notify.events import assigned, change, fact, issued, submitted
+
+
+def who(event: object) -> list[tuple[str, str]]:
+    return [(m.recipient.key, m.template) for m in messages_for(event)]  # type: ignore[arg-type]
+
+
+def test_the_family_hears_about_its_request_and_its_records() -> None:
+    assert who(submitted()) == [("guardian", "request-received")]
+    assert who(fact("records.requested", items=2)) == [("guardian", "records-requested")]
+    ready = fact("records.ready", documents=1, studies=0, identity="match")
+    assert who(ready) == [("guardian", "records-complete")]
+    assert who(fact("records.updated", missing=1, required=2)) == []
+
+
+def test_offers_go_to_the_expert_and_acceptance_to_staff_and_expert() -> None:
+    offered = change(1, "offered", expert_id="ana", expert_name="Dr. Ana")
+    assert who(offered) == [("expert:ana", "offer-made")]
+    assert who(assigned(2)) == [("staff", "offer-accepted"), ("expert:ana", "offer-accepted")]
+    assert who(change(3, "declined", expert_id="ana")) == []
+
+
+def test_service_levels_warn_staff_and_the_expert() -> None:
+    assert who(change(1, "service-level-at-risk", expert_id="ana")) == [
+        ("staff", "service-level-at-risk"),
+        ("expert:ana", "service-level-at-risk"),
+    ]
+    assert who(change(1, "service-level-overdue")) == [("staff", "service-level-overdue")]
+
+
+def test_reports_go_to_the_named_recipients_and_amendments_answer_follow_ups() -> None:
+    assert who(issued(1)) == [
+        ("guardian", "report-issued"),
+        ("referring-physician", "report-issued"),
+    ]
+    assert who(issued(2, version=2, amends=1))[0] == ("guardian", "follow-up-answered")
+
+
+def test_languages_fall_back_to_english() -> None:
+    assert language_for("es") == "es"
+    assert language_for("es-MX") == "es"
+    assert language_for("pt-BR") == "en"
+    assert language_for(None) == "en"
+
+
+def test_one_delivery_id_per_event_channel_and_recipient() -> None:
+    assert delivery_id("e1", "email", "guardian") != delivery_id("e1", "email", "staff")
+    assert delivery_id("e1", "email", "guardian") == "e1:email:guardian"
