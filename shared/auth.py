@@ -206,11 +206,18 @@ class TokenIssuer:
 
 
 def principal_dependency(verifier: TokenVerifier) -> Callable[[Request], Principal]:
-    """A FastAPI dependency that verifies the bearer token of every request it guards."""
+    """A FastAPI dependency that verifies the bearer token of every request it guards.
+
+    A GET may carry the token as `?access_token=` instead (RFC 6750 section 2.3): the secure
+    link in a family's email opens in a browser, which sends no Authorization header. Such
+    links are case-scoped and short-lived, and no service logs query strings.
+    """
 
     def current_principal(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        if not header and request.method in ("GET", "HEAD"):
+            scheme, token = "bearer", request.query_params.get("access_token", "")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "unauthenticated", "send an Authorization: Bearer token")
         principal = verifier.verify(token.strip())

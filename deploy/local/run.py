@@ -19,8 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script by `make run`
 
-from shared.auth import provision_local_auth  # noqa: E402
+from shared.auth import Role, TokenIssuer, provision_local_auth  # noqa: E402
 
+MAIL_PORT = 1025
 SERVICES = {
     "intake": 8001,
     "records": 8002,
@@ -75,8 +76,10 @@ def _links_between(ports: Mapping[str, int]) -> dict[str, str]:
     return {
         "INTAKE_RECORDS_PUBLIC_URL": records,
         "REPORTS_RECORDS_BASE_URL": records,
-        "NOTIFY_REPORTS_PUBLIC_URL": reports,
-        "NOTIFY_INTAKE_PUBLIC_URL": intake,
+        "NOTIFY_REPORT_LINK_TEMPLATE": (
+            reports + "/cases/{case_id}/report/latest/report.pdf?access_token={token}"
+        ),
+        "NOTIFY_CASE_LINK_TEMPLATE": intake + "/cases/{case_id}/status",
     }
 
 
@@ -120,6 +123,12 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def _token(env: Mapping[str, str], role: Role, subject: str) -> str:
+    """A development token signed by the local key (the board link printed at start)."""
+    issuer = TokenIssuer.from_pem(Path(env["AUTH_LINK_KEY_PATH"]).read_bytes())
+    return issuer.issue(subject=subject, role=role, ttl_s=8 * 3600)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -132,7 +141,19 @@ def main() -> int:
     # A development signing key stands in for the identity provider (see shared/auth.py).
     env.update(provision_local_auth(state / "auth"))
     env["ASSIGNMENT_LOAD_DEMO_ROSTER"] = "true"
+    env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
     signal.signal(signal.SIGTERM, _interrupt)
+    mailbox = state / "mail"
+    # A local mail sink: every email the platform sends lands in this maildir, unsent.
+    sink = ["-n", "-l", f"127.0.0.1:{MAIL_PORT}", "-c", "aiosmtpd.handlers.Mailbox", str(mailbox)]
+    mail_sink = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", *sink],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    env["NOTIFY_SMTP_HOST"], env["NOTIFY_SMTP_PORT"] = "127.0.0.1", str(MAIL_PORT)
     services = start_services(env, state / "services")
     try:
         wait_ready(services)
@@ -140,6 +161,9 @@ def main() -> int:
         for service in services:
             print(f"  {service.name:<11} {service.url}/docs   (ready: {service.url}/readyz)")
         print(f"  logs        {state / 'services'}")
+        print(f"  emails      {mailbox} (a maildir; nothing leaves this machine)")
+        staff = _token(env, "intake-staff", "staff-1")
+        print(f"  staff board http://127.0.0.1:{SERVICES['notify']}/board?access_token={staff}")
         print("  a token:    make token ROLE=intake-staff SUBJECT=staff-1")
         while all(s.process.poll() is None for s in services):
             time.sleep(0.5)
@@ -151,6 +175,8 @@ def main() -> int:
         return 0
     finally:
         stop_services(services)
+        mail_sink.terminate()
+        mail_sink.wait(10)
         subprocess.run([*stack, "down", "--state-dir", str(state)], check=False)
 
 

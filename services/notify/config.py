@@ -28,7 +28,7 @@ class NotifySettings(ServiceSettings):
     expert_email_template: str | None = None
     # The secure link in the report email; `{token}` is a case-scoped link token.
     report_link_template: str = (
-        "http://127.0.0.1:8004/cases/{case_id}/reports/{report_id}?access_token={token}"
+        "http://127.0.0.1:8004/cases/{case_id}/report/latest/report.pdf?access_token={token}"
     )
     case_link_template: str = "http://127.0.0.1:8001/cases/{case_id}/status"
     link_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)

@@ -129,6 +129,14 @@ async def get_version(case_id: str, version: int, caller: Caller, ctx: Context) 
     return VersionView.of(case_id, _version(record, version))
 
 
+@router.get("/cases/{case_id}/report/latest/report.{fmt}", response_model=None)
+async def get_latest_file(
+    case_id: str, fmt: str, caller: Caller, ctx: Context
+) -> StreamingResponse:
+    """The newest issued version (the link in the family's email stays right after amendments)."""
+    return await get_version_file(case_id, 0, fmt, caller, ctx)
+
+
 @router.get("/cases/{case_id}/report/versions/{version}/report.{fmt}", response_model=None)
 async def get_version_file(
     case_id: str, version: int, fmt: str, caller: Caller, ctx: Context
@@ -137,7 +145,8 @@ async def get_version_file(
     if fmt not in ("pdf", "html"):
         raise ApiError(404, "not_found", "the report is served as report.pdf or report.html")
     record = await handlers.load_report(ctx, caller, "read-issued", case_id)
-    issued = _version(record, version)
+    latest = record.versions[-1].version if record.versions else 0
+    issued = _version(record, version or latest)
     stored = issued.pdf if fmt == "pdf" else issued.html
     try:
         chunks = ctx.objects.stream(stored.key)

@@ -112,6 +112,15 @@ async def test_a_signed_report_is_stored_published_once_and_amended_as_version_t
     assert view["versions"][0]["pdf"] == data["pdf"]
     old = await reports.client.get("/cases/case-i1/report/versions/1/report.pdf", headers=family)
     assert hashlib.sha256(old.content).hexdigest() == data["pdf"]["sha256"]
+    # The email's link: the newest version, the token in the query (a browser sends no header).
+    token = next(iter(family.values())).removeprefix("Bearer ")
+    latest = await reports.client.get(
+        f"/cases/case-i1/report/latest/report.pdf?access_token={token}"
+    )
+    assert latest.status_code == 200, latest.text
+    assert hashlib.sha256(latest.content).hexdigest() == both[1].data["pdf"]["sha256"]
+    refused = await reports.client.post(f"/cases/case-i1/report/follow-ups?access_token={token}")
+    assert refused.status_code == 401  # only a read may carry its token in the address
     fhir = await reports.client.get("/fhir/DiagnosticReport/rpt-case-i1", headers=family)
     assert (fhir.json()["status"], fhir.json()["meta"]["versionId"]) == ("amended", "2")
     record: ReportRecord = await reports.record("case-i1")
