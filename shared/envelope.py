@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -110,16 +111,42 @@ def decode(raw: bytes | None) -> CloudEvent:
     try:
         return CloudEvent.model_validate(obj)
     except ValidationError as exc:
-        raise InvalidEvent("not_a_cloudevent", describe_validation_error(exc)) from None
+        raise InvalidEvent("not_a_cloudevent", describe_validation_error(exc, CloudEvent)) from None
 
 
-def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
-    """Name the failing fields and rules, never the values (which may be a child's name)."""
+def describe_validation_error(exc: ValidationError, model: type[BaseModel], limit: int = 5) -> str:
+    """Name the failing fields and rules, never the values (which may be a child's name).
+
+    A location step that is not a field of `model` is a key the sender chose (an unknown field,
+    a key of a mapping): it may itself be a name, so it is shown as `*`.
+    """
+    known = _field_names(model)
     parts = []
     for err in exc.errors()[:limit]:
-        location = ".".join(str(p) for p in err["loc"]) or "(root)"
+        steps = (str(p) if isinstance(p, int) or p in known else "*" for p in err["loc"])
+        location = ".".join(steps) or "(root)"
         parts.append(f"{location}: {err['type']}")
     more = len(exc.errors()) - limit
     if more > 0:
         parts.append(f"and {more} more")
     return "; ".join(parts)
+
+
+@cache
+def _field_names(model: type[BaseModel]) -> frozenset[str]:
+    """Every property name in the model's JSON Schema, nested models included."""
+    names: set[str] = set()
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                names.update(properties)
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(model.model_json_schema())
+    return frozenset(names)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import lzma
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +58,8 @@ class SafeArchive:
     def __init__(self, path: Path, limits: ArchiveLimits) -> None:
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError, ValueError):
+        # NotImplementedError: an entry needs a newer zip version than Python reads.
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
             raise ApiError(
                 422, "bad_archive", "file: the zip archive cannot be read", "file"
             ) from None
@@ -86,7 +89,15 @@ class SafeArchive:
                         digest.update(chunk)
                         sink.write(chunk)
                         chunk = source.read(CHUNK)
-        except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError):
+        except (
+            zipfile.BadZipFile,
+            EOFError,
+            OSError,  # a damaged bzip2 stream
+            NotImplementedError,
+            zlib.error,  # a damaged deflate stream
+            lzma.LZMAError,
+            UnicodeDecodeError,  # a local header's name that is not the UTF-8 it claims
+        ):
             raise ApiError(
                 422, "bad_archive", "file: an entry of the zip is damaged", "file"
             ) from None
@@ -122,6 +133,8 @@ def _checked_entries(
 
 
 def _check_name(name: str, number: int) -> None:
+    if not name:  # zipfile cuts a name at its first NUL
+        raise unsafe(f"entry {number} has no name")
     parts = name.replace("\\", "/").split("/")
     if "\x00" in name or name.startswith(("/", "\\")) or _DRIVE.match(name):
         raise unsafe(f"entry {number} has an absolute path")

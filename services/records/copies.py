@@ -113,14 +113,25 @@ def _deidentified_file(
     original: Path, copy: Path, options: Options
 ) -> tuple[InstanceHeader, int, str, list[str]]:
     """Read one whole instance, de-identify it and write the copy (runs in a worker thread)."""
-    ds = dcmread(original)
-    warnings = deidentify(ds, options)
-    ds.save_as(copy)
+    try:
+        ds = dcmread(original)
+        warnings = deidentify(ds, options)
+        ds.save_as(copy)
+        header = read_header(copy)
+    except OSError:
+        raise
+    except Exception:
+        # Only the header was checked on upload: a value beyond it may not decode.
+        raise DomainError(
+            "unreadable_instance",
+            "study_uid: an instance of the study cannot be read whole to de-identify it",
+            "study_uid",
+        ) from None
     digest = hashlib.sha256()
     with copy.open("rb") as written:
         while chunk := written.read(1024 * 1024):
             digest.update(chunk)
-    return read_header(copy), copy.stat().st_size, digest.hexdigest(), warnings
+    return header, copy.stat().st_size, digest.hexdigest(), warnings
 
 
 def _copy_record(case_id: str, header: InstanceHeader, size: int, sha256: str) -> InstanceRecord:

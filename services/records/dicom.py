@@ -68,20 +68,25 @@ def read_header(path: Path) -> InstanceHeader:
             raise NotDicom("it has no DICOM preamble and file meta information") from None
         except Exception:
             raise NotDicom("its header cannot be read") from None
-        if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
-            raise MediaDirectory
-        encoding = _encoding(ds)
+        try:
+            return _checked_header(ds, fp, size)
+        except (NotDicom, MediaDirectory, OSError):
+            raise
+        except Exception:
+            # pydicom decodes a value when it is first used, the file meta's included.
+            raise NotDicom("its header holds values that cannot be decoded") from None
+
+
+def _checked_header(ds: Dataset, fp: IO[bytes], size: int) -> InstanceHeader:
+    if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
+        raise MediaDirectory
+    encoding = _encoding(ds)
+    if encoding is not None:  # a deflated data set was inflated and read whole by pydicom
         walker = _Walker(fp, size)
-        if encoding is not None:  # a deflated data set was inflated and read whole by pydicom
-            walker.walk(encoding)
-    if encoding is not None and not walker.pixels_seen and _is_image(ds):
-        raise NotDicom("it is an image but ends before its pixel data")
-    try:
-        return _header(ds)
-    except NotDicom:
-        raise
-    except Exception:
-        raise NotDicom("its header holds values that cannot be decoded") from None
+        walker.walk(encoding)
+        if not walker.pixels_seen and _is_image(ds):
+            raise NotDicom("it is an image but ends before its pixel data")
+    return _header(ds)
 
 
 def _is_image(ds: Dataset) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 
 from shared.errors import ApiError
 
@@ -132,6 +132,8 @@ def _boundary(content_type: str, expected: Multipart) -> bytes:
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiError(400, "malformed_body", "Content-Type has no boundary", "Content-Type")
+    if len(boundary) > MAX_BOUNDARY_LENGTH:  # the parser would refuse it with a ValueError
+        raise ApiError(400, "malformed_body", "the boundary is too long", "Content-Type")
     return boundary
 
 

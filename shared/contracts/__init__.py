@@ -55,7 +55,8 @@ def decode_payload(event: CloudEvent) -> Payload:
     """Validate an event's data against its topic's model, upcasting older versions first."""
     contract = CONTRACTS.get(event.type)
     if contract is None:
-        raise InvalidEvent("unknown_type", f"no contract for event type {event.type!r}")
+        # The type is not echoed: an unknown one may be any value the producer misplaced.
+        raise InvalidEvent("unknown_type", "no contract for the event's type")
     version = event.schema_version
     current = contract.model.schema_version
     if version > current or version < 1:
@@ -66,7 +67,9 @@ def decode_payload(event: CloudEvent) -> Payload:
     try:
         payload = contract.model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidEvent("invalid_payload", describe_validation_error(exc)) from None
+        raise InvalidEvent(
+            "invalid_payload", describe_validation_error(exc, contract.model)
+        ) from None
     case_id = getattr(payload, "case_id", None)
     if case_id is not None and case_id != event.subject:
         raise InvalidEvent("subject_mismatch", "subject must equal data.case_id")
