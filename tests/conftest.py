@@ -13,6 +13,9 @@ from shared.auth import TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
 from shared.settings import StackSettings
 from shared.topics import ensure_topics
+from tests.platform import platform, platform_env
+
+__all__ = ["platform", "platform_env"]  # fixtures for end-to-end and chaos tests
 
 _counter = itertools.count()
 
@@ -70,7 +73,10 @@ def verifier(issuer: TokenIssuer) -> TokenVerifier:
 def auth_env(issuer: TokenIssuer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """AUTH_ variables for service processes started by a test, trusting `issuer`."""
     directory = tmp_path_factory.mktemp("auth")
-    (directory / "jwks.json").write_text(json.dumps(issuer.jwks()))
+    # The link key signs with its own key id (TokenIssuer.from_pem): publish both ids.
+    link_issuer = TokenIssuer.from_pem(issuer.private_pem())
+    keys = issuer.jwks()["keys"] + link_issuer.jwks()["keys"]
+    (directory / "jwks.json").write_text(json.dumps({"keys": keys}))
     (directory / "link-key.pem").write_bytes(issuer.private_pem())
     return {
         "AUTH_JWKS_PATH": str(directory / "jwks.json"),

@@ -1,0 +1,83 @@
+"""The whole platform as separate processes against the real stack (`platform` fixture), for
+end-to-end and chaos tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deploy.local.run import SERVICES, ServiceProcess, start_services, stop_services, wait_ready
+from shared.auth import Role, TokenIssuer
+from shared.settings import StackSettings
+
+PORT_BASE = int(os.environ.get("SOP_PLATFORM_PORT_BASE", "18201"))
+
+
+@dataclass
+class Platform:
+    """The running services; kill and restart them by name."""
+
+    stack: StackSettings
+    env: dict[str, str]
+    log_dir: Path
+    ports: dict[str, int]
+    services: dict[str, ServiceProcess]
+    issuer: TokenIssuer
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    def auth(
+        self, role: Role, subject: str, *, case_ids: tuple[str, ...] = (), org: str | None = None
+    ) -> dict[str, str]:
+        token = self.issuer.issue(subject=subject, role=role, case_ids=case_ids, organization=org)
+        return {"Authorization": f"Bearer {token}"}
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no graceful stop, no offsets committed, no outbox drained."""
+        process = self.services[name].process
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def restart(self, name: str) -> None:
+        (started,) = start_services(self.env, self.log_dir, {name: self.ports[name]})
+        self.services[name] = started
+        wait_ready([started])
+
+
+@pytest.fixture
+def platform_env() -> dict[str, str]:
+    """Extra environment for the services (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def platform(
+    topics: StackSettings,
+    auth_env: dict[str, str],
+    issuer: TokenIssuer,
+    tmp_path: Path,
+    platform_env: dict[str, str],
+) -> Iterator[Platform]:
+    env = {
+        "SOP_NAMESPACE": topics.sop_namespace,
+        "SOP_ENVIRONMENT": "test",
+        "ASSIGNMENT_LOAD_DEMO_ROSTER": "true",
+        **auth_env,
+        **platform_env,
+    }
+    ports = {name: PORT_BASE + i for i, name in enumerate(SERVICES)}
+    log_dir = tmp_path / "logs"
+    started = {s.name: s for s in start_services(env, log_dir, ports)}
+    platform = Platform(topics, env, log_dir, ports, started, issuer)
+    try:
+        wait_ready(list(started.values()))
+        yield platform
+    finally:
+        stop_services(list(platform.services.values()))
