@@ -37,7 +37,9 @@ def _field_of(location: tuple[Any, ...]) -> str:
 def describe_request_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     described = []
     for err in errors:
-        field = _field_of(tuple(err.get("loc", ())))
+        # A body that is not JSON at all is located by character position: name the body.
+        is_json_error = err.get("type") == "json_invalid"
+        field = "(body)" if is_json_error else _field_of(tuple(err.get("loc", ())))
         # pydantic's `msg` describes the rule ("Input should be a valid date"), not the input.
         described.append(
             {"field": field, "code": str(err["type"]), "message": f"{field}: {err['msg']}"}
