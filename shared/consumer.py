@@ -4,6 +4,7 @@ offsets committed only after the batch's effects are durable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -102,12 +103,14 @@ class ConsumerRunner:
         self._client_id = client_id or group_id
         self._consumer: AIOKafkaConsumer | None = None
         self._healthy = False
+        self._broker_reachable = False
         self._stalled_rounds = 0
 
     @property
     def ready(self) -> bool:
-        """True once subscribed and while no partition is stuck on a transient failure."""
-        return self._healthy
+        """True once subscribed, while the broker answers, and while no partition is stuck on
+        a transient failure."""
+        return self._healthy and self._broker_reachable
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
@@ -121,7 +124,9 @@ class ConsumerRunner:
         )
         self._consumer = consumer
         await consumer.start()
-        self._healthy = True
+        self._healthy = self._broker_reachable = True
+        # getmany() waits quietly through a broker outage; a metadata round trip notices it.
+        watch = asyncio.create_task(self._watch_broker(consumer, stop))
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
@@ -129,7 +134,18 @@ class ConsumerRunner:
                     await self._process_batches(consumer, batches)
         finally:
             self._healthy = False
+            watch.cancel()
             await consumer.stop()
+
+    async def _watch_broker(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(consumer.topics(), timeout=3)
+                self._broker_reachable = True
+            except Exception:  # any failure means "not reachable now"
+                self._broker_reachable = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=2)
 
     async def _process_batches(
         self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from deploy.local.run import SERVICES, ServiceProcess, start_services, stop_services, wait_ready
+from deploy.local.run import (
+    REPO,
+    SERVICES,
+    ServiceProcess,
+    start_services,
+    stop_services,
+    wait_ready,
+)
+from deploy.local.stack import EXTERNAL_VAR
 from shared.auth import Role, TokenIssuer
 from shared.settings import StackSettings
 
@@ -45,10 +55,29 @@ class Platform:
             os.kill(process.pid, signal.SIGKILL)
         process.wait()
 
+    def stop_server(self, server: str) -> None:
+        """Stop one of the stack's servers (kafka, mongo, minio) as an outage would."""
+        _stack_command(f"Stack(Path(state)).down(only=[{server!r}])")
+
+    def start_server(self, server: str) -> None:
+        """Start it again on the same port and data, and wait until it answers."""
+        _stack_command("Stack(Path(state)).up(free=False)")
+
     def restart(self, name: str) -> None:
         (started,) = start_services(self.env, self.log_dir, {name: self.ports[name]})
         self.services[name] = started
         wait_ready([started])
+
+
+def _stack_command(statement: str) -> None:
+    state = os.environ.get("SOP_STACK_STATE_DIR")
+    if not state:
+        pytest.skip("needs the stack started by `stack.py exec` (SOP_STACK_STATE_DIR)")
+    # Without the stack's variables, `up` starts what is not running instead of assuming the
+    # servers are someone else's.
+    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_VAR.values()}
+    code = f"from pathlib import Path; from deploy.local.stack import Stack; state={state!r}; "
+    subprocess.run([sys.executable, "-c", code + statement], env=env, cwd=REPO, check=True)
 
 
 @pytest.fixture

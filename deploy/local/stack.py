@@ -687,7 +687,9 @@ def cmd_exec(argv: list[str], keep: bool) -> int:
         env = stack.up(free=True)
         say(f"stack up in {time.monotonic() - T0:.1f}s; running {' '.join(argv)}")
         run_id = "t" + secrets.token_hex(4)  # valid as a Kafka topic and Mongo database prefix
-        child = subprocess.Popen(argv, env={**os.environ, **env, "SOP_RUN_ID": run_id})
+        # The state dir lets chaos tests stop and start one server (tests/platform.py).
+        child_env = {**os.environ, **env, "SOP_RUN_ID": run_id, "SOP_STACK_STATE_DIR": str(state)}
+        child = subprocess.Popen(argv, env=child_env)
         while True:
             try:
                 rc = child.wait()

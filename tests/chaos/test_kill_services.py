@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 import pytest
@@ -72,16 +74,7 @@ async def drive_case(http: httpx.AsyncClient, platform: Platform, case_id: str) 
 async def test_killed_services_lose_and_duplicate_nothing(
     platform: Platform, publisher: KafkaEventPublisher
 ) -> None:
-    cases = [f"chaos-{n:03d}" for n in range(scaled(12))]
     schedule = [("records",), ("assignment",), ("records", "assignment")]
-
-    async def load(http: httpx.AsyncClient) -> None:
-        drivers = []
-        for case_id in cases:
-            await publisher.publish([sample_event(case_id)])
-            drivers.append(asyncio.create_task(drive_case(http, platform, case_id)))
-            await asyncio.sleep(0.25)
-        await asyncio.gather(*drivers)
 
     async def chaos() -> None:
         for names in schedule:
@@ -92,9 +85,74 @@ async def test_killed_services_lose_and_duplicate_nothing(
             for name in names:
                 await asyncio.to_thread(platform.restart, name)
 
-    async with httpx.AsyncClient(timeout=30) as http:
-        await asyncio.gather(load(http), chaos())
+    cases = [f"chaos-{n:03d}" for n in range(scaled(12))]
+    await run_cases_under(platform, publisher, cases, chaos())
+    await every_case_once(platform, cases)
 
+
+async def test_restarted_broker_and_database_lose_and_duplicate_nothing(
+    platform: Platform, publisher: KafkaEventPublisher
+) -> None:
+    not_ready_seen: list[str] = []
+
+    async def outage(server: str, seconds: float) -> None:
+        await asyncio.to_thread(platform.stop_server, server)
+        async with httpx.AsyncClient(timeout=5) as http:
+            deadline = asyncio.get_running_loop().time() + seconds
+            while asyncio.get_running_loop().time() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    ready = await http.get(f"{platform.url('records')}/readyz")
+                    if ready.status_code == 503:
+                        not_ready_seen.append(server)
+                await asyncio.sleep(0.5)
+        await asyncio.to_thread(platform.start_server, server)
+
+    async def chaos() -> None:
+        await asyncio.sleep(1.5)
+        await outage("kafka", 8)
+        await asyncio.sleep(2)
+        await outage("mongo", 6)
+
+    cases = [f"outage-{n:03d}" for n in range(scaled(10))]
+    await run_cases_under(platform, publisher, cases, chaos())
+    await every_case_once(platform, cases)
+    assert {"kafka", "mongo"} <= set(not_ready_seen)  # /readyz said so meanwhile
+
+
+async def run_cases_under(
+    platform: Platform,
+    publisher: KafkaEventPublisher,
+    cases: list[str],
+    chaos: Coroutine[Any, Any, None],
+) -> None:
+    """Submit the cases a quarter of a second apart and drive each, while `chaos` runs."""
+
+    async def load(http: httpx.AsyncClient) -> None:
+        drivers = []
+        for case_id in cases:
+            await until_published(publisher, case_id)
+            drivers.append(asyncio.create_task(drive_case(http, platform, case_id)))
+            await asyncio.sleep(0.25)
+        await asyncio.gather(*drivers)
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        await asyncio.gather(load(http), chaos)
+
+
+async def until_published(publisher: KafkaEventPublisher, case_id: str) -> None:
+    """A hospital system retries (the same event) while the broker is away."""
+    event = sample_event(case_id)
+    for _ in range(240):
+        try:
+            await asyncio.wait_for(publisher.publish([event]), timeout=10)
+            return
+        except Exception:
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"{case_id} could not be published")
+
+
+async def every_case_once(platform: Platform, cases: list[str]) -> None:
+    """Each case reached records.ready and assignment's first decision, each exactly once."""
     stack = platform.stack
 
     async def per_case(topic: str, changes: tuple[str, ...] = ()) -> dict[str, set[str]]:
