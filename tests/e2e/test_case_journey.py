@@ -16,6 +16,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench.journey import Journey
 from shared.bus import KafkaEventPublisher
+from shared.contracts import CASE_TOPICS, CaseSubmitted
+from shared.topics import INBOUND_TOPICS, dlq_topic
 from tests.platform import Platform
 from tests.support import eventually, sample_case
 from tests.topic_reading import read_topic
@@ -70,6 +72,10 @@ async def test_a_case_goes_from_a_hospital_to_a_signed_report_the_family_can_ope
     async with httpx.AsyncClient(timeout=30) as http:
         urls = {name: platform.url(name) for name in platform.services}
         journey = Journey(urls, platform.issuer, http)
+        # A hospital's broken request carrying the same child's details: dead-lettered, and its
+        # reason must not repeat them (checked at the end).
+        broken = case.model_copy(update={"case_id": "journey-broken", "urgency": "whenever"})
+        await journey.submit_as_hospital(publisher, platform.stack, broken)
         signed = await journey.whole_way(publisher, platform.stack, case)
         assert signed["version"] == 1
 
@@ -116,7 +122,33 @@ async def test_a_case_goes_from_a_hospital_to_a_signed_report_the_family_can_ope
         assert {("records", "intake-staff"), ("reports", "expert")} <= pairs
 
     stack = platform.stack
+    await no_personal_details_left_behind(platform, case)
     submitted = [r for r in await read_topic(stack, stack.topic("case.submitted"))]
     assert len({r.value for r in submitted if r.key == b"journey-1"}) == 1
     issued = [r for r in await read_topic(stack, stack.topic("report.issued"))]
     assert len([r for r in issued if r.key == b"journey-1"]) == 1
+
+
+async def no_personal_details_left_behind(platform: Platform, case: CaseSubmitted) -> None:
+    """The child's and the family's details appear in no log line and no dead-letter header."""
+    details = [
+        case.patient.given_name,
+        case.patient.family_name,
+        case.patient.date_of_birth.isoformat(),
+        case.guardian.name,
+        case.guardian.email,
+        case.guardian.phone,
+        case.referring_physician.email,
+    ]
+    for service in platform.services.values():
+        text = service.log_path.read_text()
+        assert text, service.name
+        assert [d for d in details if d in text] == [], service.name
+    stack = platform.stack
+    dead = 0
+    for topic in (*CASE_TOPICS, *INBOUND_TOPICS):
+        for record in await read_topic(stack, dlq_topic(stack.topic(topic))):
+            dead += 1
+            headers = b" ".join(value for _, value in record.headers).decode(errors="replace")
+            assert [d for d in details if d in headers] == [], topic
+    assert dead >= 1  # the broken request is there, so the scan looked at something
