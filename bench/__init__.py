@@ -7,4 +7,6 @@ them and writes `bench/results/<name>.json` and `bench/RESULTS.md`."""
 BENCHMARKS = {
     "dicom_ingest": "bench.dicom_ingest",
     "upload_memory": "bench.upload_memory",
+    "report_rendering": "bench.report_rendering",
+    "board_fanout": "bench.board_fanout",
 }
