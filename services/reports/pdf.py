@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Literal
 
@@ -22,7 +25,12 @@ class PdfRenderer:
             if self._kind == "process":
                 # Not fork: the parent runs threads (Kafka, MinIO) that a fork would copy badly.
                 context = multiprocessing.get_context("spawn")
-                self._executor = ProcessPoolExecutor(self._workers, mp_context=context)
+                self._executor = ProcessPoolExecutor(
+                    self._workers,
+                    mp_context=context,
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
+                )
             else:
                 self._executor = ThreadPoolExecutor(self._workers, "pdf")
         return self._executor
@@ -40,3 +48,15 @@ class PdfRenderer:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """In each worker: leave when the service is gone. A SIGKILLed service cannot shut its
+    pool down, and its workers would otherwise wait on their queue for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
