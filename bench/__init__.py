@@ -7,6 +7,8 @@ them and writes `bench/results/<name>.json` and `bench/RESULTS.md`."""
 BENCHMARKS = {
     "dicom_ingest": "bench.dicom_ingest",
     "upload_memory": "bench.upload_memory",
+    "pipeline": "bench.pipeline",
+    "scale_out": "bench.scale_out",
     "report_rendering": "bench.report_rendering",
     "board_fanout": "bench.board_fanout",
 }

@@ -1,0 +1,310 @@
+"""Benchmark 2: the event pipeline's per-hop latency and maximum sustained cases/s.
+
+A load generator acting as a hospital system emits `case.submitted` on the inbound topic at a
+fixed rate; per case the intake team sends the records (bench/journey.py) and an automated
+expert accepts the offer. Per-hop latency is the CloudEvent `time` of one event to the next
+(case.submitted → records.ready → expert.assigned), read back from the topics afterwards. The
+rate is stepped up until completions fall behind the offered rate. In the same run the raw
+aiokafka produce→consume rate of the same CloudEvents on the same broker is the bus limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.harness import ORGANIZATION, Platform
+from bench.journey import Journey
+from bench.processes import CpuMeter, stack_pids
+from bench.results import BenchResult, Figure, Target, median
+from shared.envelope import decode, encode, make_event
+from tests.support import sample_case
+from tests.topic_reading import read_topic
+
+NAME = "pipeline"
+TITLE = "Event pipeline: per-hop latency and sustained cases/s vs the raw Kafka limit"
+HOPS = (("case.submitted", "records.ready"), ("records.ready", "expert.assigned"))
+SERVICES = ("intake", "records", "assignment")
+SERVICE_ENV = {
+    "ASSIGNMENT_LOAD_DEMO_ROSTER": "true",
+    "INTAKE_SUBMISSIONS_PER_MINUTE": "1000000",
+}
+
+
+@dataclass
+class Step:
+    """One fixed-rate step: what was offered, what completed, and when."""
+
+    rate: float
+    offered: int
+    completed: int = 0
+    failed: int = 0
+    wall_s: float = 0.0
+    completion_times: list[float] = field(default_factory=list)
+    case_ids: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def completion_rate(self) -> float:
+        """Cases/s between the first and last completion (the per-case latency of the first
+        case is not held against the rate)."""
+        done = sorted(self.completion_times)
+        if len(done) < 2 or done[-1] == done[0]:
+            return 0.0
+        return (len(done) - 1) / (done[-1] - done[0])
+
+    @property
+    def sustained(self) -> bool:
+        return self.failed == 0 and self.completion_rate >= 0.9 * self.rate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "offered": self.offered,
+            "completed": self.completed,
+            "failed": self.failed,
+            "wall_s": round(self.wall_s, 2),
+            "completion_rate": round(self.completion_rate, 2),
+            "sustained": self.sustained,
+            "cpu_s": self.cpu,
+            "cpu_utilisation": {
+                k: round(v / self.wall_s, 3) for k, v in self.cpu.items() if k != "wall"
+            }
+            if self.wall_s
+            else {},
+        }
+
+
+@asynccontextmanager
+async def running_pipeline(
+    platform: Platform, instances: int = 1
+) -> AsyncIterator[tuple[dict[str, str], dict[str, int]]]:
+    """Intake, records and assignment as processes (records and assignment `instances` times,
+    in the same consumer groups); yields the first instance's URLs and every process's pid."""
+    async with AsyncExitStack() as stack:
+        urls: dict[str, str] = {}
+        pids: dict[str, int] = {}
+        for name in SERVICES:
+            copies = instances if name in ("records", "assignment") else 1
+            for copy in range(copies):
+                started = await stack.enter_async_context(platform.service(name, SERVICE_ENV))
+                label = name if copy == 0 else f"{name} #{copy + 1}"
+                pids[label] = started.process.pid
+                urls.setdefault(name, started.url)
+        await raise_capacity(platform, urls["assignment"])
+        yield urls, pids
+
+
+async def raise_capacity(platform: Platform, assignment_url: str, total: int = 200) -> None:
+    """Full capacity for the demo roster plus clones of it, `total` experts, so offers never
+    run out during a run."""
+    async with httpx.AsyncClient(base_url=assignment_url, trust_env=False, timeout=30) as http:
+        experts = (await http.get("/experts", headers=platform.headers())).json()
+        admin = platform.headers("admin")
+        for i in range(total):
+            expert = dict(experts[i % len(experts)])
+            expert["capacity"] = 100
+            if i < len(experts):
+                profile = {k: v for k, v in expert.items() if k != "expert_id"}
+                url = f"/experts/{expert['expert_id']}"
+                response = await http.put(url, json=profile, headers=admin)
+            else:
+                expert["expert_id"] = f"{expert['expert_id']}-bench{i}"[:64]
+                response = await http.post("/experts", json=expert, headers=admin)
+            response.raise_for_status()
+
+
+async def run_step(
+    platform: Platform, urls: Mapping[str, str], pids: Mapping[str, int], rate: float, n: int
+) -> Step:
+    """Offer `n` cases at `rate` per second; each is driven to expert.assigned."""
+    step = Step(rate=rate, offered=n)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    meter = CpuMeter({**stack_pids(), **pids}, split=())
+    async with httpx.AsyncClient(trust_env=False, timeout=60, limits=limits) as http:
+        journey = Journey(urls, platform.issuer, http, patience_s=90)
+        started = time.monotonic()
+
+        async def one(i: int) -> None:
+            await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            case_id = f"p{secrets.token_hex(3)}-{i}"
+            step.case_ids.append(case_id)
+            case = sample_case(case_id, organization_id=ORGANIZATION)
+            try:
+                await journey.submit_as_hospital(platform.publisher, platform.stack, case)
+                await journey.send_records(case_id)
+                await journey.accept_offer(case_id)
+            except Exception:
+                step.failed += 1
+                return
+            step.completed += 1
+            step.completion_times.append(time.monotonic() - started)
+
+        meter.start()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        step.wall_s = time.monotonic() - started
+        step.cpu = meter.stop()
+    return step
+
+
+async def hop_latencies(platform: Platform, case_ids: set[str]) -> dict[str, list[float]]:
+    """Per hop, the ms from one event's `time` to the next event's `time`, per case."""
+    times: dict[str, dict[str, float]] = {}
+    for topic in {t for hop in HOPS for t in hop}:
+        records = await read_topic(platform.stack, platform.stack.topic(topic), within=60)
+        found: dict[str, float] = {}
+        for record in records:
+            event = decode(record.value)
+            if event.case_id in case_ids:
+                found.setdefault(event.case_id, event.time.timestamp())
+        times[topic] = found
+    out: dict[str, list[float]] = {}
+    for before, after in HOPS:
+        out[f"{before} → {after}"] = [
+            (times[after][c] - times[before][c]) * 1000
+            for c in case_ids
+            if c in times[before] and c in times[after]
+        ]
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def bus_limit(platform: Platform, n: int) -> float:
+    """Raw aiokafka produce→consume of `n` case.submitted CloudEvents (6 partitions), per s."""
+    servers = platform.stack.kafka_bootstrap_servers
+    topic = platform.stack.topic(f"bench.bus.{secrets.token_hex(3)}")
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+    finally:
+        await admin.close()
+    values = [
+        encode(make_event(sample_case(f"bus-{i}"), source="/bench", subject=f"bus-{i}"))
+        for i in range(n)
+    ]
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=servers, auto_offset_reset="earliest", group_id=topic
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        started = time.monotonic()
+
+        async def produce() -> None:
+            futures = [
+                await producer.send(topic, v, key=str(i).encode()) for i, v in enumerate(values)
+            ]
+            await asyncio.gather(*futures)
+
+        producing = asyncio.create_task(produce())
+        seen = 0
+        async with asyncio.timeout(120):
+            while seen < n:
+                batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for records in batch.values():
+                    for record in records:
+                        decode(record.value)  # the same parsing a service does
+                        seen += 1
+        await producing
+        return n / (time.monotonic() - started)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+@dataclass(frozen=True)
+class Plan:
+    rates: tuple[float, ...]
+    step_s: float
+    bus_events: int
+
+
+def plan(quick: bool) -> Plan:
+    if quick:
+        return Plan(rates=(2, 5), step_s=8, bus_events=5_000)
+    return Plan(rates=(2, 5, 10, 20, 40), step_s=30, bus_events=50_000)
+
+
+async def measure(
+    platform: Platform, instances: int, rates: tuple[float, ...], step_s: float
+) -> list[Step]:
+    """Step the rate up on one running pipeline until completions fall behind."""
+    steps: list[Step] = []
+    async with running_pipeline(platform, instances) as (urls, pids):
+        for rate in rates:
+            step = await run_step(platform, urls, pids, rate, max(4, round(rate * step_s)))
+            steps.append(step)
+            print(f"   {instances}x rate {rate}/s: {step.as_dict()}", flush=True)
+            if not step.sustained:
+                break
+    return steps
+
+
+async def run(platform: Platform) -> BenchResult:
+    p = plan(platform.options.quick)
+    result = BenchResult(NAME, TITLE)
+    steps = await measure(platform, 1, p.rates, p.step_s)
+    bus = await bus_limit(platform, p.bus_events)
+    sustained = [s for s in steps if s.sustained]
+    best = max((s.completion_rate for s in sustained), default=0.0)
+    latency_step = sustained[-1] if sustained else steps[0]
+    hops = await hop_latencies(platform, set(latency_step.case_ids))
+    result.figures.append(
+        Figure(
+            "max sustained cases/s (automated hops)",
+            best,
+            "cases/s",
+            reference_name="raw aiokafka produce→consume",
+            reference_value=bus,
+            target=Target(">=", 1000),
+        )
+    )
+    for hop, values in hops.items():
+        for q in (50, 95, 99):
+            result.figures.append(
+                Figure(
+                    f"{hop} p{q} at {latency_step.rate:g}/s",
+                    percentile(values, q),
+                    "ms",
+                    target=Target("<", 100) if q == 99 else None,
+                    samples=values if q == 50 else (),
+                )
+            )
+    busiest = max(
+        latency_step.cpu.items(),
+        key=lambda kv: kv[1] if kv[0] not in ("wall", "bench client") else -1,
+    )
+    result.details = {
+        "steps": [s.as_dict() for s in steps],
+        "bus_events_per_s": round(bus, 1),
+        "ratio_pipeline_to_bus": round(best / bus, 5) if bus else None,
+        "hop_counts": {h: len(v) for h, v in hops.items()},
+        "hop_p50_ms": {h: round(median(v), 1) for h, v in hops.items()},
+    }
+    result.notes.append(
+        f"1 instance each; max sustained {best:.1f} cases/s vs bus {bus:,.0f} events/s "
+        f"({best / bus if bus else 0:.4f}x); target 1,000 cases/s and p99 < 100 ms at 200/s "
+        f"(not reachable here: the p99 target is measured at {latency_step.rate:g}/s). "
+        f"Busiest process at that rate: {busiest[0]} "
+        f"({busiest[1] / latency_step.wall_s:.0%} of one core)."
+    )
+    return result
