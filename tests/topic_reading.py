@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
+from shared.envelope import CloudEvent, decode
 from shared.settings import StackSettings
 from shared.topics import platform_topics
 
@@ -31,3 +34,34 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def events_on(stack: StackSettings, event_type: str, case_id: str) -> list[CloudEvent]:
+    """Every event of one case on a topic (duplicates included), from the beginning to now."""
+    records = await read_topic(stack, stack.topic(event_type), within=15)
+    events = [decode(record.value) for record in records]
+    return [e for e in events if e.subject == case_id]
+
+
+async def consumed_everything(stack: StackSettings, group: str, event_type: str) -> bool:
+    """True once the consumer group has committed every message on the topic."""
+    topic = stack.topic(event_type)
+    (spec,) = [s for s in platform_topics(stack) if s.name == topic]
+    partitions = [TopicPartition(topic, p) for p in range(spec.partitions)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+            return False  # a fresh broker is still creating its offsets topic
+        ends = await consumer.end_offsets(partitions)
+        return all(
+            end == 0 or (tp in committed and committed[tp].offset >= end)
+            for tp, end in ends.items()
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()

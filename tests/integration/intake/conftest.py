@@ -12,8 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
 from services.intake.config import IntakeSettings
 from services.intake.store import IntakeStore
@@ -25,6 +23,7 @@ from shared.mongo import connect
 from shared.settings import StackSettings
 from shared.topics import platform_topics
 from tests.support import eventually
+from tests.topic_reading import consumed_everything
 
 HOSPITAL_TOPIC = "hospital.case.submitted"
 
@@ -143,23 +142,3 @@ async def read_topic(stack: StackSettings, topic: str) -> list[tuple[bytes, dict
         return found
     finally:
         await consumer.stop()
-
-
-async def consumed_everything(stack: StackSettings, group: str, event_type: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap_servers)
-    await admin.start()
-    await consumer.start()
-    try:
-        try:
-            committed = await admin.list_consumer_group_offsets(group)
-        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
-            return False
-        ends = await consumer.end_offsets(partitions(stack, stack.topic(event_type)))
-        return all(
-            end == 0 or (tp in committed and committed[tp].offset >= end)
-            for tp, end in ends.items()
-        )
-    finally:
-        await consumer.stop()
-        await admin.close()

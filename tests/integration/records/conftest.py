@@ -13,9 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
 from services.records.config import RecordsSettings
 from services.records.wiring import SERVICE, RecordsService, assemble
@@ -23,11 +20,10 @@ from shared.auth import Role, TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
 from shared.contracts import ExpertAssigned
 from shared.contracts.expert_assigned import ExpertRef
-from shared.envelope import CloudEvent, decode, make_event
+from shared.envelope import CloudEvent, make_event
 from shared.objectstore import MinioObjectStore
 from shared.runtime import Connections
 from shared.settings import StackSettings
-from shared.topics import platform_topics
 from tests.contract.test_objectstore_contract import remove_bucket
 from tests.support import eventually, sample_event
 
@@ -149,55 +145,6 @@ async def records(
         await remove_bucket(objects)
         await connections.mongo.drop_database(topics.database(SERVICE))
         await connections.stop()
-
-
-async def events_on(stack: StackSettings, event_type: str, case_id: str) -> list[CloudEvent]:
-    """Every event of one case on a topic: read from the beginning up to the current end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.kafka_bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = _partitions(stack, event_type)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        events: list[CloudEvent] = []
-        async with asyncio.timeout(15):
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                batch = await consumer.getmany(timeout_ms=200)
-                events += [decode(m.value) for ms in batch.values() for m in ms]
-        return [e for e in events if e.subject == case_id]
-    finally:
-        await consumer.stop()
-
-
-async def consumed_everything(stack: StackSettings, group: str, event_type: str) -> bool:
-    """True once the consumer group has committed every message on the topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap_servers)
-    await admin.start()
-    await consumer.start()
-    try:
-        try:
-            committed = await admin.list_consumer_group_offsets(group)
-        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
-            return False  # a fresh broker is still creating its offsets topic
-        ends = await consumer.end_offsets(_partitions(stack, event_type))
-        return all(
-            end == 0 or (tp in committed and committed[tp].offset >= end)
-            for tp, end in ends.items()
-        )
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-def _partitions(stack: StackSettings, event_type: str) -> list[TopicPartition]:
-    """The partitions `ensure_topics` created for this event type's topic."""
-    topic = stack.topic(event_type)
-    (spec,) = [s for s in platform_topics(stack) if s.name == topic]
-    return [TopicPartition(topic, n) for n in range(spec.partitions)]
 
 
 async def object_keys(harness: RecordsHarness, prefix: str) -> list[str]:

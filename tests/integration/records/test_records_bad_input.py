@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from shared.contracts import RecordsRequested
-from tests.integration.records.conftest import RecordsHarness, events_on, object_keys
+from tests.integration.records.conftest import RecordsHarness, object_keys
 from tests.integration.records.samples import build_study, stow_body
 from tests.support import eventually
+from tests.topic_reading import events_on
 
 pytestmark = pytest.mark.real
 PHI = ("Amelia", "Quinterofake", "QUINTEROFAKE", "2016-04-09", "20160409", "MRN-77")

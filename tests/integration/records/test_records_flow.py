@@ -13,14 +13,10 @@ from shared.contracts import CaseUpdated, RecordsReady, RecordsUpdated
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import Actor
 from shared.envelope import make_event
-from tests.integration.records.conftest import (
-    RecordsHarness,
-    consumed_everything,
-    events_on,
-    object_keys,
-)
+from tests.integration.records.conftest import RecordsHarness, object_keys
 from tests.integration.records.samples import build_study, stow_body, zip_of
 from tests.support import eventually
+from tests.topic_reading import consumed_everything, events_on
 
 pytestmark = pytest.mark.real
 Change = Literal["triaged", "note-added", "put-on-hold", "resumed", "cancelled"]

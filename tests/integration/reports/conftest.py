@@ -11,9 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
 from services.reports.__main__ import SERVICE, ReportsService, assemble
 from services.reports.config import ReportsSettings
@@ -21,13 +18,13 @@ from services.reports.domain import ReportRecord
 from services.reports.store import ReportsStore
 from shared.auth import Role, TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
-from shared.envelope import CloudEvent, Payload, decode, make_event
+from shared.envelope import CloudEvent, Payload, make_event
 from shared.mongo import connect
 from shared.objectstore import MinioObjectStore
 from shared.settings import StackSettings
-from shared.topics import platform_topics
 from tests.contract.test_objectstore_contract import remove_bucket
 from tests.support import eventually
+from tests.topic_reading import consumed_everything
 from tests.unit.reports import factories
 
 RECORDS_URL = "http://records.test"
@@ -132,50 +129,3 @@ async def reports(
         await remove_bucket(objects)
         await mongo.drop_database(topics.database(SERVICE))
         await mongo.close()
-
-
-async def events_on(stack: StackSettings, event_type: str, case_id: str) -> list[CloudEvent]:
-    """Every message of one case on a topic, duplicates included, from the beginning to now."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.kafka_bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = _partitions(stack, event_type)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        events: list[CloudEvent] = []
-        async with asyncio.timeout(15):
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                batch = await consumer.getmany(timeout_ms=200)
-                events += [decode(m.value) for ms in batch.values() for m in ms]
-        return [e for e in events if e.subject == case_id]
-    finally:
-        await consumer.stop()
-
-
-async def consumed_everything(stack: StackSettings, group: str, event_type: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap_servers)
-    await admin.start()
-    await consumer.start()
-    try:
-        try:
-            committed = await admin.list_consumer_group_offsets(group)
-        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
-            return False
-        ends = await consumer.end_offsets(_partitions(stack, event_type))
-        return all(
-            end == 0 or (tp in committed and committed[tp].offset >= end)
-            for tp, end in ends.items()
-        )
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-def _partitions(stack: StackSettings, event_type: str) -> list[TopicPartition]:
-    topic = stack.topic(event_type)
-    (spec,) = [s for s in platform_topics(stack) if s.name == topic]
-    return [TopicPartition(topic, n) for n in range(spec.partitions)]

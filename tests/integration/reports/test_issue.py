@@ -10,8 +10,9 @@ import pytest
 
 from services.reports.domain import ReportRecord
 from shared.envelope import CloudEvent
-from tests.integration.reports.conftest import Running, events_on
+from tests.integration.reports.conftest import Running
 from tests.support import eventually
+from tests.topic_reading import events_on
 
 pytestmark = pytest.mark.real
 
