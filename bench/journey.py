@@ -110,14 +110,18 @@ class Journey:
 
         (offer,) = (await self._until(f"offer for {case_id}", open_offer)).json()
         expert_id: str = offer["lead"]["expert_id"]
+        await self.accept(case_id, offer["offer_id"], expert_id)
+        return expert_id
+
+    async def accept(self, case_id: str, offer_id: str, expert_id: str) -> None:
+        """The expert the offer went to accepts it."""
         await self._until(
             f"acceptance of {case_id}",
             lambda: self.http.post(
-                f"{self.urls['assignment']}/offers/{offer['offer_id']}/accept",
+                f"{self.urls['assignment']}/offers/{offer_id}/accept",
                 headers=self.auth("expert", expert_id),
             ),
         )
-        return expert_id
 
     async def write_and_sign(self, case_id: str, expert_id: str) -> dict[str, Any]:
         """The expert fills in every section, answers every question, and signs."""

@@ -22,6 +22,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.case_events import CaseEvents
 from bench.harness import ORGANIZATION, Platform
 from bench.journey import Journey
 from bench.processes import CpuMeter, stack_pids
@@ -34,6 +35,7 @@ NAME = "pipeline"
 TITLE = "Event pipeline: per-hop latency and sustained cases/s vs the raw Kafka limit"
 HOPS = (("case.submitted", "records.ready"), ("records.ready", "expert.assigned"))
 SERVICES = ("intake", "records", "assignment")
+PATIENCE_S = 90
 SERVICE_ENV = {
     "ASSIGNMENT_LOAD_DEMO_ROSTER": "true",
     "INTAKE_SUBMISSIONS_PER_MINUTE": "1000000",
@@ -50,6 +52,8 @@ class Step:
     failed: int = 0
     wall_s: float = 0.0
     completion_times: list[float] = field(default_factory=list)
+    # Per driver stage (e.g. "records sent"), the seconds each case spent in it.
+    stage_s: dict[str, list[float]] = field(default_factory=dict)
     case_ids: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
 
@@ -75,6 +79,7 @@ class Step:
             "wall_s": round(self.wall_s, 2),
             "completion_rate": round(self.completion_rate, 2),
             "sustained": self.sustained,
+            "stage_p50_s": {k: round(median(v), 3) for k, v in self.stage_s.items()},
             "cpu_s": self.cpu,
             "cpu_utilisation": {
                 k: round(v / self.wall_s, 3) for k, v in self.cpu.items() if k != "wall"
@@ -87,11 +92,11 @@ class Step:
 @asynccontextmanager
 async def running_pipeline(
     platform: Platform, instances: int = 1
-) -> AsyncIterator[tuple[dict[str, str], dict[str, int]]]:
+) -> AsyncIterator[tuple[dict[str, list[str]], dict[str, int]]]:
     """Intake, records and assignment as processes (records and assignment `instances` times,
-    in the same consumer groups); yields the first instance's URLs and every process's pid."""
+    in the same consumer groups); yields every instance's URL and every process's pid."""
     async with AsyncExitStack() as stack:
-        urls: dict[str, str] = {}
+        urls: dict[str, list[str]] = {}
         pids: dict[str, int] = {}
         for name in SERVICES:
             copies = instances if name in ("records", "assignment") else 1
@@ -99,8 +104,8 @@ async def running_pipeline(
                 started = await stack.enter_async_context(platform.service(name, SERVICE_ENV))
                 label = name if copy == 0 else f"{name} #{copy + 1}"
                 pids[label] = started.process.pid
-                urls.setdefault(name, started.url)
-        await raise_capacity(platform, urls["assignment"])
+                urls.setdefault(name, []).append(started.url)
+        await raise_capacity(platform, urls["assignment"][0])
         yield urls, pids
 
 
@@ -124,14 +129,20 @@ async def raise_capacity(platform: Platform, assignment_url: str, total: int = 2
 
 
 async def run_step(
-    platform: Platform, urls: Mapping[str, str], pids: Mapping[str, int], rate: float, n: int
+    platform: Platform,
+    urls: Mapping[str, list[str]],
+    pids: Mapping[str, int],
+    rate: float,
+    n: int,
 ) -> Step:
     """Offer `n` cases at `rate` per second; each is driven to expert.assigned."""
     step = Step(rate=rate, offered=n)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     meter = CpuMeter({**stack_pids(), **pids}, split=())
-    async with httpx.AsyncClient(trust_env=False, timeout=60, limits=limits) as http:
-        journey = Journey(urls, platform.issuer, http, patience_s=90)
+    async with (
+        httpx.AsyncClient(trust_env=False, timeout=60, limits=limits) as http,
+        CaseEvents(platform.stack) as events,
+    ):
         started = time.monotonic()
 
         async def one(i: int) -> None:
@@ -139,10 +150,28 @@ async def run_step(
             case_id = f"p{secrets.token_hex(3)}-{i}"
             step.case_ids.append(case_id)
             case = sample_case(case_id, organization_id=ORGANIZATION)
+            # Requests spread over the instances, as a load balancer would.
+            mine = {name: copies[i % len(copies)] for name, copies in urls.items()}
+            journey = Journey(mine, platform.issuer, http, patience_s=PATIENCE_S)
+            mark = time.monotonic()
+
+            def stage(name: str) -> None:
+                nonlocal mark
+                now = time.monotonic()
+                step.stage_s.setdefault(name, []).append(now - mark)
+                mark = now
+
             try:
                 await journey.submit_as_hospital(platform.publisher, platform.stack, case)
+                stage("submitted")
+                await events.checklist_open(case_id, within=PATIENCE_S)
+                stage("checklist opened")
                 await journey.send_records(case_id)
-                await journey.accept_offer(case_id)
+                stage("records sent")
+                offered = await events.offered(case_id, within=PATIENCE_S)
+                stage("offered")
+                await journey.accept(case_id, offered.offer_id, offered.expert_id)
+                stage("accepted")
             except Exception:
                 step.failed += 1
                 return
@@ -241,7 +270,7 @@ class Plan:
 def plan(quick: bool) -> Plan:
     if quick:
         return Plan(rates=(2, 5), step_s=8, bus_events=5_000)
-    return Plan(rates=(2, 5, 10, 20, 40), step_s=30, bus_events=50_000)
+    return Plan(rates=(5, 10, 20, 40, 80, 160), step_s=30, bus_events=50_000)
 
 
 async def measure(

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jwt
 import uuid_utils
@@ -37,6 +37,8 @@ Role = Literal[
     "compliance-officer",
 ]
 STAFF_ROLES: frozenset[Role] = frozenset({"intake-staff", "admin"})
+# Families and physicians hold case links: case-scoped tokens signed with the link key.
+CASE_LINK_ROLES: frozenset[Role] = frozenset({"guardian", "referring-physician"})
 LOCAL_ISSUER = "urn:second-opinion:local-issuer"
 
 
@@ -62,9 +64,15 @@ class Principal(BaseModel):
     organization: str | None = None
     case_ids: frozenset[str] = frozenset()
     token_id: str
+    # The token's `iat` (seconds since the epoch): a revocation ends the links issued before it.
+    issued_at: int | None = None
 
     def may_see_case(self, case_id: str) -> bool:
         return not self.case_ids or case_id in self.case_ids
+
+    @property
+    def is_case_link(self) -> bool:
+        return self.role in CASE_LINK_ROLES and bool(self.case_ids)
 
 
 class TokenVerifier:
@@ -122,6 +130,7 @@ class TokenVerifier:
                 organization=claims.get("org"),
                 case_ids=frozenset(claims.get("case_ids", [])),
                 token_id=claims["jti"],
+                issued_at=int(claims["iat"]),
             )
         except ValueError:
             raise _unauthenticated("invalid_token", "the bearer token has no valid role") from None
@@ -185,8 +194,10 @@ class TokenIssuer:
         organization: str | None = None,
         case_ids: Iterable[str] = (),
         ttl_s: int = 3600,
+        issued_at: int | None = None,
     ) -> str:
-        now = int(time.time())
+        # A link reissued in the second its case's links were revoked says it is from the next.
+        now = max(int(time.time()), issued_at or 0)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
@@ -205,12 +216,40 @@ class TokenIssuer:
         )
 
 
+class LinkRevocations(Protocol):
+    """What the token check asks of the revocations every service reads (shared/revocations.py)."""
+
+    @property
+    def loaded(self) -> bool:
+        """True once every revocation published before the service started has been read."""
+
+    def not_before(self, case_id: str) -> int | None:
+        """Links of this case issued (`iat`) before this second are revoked; None if none are."""
+
+
+def check_link_not_revoked(principal: Principal, revocations: LinkRevocations) -> None:
+    """Refuse a case link issued before a revocation of any case it names (staff tokens pass)."""
+    if not principal.is_case_link:
+        return
+    if not revocations.loaded:
+        raise ApiError(503, "revocations_loading", "case links are checked once this service is up")
+    for case_id in principal.case_ids:
+        cutoff = revocations.not_before(case_id)
+        if cutoff is not None and (principal.issued_at is None or principal.issued_at < cutoff):
+            raise _unauthenticated(
+                "link_revoked", "this case link was revoked; ask the intake team for a new one"
+            )
+
+
 def principal_dependency(verifier: TokenVerifier) -> Callable[[Request], Principal]:
     """A FastAPI dependency that verifies the bearer token of every request it guards.
 
     A GET may carry the token as `?access_token=` instead (RFC 6750 section 2.3): the secure
     link in a family's email opens in a browser, which sends no Authorization header. Such
     links are case-scoped and short-lived, and no service logs query strings.
+
+    A case link is also checked against the revocations `shared/runtime.py` reads for every
+    service (`app.state.revoked_links`).
     """
 
     def current_principal(request: Request) -> Principal:
@@ -221,7 +260,11 @@ def principal_dependency(verifier: TokenVerifier) -> Callable[[Request], Princip
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "unauthenticated", "send an Authorization: Bearer token")
         principal = verifier.verify(token.strip())
+        # Set first, so the audit trail names the link even when it is refused as revoked.
         request.state.principal = principal
+        revocations: LinkRevocations | None = getattr(request.app.state, "revoked_links", None)
+        if revocations is not None:
+            check_link_not_revoked(principal, revocations)
         return principal
 
     return current_principal

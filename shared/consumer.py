@@ -116,6 +116,7 @@ class ConsumerRunner:
         consumer = AIOKafkaConsumer(
             *self._type_of_topic,
             bootstrap_servers=self._stack.kafka_bootstrap_servers,
+            **self._stack.kafka_client_options(),
             group_id=self._group_id,
             client_id=self._client_id,
             enable_auto_commit=False,

@@ -44,23 +44,58 @@ class OutboxRelay:
         collection: AsyncCollection[Document],
         publisher: EventPublisher,
         poll_interval_s: float = 0.5,
+        sweep_interval_s: float = 30.0,
         batch_size: int = 200,
     ) -> None:
         self._collection = collection
         self._publisher = publisher
         self._poll_interval_s = poll_interval_s
+        self._sweep_interval_s = sweep_interval_s
         self._batch_size = batch_size
         self._wake = asyncio.Event()
+        self._queued: set[str] = set()
+        self._sweep_now = True  # the first pass sweeps: what a previous run left behind
 
-    def nudge(self) -> None:
-        """Called after a write that queued events, so they go out now instead of at next poll."""
+    def nudge(self, doc_id: str | None = None) -> None:
+        """Called after a write that queued events in document `doc_id`, so they go out now
+        instead of at the next sweep; without an id the next pass sweeps the collection."""
+        if doc_id is None:
+            self._sweep_now = True
+        else:
+            self._queued.add(doc_id)
         self._wake.set()
 
-    async def relay_once(self) -> int:
-        """One pass: publish every pending event found, then remove them. Returns the count."""
-        documents = await self._collection.find(
-            pending_filter(), projection={OUTBOX_FIELD: 1}, limit=self._batch_size
-        ).to_list()
+    async def relay_once(self, *, sweep: bool = True) -> int:
+        """One pass: publish the pending events found, then remove them. Returns the count.
+
+        A sweep looks through the whole collection (events a crashed process left behind);
+        otherwise only the documents named by `nudge` are read, by `_id`, because any other
+        filter makes FerretDB read and decode every document of the collection."""
+        if sweep:
+            documents = await self._collection.find(
+                pending_filter(), projection={OUTBOX_FIELD: 1}, limit=self._batch_size
+            ).to_list()
+        else:
+            named, self._queued = self._queued, set()
+            try:
+                found = await asyncio.gather(
+                    *(
+                        self._collection.find_one({"_id": i}, projection={OUTBOX_FIELD: 1})
+                        for i in named
+                    )
+                )
+            except BaseException:
+                self._queued |= named
+                raise
+            documents = [d for d in found if d and d.get(OUTBOX_FIELD)]
+            try:
+                return await self._publish(documents)
+            except BaseException:
+                self._queued |= named
+                raise
+        return await self._publish(documents)
+
+    async def _publish(self, documents: list[Document]) -> int:
         batches = [(doc["_id"], _pending_events(doc)) for doc in documents]
         events = [e for _, doc_events in batches for e in doc_events]
         OUTBOX_PENDING.set(len(events))
@@ -76,16 +111,21 @@ class OutboxRelay:
         return len(events)
 
     async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        last_sweep = loop.time()
         while not stop.is_set():
             # Cleared before the pass, so a nudge that arrives during it is not lost.
             self._wake.clear()
+            sweep = self._sweep_now or loop.time() - last_sweep >= self._sweep_interval_s
             try:
-                published = await self.relay_once()
+                published = await self.relay_once(sweep=sweep)
+                if sweep:
+                    last_sweep, self._sweep_now = loop.time(), published >= self._batch_size
             except Exception as exc:
                 log.warning("outbox relay pass failed; will retry", exc_info=exc)
-                published = 0
-            if published >= self._batch_size:
-                continue  # more may be waiting
+            else:
+                if self._sweep_now or self._queued:
+                    continue  # more may be waiting
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(
                 waiters, timeout=self._poll_interval_s, return_when=asyncio.FIRST_COMPLETED

@@ -18,6 +18,7 @@ from shared.audit import AuditMiddleware, AuditTrail
 from shared.bus import KafkaEventPublisher
 from shared.logs import configure_logging
 from shared.mongo import Document, connect
+from shared.revocations import RevocationReader
 from shared.settings import ServiceSettings
 from shared.topics import ensure_topics
 
@@ -116,18 +117,25 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
     async def _run() -> None:
         connections = Connections(service, settings)
         await connections.start()
+        revocations: RevocationReader | None = None
         try:
             app, background = await build(connections)
             # Every service's API is audited the same way, so no route can forget it.
             trail = AuditTrail(connections.publisher, service=service)
             app.add_middleware(AuditMiddleware, trail=trail)
+            # Every service refuses revoked case links; it knows all revocations before serving.
+            revocations = RevocationReader(settings.stack)
+            await revocations.catch_up()
+            app.state.revoked_links = revocations.revoked
             await serve(
                 service=service,
                 app=app,
                 settings=settings,
-                background=[*background, trail.run],
+                background=[*background, trail.run, revocations.run],
             )
         finally:
+            if revocations is not None:
+                await revocations.close()
             await connections.stop()
 
     asyncio.run(_run())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
+from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class StackSettings(BaseSettings):
@@ -16,6 +20,19 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Transport security (deploy/PRODUCTION.md): each service authenticates with its own SASL
+    # user, so broker ACLs can limit it to the topics it reads and writes.
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # A private CA for the brokers' certificates (the system's trust store otherwise); a client
+    # certificate and key for mutual TLS.
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    # Production refuses unencrypted Kafka unless this says the network is trusted (compose).
+    kafka_allow_plaintext: bool = False
     mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27027/?maxPoolSize=1")
     s3_endpoint: str = "127.0.0.1:19000"
     s3_access_key: SecretStr = SecretStr("")
@@ -29,8 +46,26 @@ class StackSettings(BaseSettings):
     sop_environment: Environment = "development"
 
     @model_validator(mode="after")
+    def _kafka_credentials_complete(self) -> StackSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and (
+            not self.kafka_sasl_username or not self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set with "
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _secrets_from_the_environment_in_production(self) -> StackSettings:
         if self.sop_environment == "production":
+            if self.kafka_security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT") and not (
+                self.kafka_allow_plaintext
+            ):
+                raise ValueError(
+                    "KAFKA_SECURITY_PROTOCOL must be SSL or SASL_SSL in production "
+                    "(KAFKA_ALLOW_PLAINTEXT=true only on a network you trust)"
+                )
             if (
                 not self.s3_access_key.get_secret_value()
                 or not self.s3_secret_key.get_secret_value()
@@ -39,6 +74,21 @@ class StackSettings(BaseSettings):
             if self.s3_encryption != "sse-s3":
                 raise ValueError("S3_ENCRYPTION must be sse-s3 in production")
         return self
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security keyword arguments for every aiokafka producer, consumer and admin client."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.kafka_ssl_cafile,
+                certfile=self.kafka_ssl_certfile,
+                keyfile=self.kafka_ssl_keyfile,
+            )
+        if self.kafka_security_protocol.startswith("SASL_"):
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return options
 
     def topic(self, event_type: str) -> str:
         return f"{self.sop_namespace}{event_type}"

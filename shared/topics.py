@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.contracts import AUDIT_TOPIC, CASE_TOPICS
+from shared.contracts import AUDIT_TOPIC, CASE_TOPICS, REVOCATION_TOPIC
 from shared.settings import StackSettings
 
 DLQ_SUFFIX = ".dlq"
@@ -55,13 +55,18 @@ def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec
     audit = stack.topic(AUDIT_TOPIC)
     specs.append(TopicSpec(audit, partitions, retention_ms=-1))
     specs.append(TopicSpec(dlq_topic(audit), 1, retention_ms=-1))
+    # Link revocations are kept for good (every service reads them all at start); no consumer
+    # group reads them, so there is no dead-letter topic.
+    specs.append(TopicSpec(stack.topic(REVOCATION_TOPIC), 1, retention_ms=-1))
     return specs
 
 
 async def ensure_topics(stack: StackSettings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create missing topics; returns the names it created. Safe to run from every service."""
     specs = specs if specs is not None else platform_topics(stack)
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=stack.kafka_bootstrap_servers, **stack.kafka_client_options()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.assignment import handlers, queries
-from services.assignment.deps import Context, ExpertCaller, ExpertOrStaff, Staff
+from services.assignment.deps import CaseTeam, Context, ExpertCaller, ExpertOrStaff
 from services.assignment.domain.cases import CaseRecord, OfferStatus, Stage
 from services.assignment.domain.errors import AssignmentError, Conflict, NotFound
 from services.assignment.handlers import AssignmentContext
@@ -75,20 +75,25 @@ async def decline_offer(
 
 @router.get("/cases", tags=["cases"])
 async def list_cases(
-    _: Staff, ctx: Context, stage: Annotated[list[Stage] | None, Query()] = None, limit: Limit = 100
+    _: CaseTeam,
+    ctx: Context,
+    stage: Annotated[list[Stage] | None, Query()] = None,
+    limit: Limit = 100,
 ) -> list[CaseView]:
     """Cases with where their assignment stands, why, and their service level."""
     return await queries.list_cases(ctx=ctx, stages=stage or [], limit=limit)
 
 
 @router.get("/cases/{case_id}", tags=["cases"])
-async def get_case(case_id: str, _: Staff, ctx: Context) -> CaseDetail:
+async def get_case(case_id: str, _: CaseTeam, ctx: Context) -> CaseDetail:
     """One case with every offer made and the assignment history."""
     return await queries.get_case(ctx=ctx, case_id=case_id)
 
 
 @router.post("/cases/{case_id}/assign", tags=["cases"])
-async def assign_case(case_id: str, body: AssignRequest, caller: Staff, ctx: Context) -> CaseDetail:
+async def assign_case(
+    case_id: str, body: AssignRequest, caller: CaseTeam, ctx: Context
+) -> CaseDetail:
     """Offer the case to the expert staff chose, taking it from whoever has it now."""
     record = await handlers.assign_by_hand(
         ctx=ctx, case_id=case_id, actor=_actor(caller), expert_id=body.expert_id, note=body.note
@@ -98,7 +103,7 @@ async def assign_case(case_id: str, body: AssignRequest, caller: Staff, ctx: Con
 
 @router.post("/cases/{case_id}/board", tags=["cases"])
 async def send_to_board(
-    case_id: str, body: BoardRequest, caller: Staff, ctx: Context
+    case_id: str, body: BoardRequest, caller: CaseTeam, ctx: Context
 ) -> CaseDetail:
     """Send the case to a board: its lead gets the offer, and accepting assigns the whole team."""
     record = await handlers.assign_by_hand(
@@ -108,7 +113,7 @@ async def send_to_board(
 
 
 @router.post("/cases/{case_id}/rematch", tags=["cases"])
-async def rematch_case(case_id: str, caller: Staff, ctx: Context) -> CaseDetail:
+async def rematch_case(case_id: str, caller: CaseTeam, ctx: Context) -> CaseDetail:
     """Run matching again with everyone eligible (after a roster change, say)."""
     record = await handlers.rematch_case(ctx=ctx, case_id=case_id, actor=_actor(caller))
     return CaseDetail.of(record, ctx.clock())

@@ -24,7 +24,8 @@ class AssignmentSettings(ServiceSettings):
     demo_roster_path: Path = DEMO_ROSTER
     offer_timeout_s: float = Field(default=24 * 3600, gt=0)
     # How often the background scan looks for expired offers and service-level points.
-    scan_interval_s: float = Field(default=5.0, gt=0)
+    # Offers expire in hours and service levels turn in business days; each pass reads every case.
+    scan_interval_s: float = Field(default=30.0, gt=0)
     routine_business_days: int = Field(default=7, ge=1, le=60)
     urgent_business_days: int = Field(default=2, ge=1, le=60)
     at_risk_fraction: float = Field(default=0.75, gt=0, lt=1)

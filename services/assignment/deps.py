@@ -1,7 +1,8 @@
 """Who may call what: the verified caller, narrowed by role, and the handlers' context.
 
-intake-staff and admin see and steer every case; admin alone changes the roster; an expert
-sees and answers only their own offers; every other role gets 403 on every route here.
+intake-staff see and steer every case; admin changes the roster and, like intake-staff, reads
+it, but sees no case or offer (they carry clinical facts); an expert sees and answers only
+their own offers; every other role gets 403 on every route here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def _staff(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     return principal
 
 
+def _case_team(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.role != "intake-staff":
+        raise ApiError(403, "forbidden", "only intake staff may see and steer cases")
+    return principal
+
+
 def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if principal.role != "admin":
         raise ApiError(403, "forbidden", "only admins may change the roster")
@@ -40,8 +47,8 @@ def _expert(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
 
 
 def _expert_or_staff(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-    if principal.role != "expert" and principal.role not in STAFF_ROLES:
-        raise ApiError(403, "forbidden", "only experts and staff may see offers")
+    if principal.role not in ("expert", "intake-staff"):
+        raise ApiError(403, "forbidden", "only experts and intake staff may see offers")
     return principal
 
 
@@ -51,6 +58,7 @@ def _context(request: Request) -> AssignmentContext:
 
 
 Staff = Annotated[Principal, Depends(_staff)]
+CaseTeam = Annotated[Principal, Depends(_case_team)]
 Admin = Annotated[Principal, Depends(_admin)]
 ExpertCaller = Annotated[Principal, Depends(_expert)]
 ExpertOrStaff = Annotated[Principal, Depends(_expert_or_staff)]

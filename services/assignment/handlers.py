@@ -31,7 +31,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _nothing() -> None:
+def _nothing(_doc_id: str) -> None:
     return None
 
 
@@ -44,7 +44,8 @@ class AssignmentContext:
     offer_timeout: timedelta = timedelta(hours=24)
     clock: Callable[[], datetime] = _utc_now
     new_id: Callable[[], str] = new_event_id
-    events_queued: Callable[[], None] = _nothing
+    # Wakes the outbox relay for the document that holds new events.
+    events_queued: Callable[[str], None] = _nothing
 
     def terms(self) -> OfferTerms:
         return OfferTerms(now=self.clock(), timeout=self.offer_timeout, new_id=self.new_id)
@@ -76,7 +77,7 @@ async def change_case(
         )
         if saved:
             if events:
-                ctx.events_queued()
+                ctx.events_queued(saved)
             return transition.record.model_copy(update={"version": record.version + 1})
     raise TransientError(f"case {case_id} kept changing under concurrent writers")
 

@@ -14,10 +14,12 @@ are derived from the latest versions, so a redelivered event can never count twi
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -31,16 +33,22 @@ from services.assignment.domain.roster import Board, Expert
 from shared.envelope import CloudEvent
 from shared.mongo import Document
 from shared.outbox import OUTBOX_FIELD
+from shared.versions import VersionChain
 
 SCAN_BATCH = 200
 LATEST_FIRST = [("case_id", ASCENDING), ("version", DESCENDING)]
 
 
 class AssignmentStore:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], *, roster_fresh_s: float = 2.0) -> None:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.experts: AsyncCollection[Document] = db["experts"]
         self.boards: AsyncCollection[Document] = db["boards"]
+        # offer id → case id, so accepting an offer is a look-up by `_id`, not a scan.
+        self.offers: AsyncCollection[Document] = db["offers"]
+        self.versions = VersionChain(self.cases, db["case_heads"])
+        self._roster_fresh_s = roster_fresh_s
+        self._roster: _RosterView | None = None
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_index(LATEST_FIRST)
@@ -54,35 +62,34 @@ class AssignmentStore:
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
         """The latest version of the case."""
-        doc = await self.cases.find_one(
-            {"case_id": case_id}, projection=_RECORD_FIELDS, sort=[("version", DESCENDING)]
-        )
+        doc = await self.versions.latest(case_id, projection=_RECORD_FIELDS)
         return _record(doc) if doc else None
 
     async def save_case(
         self, *, read_version: int, record: CaseRecord, events: Sequence[CloudEvent]
-    ) -> bool:
-        """Insert the version after `read_version` with its events; False if another writer
-        inserted it first (then nothing was written)."""
-        version = read_version + 1
-        previous = await self.cases.find_one(
-            {"_id": _version_id(record.case_id, read_version)}, projection={OUTBOX_FIELD: 1}
-        )
-        outbox = dict((previous or {}).get(OUTBOX_FIELD) or {})
+    ) -> str | None:
+        """Insert the version after `read_version` with its events; returns its `_id`, or None
+        if another writer inserted it first (then nothing was written)."""
+        outbox: dict[str, Any] = {}
+        if read_version:
+            previous = await self.versions.get(
+                record.case_id, read_version, projection={OUTBOX_FIELD: 1}
+            )
+            outbox.update((previous or {}).get(OUTBOX_FIELD) or {})
         outbox.update({e.id: e.model_dump(mode="json") for e in events})
-        doc = {
-            "_id": _version_id(record.case_id, version),
-            "case_id": record.case_id,
-            "version": version,
-            **_document(record),
-            OUTBOX_FIELD: outbox,
-        }
-        try:
-            await self.cases.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        await self.prune(record.case_id, below=version)
-        return True
+        doc = {**_document(record), OUTBOX_FIELD: outbox}
+        saved = await self.versions.insert(record.case_id, read_version + 1, doc)
+        if saved:
+            await self._index_offers(record)
+            if self._roster is not None:
+                self._roster.note(record.case_id, doc)
+        return saved
+
+    async def _index_offers(self, record: CaseRecord) -> None:
+        offer = record.open_offer
+        if offer is not None:
+            with contextlib.suppress(DuplicateKeyError):
+                await self.offers.insert_one({"_id": offer.offer_id, "case_id": record.case_id})
 
     async def prune(self, case_id: str, *, below: int | None = None) -> None:
         """Delete superseded versions (their pending events live on in the latest one)."""
@@ -94,7 +101,9 @@ class AssignmentStore:
         await self.cases.delete_many({"case_id": case_id, "version": {"$lt": below}})
 
     async def case_id_for_offer(self, offer_id: str) -> str | None:
-        doc = await self.cases.find_one({"offers.offer_id": offer_id}, projection={"case_id": 1})
+        doc = await self.offers.find_one({"_id": offer_id})
+        if doc is None:  # a process that died between saving the offer and indexing it
+            doc = await self.cases.find_one({"offers.offer_id": offer_id}, {"case_id": 1})
         return str(doc["case_id"]) if doc else None
 
     async def cases_offered_to(self, expert_id: str, limit: int) -> list[CaseRecord]:
@@ -157,41 +166,43 @@ class AssignmentStore:
 
     async def expert_loads(self, *, except_case: str) -> dict[str, int]:
         """Open cases (open offers included) per expert, not counting `except_case`."""
-        fields = {"case_id": 1, "version": 1, "stage": 1, "load_expert_ids": 1}
-        open_stages = {"stage": {"$in": ["offered", "assigned"]}, "case_id": {"$ne": except_case}}
-        case_ids = {doc["case_id"] async for doc in self.cases.find(open_stages, projection=fields)}
-        # A superseded version may still say "offered": only each case's latest version counts.
-        latest: dict[str, Document] = {}
-        async for doc in self.cases.find({"case_id": {"$in": sorted(case_ids)}}, projection=fields):
-            known = latest.get(doc["case_id"])
-            if known is None or doc["version"] > known["version"]:
-                latest[doc["case_id"]] = doc
-        loads: Counter[str] = Counter()
-        for doc in latest.values():
-            if doc.get("stage") in ("offered", "assigned"):
-                loads.update(doc.get("load_expert_ids", []))
-        return dict(loads)
+        return (await self._roster_view()).loads(except_case)
 
     async def last_assigned(self, keys: Sequence[str]) -> dict[str, datetime]:
-        # One indexed look-up per key: FerretDB's $group lacks $max.
-        async def latest(key: str) -> datetime | None:
-            doc = await self.cases.find_one(
-                {"assigned_keys": key},
-                projection={"assigned_at": 1},
-                sort=[("assigned_at", DESCENDING)],
-            )
-            return doc["assigned_at"] if doc and doc.get("assigned_at") else None
-
-        found = await asyncio.gather(*(latest(k) for k in keys))
-        return {key: at for key, at in zip(keys, found, strict=True) if at is not None}
+        """When each expert or board was last assigned a case."""
+        last = (await self._roster_view()).last_assigned
+        return {key: last[key] for key in keys if key in last}
 
     async def roster_snapshot(self, *, case_id: str, request: MatchRequest) -> RosterSnapshot:
-        experts = await self.all_experts()
-        boards = await self.all_boards()
-        partial = RosterSnapshot(experts={e.expert_id: e for e in experts}, boards=boards)
-        loads = await self.expert_loads(except_case=case_id)
-        last = await self.last_assigned(candidate_keys(request, partial))
-        return RosterSnapshot(partial.experts, boards, loads, last)
+        view = await self._roster_view()
+        partial = RosterSnapshot(experts=view.experts, boards=view.boards)
+        keys = candidate_keys(request, partial)
+        last = {k: view.last_assigned[k] for k in keys if k in view.last_assigned}
+        return RosterSnapshot(view.experts, view.boards, view.loads(case_id), last)
+
+    async def _roster_view(self) -> _RosterView:
+        """What matching reads: the roster and every case's load, read at most every
+        `roster_fresh_s` (each read is a pass over every case: FerretDB indexes only `_id`)
+        and kept current in between with this process's own saves. Another instance's offers
+        reach it within `roster_fresh_s`; capacity is a matching preference, not a lock."""
+        now = time.monotonic()
+        view = self._roster
+        if view is None or now - view.read_at > self._roster_fresh_s:
+            view = _RosterView(
+                experts={e.expert_id: e for e in await self.all_experts()},
+                boards=await self.all_boards(),
+                read_at=now,
+            )
+            fields = {f: 1 for f in ("case_id", "version", *_LOAD_FIELDS)}
+            latest: dict[str, Document] = {}
+            async for doc in self.cases.find({}, projection=fields):
+                known = latest.get(doc["case_id"])
+                if known is None or doc["version"] > known["version"]:
+                    latest[doc["case_id"]] = doc
+            for case_id, doc in latest.items():
+                view.note(case_id, doc)
+            self._roster = view
+        return view
 
     # The roster.
 
@@ -205,11 +216,17 @@ class AssignmentStore:
 
     async def put_expert(self, expert: Expert, *, create_only: bool = False) -> bool:
         """Create or replace; with `create_only`, False means it already existed."""
+        self.forget_roster()
         return await _put(
             self.experts, expert.expert_id, _roster_doc(expert, "expert_id"), create_only
         )
 
+    def forget_roster(self) -> None:
+        """After a roster change here, the next match reads the roster again."""
+        self._roster = None
+
     async def delete_expert(self, expert_id: str) -> bool:
+        self.forget_roster()
         return (await self.experts.delete_one({"_id": expert_id})).deleted_count == 1
 
     async def all_boards(self) -> list[Board]:
@@ -221,18 +238,46 @@ class AssignmentStore:
         return _board(doc) if doc else None
 
     async def put_board(self, board: Board, *, create_only: bool = False) -> bool:
+        self.forget_roster()
         return await _put(self.boards, board.board_id, _roster_doc(board, "board_id"), create_only)
 
     async def delete_board(self, board_id: str) -> bool:
+        self.forget_roster()
         return (await self.boards.delete_one({"_id": board_id})).deleted_count == 1
 
 
 # The outbox is the relay's business, not the domain's.
 _RECORD_FIELDS = {OUTBOX_FIELD: 0}
+_LOAD_FIELDS = ("stage", "load_expert_ids", "assigned_keys", "assigned_at")
 
 
-def _version_id(case_id: str, version: int) -> str:
-    return f"{case_id}#{version:010d}"
+@dataclass
+class _RosterView:
+    experts: dict[str, Expert]
+    boards: list[Board]
+    read_at: float
+    open_loads: dict[str, list[str]] = field(default_factory=dict)  # case id → its experts
+    last_assigned: dict[str, datetime] = field(default_factory=dict)
+
+    def note(self, case_id: str, doc: Mapping[str, Any]) -> None:
+        """Take in the latest version of one case."""
+        if doc.get("stage") in ("offered", "assigned"):
+            self.open_loads[case_id] = list(doc.get("load_expert_ids") or [])
+        else:
+            self.open_loads.pop(case_id, None)
+        at = doc.get("assigned_at")
+        if at is not None:
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            for key in doc.get("assigned_keys") or ():
+                if key not in self.last_assigned or at > self.last_assigned[key]:
+                    self.last_assigned[key] = at
+
+    def loads(self, except_case: str) -> dict[str, int]:
+        counted: Counter[str] = Counter()
+        for case_id, expert_ids in self.open_loads.items():
+            if case_id != except_case:
+                counted.update(expert_ids)
+        return dict(counted)
 
 
 def _record(doc: Document) -> CaseRecord:

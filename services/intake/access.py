@@ -3,6 +3,8 @@
 A caller who may not know a case exists (a family's link to another case, another hospital's
 case) gets `not_found`, exactly as for a case that does not exist; a caller whose role never
 may use a route gets `forbidden`. The request form is public: a family has no account yet.
+An admin manages the roster and partners and sees no clinical content, so every case route
+refuses the role (`forbidden`); like anyone, an admin may still send the form.
 """
 
 from __future__ import annotations
@@ -12,17 +14,23 @@ from typing import Literal
 from services.intake.domain import CaseRecord, DomainError
 from shared.auth import STAFF_ROLES, Principal, Role
 
-Action = Literal["submit", "submit-fhir", "read-status", "read-cases", "manage-cases"]
+Action = Literal[
+    "submit", "submit-fhir", "read-status", "read-cases", "manage-cases", "revoke-links"
+]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
+# The intake team reads and handles cases; admin (also staff) sees no clinical content.
+INTAKE_TEAM: frozenset[Role] = frozenset({"intake-staff"})
 
 ROLES_FOR: dict[Action, frozenset[Role]] = {
     # Anonymous callers may submit too (see `check_submitter`).
     "submit": CASE_SCOPED | STAFF_ROLES,
     "submit-fhir": frozenset({"hospital-system"}),
-    "read-status": CASE_SCOPED | STAFF_ROLES | {"hospital-system"},
-    "read-cases": STAFF_ROLES,
-    "manage-cases": STAFF_ROLES,
+    "read-status": CASE_SCOPED | INTAKE_TEAM | {"hospital-system"},
+    "read-cases": INTAKE_TEAM,
+    "manage-cases": INTAKE_TEAM,
+    # The holder of a link may end it (it may have been shared); the team may for any case.
+    "revoke-links": CASE_SCOPED | INTAKE_TEAM,
 }
 
 

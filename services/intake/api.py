@@ -27,9 +27,11 @@ from services.intake.views import (
     CaseStatusView,
     CaseSummary,
     LinkRequest,
+    LinksRevoked,
     NoteCreate,
     ReasonRequest,
     ResumeRequest,
+    RevokeLinksRequest,
     SubmissionAccepted,
     TriageRequest,
     warnings_for,
@@ -53,6 +55,9 @@ IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,200}$"
 
 router = APIRouter()
 Limit = Annotated[int, Query(ge=1, le=500)]
+# The store reads 2 * (offset + limit) ids: unbounded, a huge offset overflowed MongoDB's
+# 8-byte integers (a 500) or read the whole collection.
+MAX_OFFSET = 100_000
 Age = Annotated[int | None, Query(ge=0, le=domain.MAX_AGE_YEARS)]
 
 
@@ -100,7 +105,7 @@ async def list_cases(
     min_age: Age = None,
     max_age: Age = None,
     limit: Limit = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[CaseSummary]:
     """Cases, newest first, narrowed by status, specialty, urgency and age (years or band)."""
     case_filter = CaseFilter.of(
@@ -178,8 +183,20 @@ async def cancel(case_id: str, body: ReasonRequest, caller: Staff, ctx: Context)
 @router.post("/cases/{case_id}/links", status_code=201, tags=["intake team"])
 async def new_link(case_id: str, body: LinkRequest, caller: Staff, ctx: Context) -> CaseLink:
     """A new case link for the family or the physician (the first one may have expired)."""
-    await queries.load_case(ctx=ctx, principal=caller, action="manage-cases", case_id=case_id)
-    return handlers.issue_link(ctx, case_id, body.role)
+    record = await queries.load_case(
+        ctx=ctx, principal=caller, action="manage-cases", case_id=case_id
+    )
+    return handlers.issue_link(ctx, case_id, body.role, not_before=record.links_not_before)
+
+
+@router.post("/cases/{case_id}/links/revoke", tags=["intake team", "family"])
+async def revoke_links(
+    case_id: str, body: RevokeLinksRequest, caller: Caller, ctx: Context
+) -> LinksRevoked:
+    """End every link to this case issued until now, at every service (staff may reissue)."""
+    return await handlers.revoke_links(
+        ctx=ctx, principal=caller, case_id=case_id, reason=body.reason, reissue=body.reissue
+    )
 
 
 async def _changed(

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from shared.contracts import CaseSubmitted, CaseUpdated
+from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated
+from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import Actor, Specialty, Urgency
 
@@ -30,6 +31,8 @@ AGE_BANDS: dict[AgeBand, tuple[int, int]] = {
 }
 NoteChannel = Literal["phone", "email", "video", "message", "other"]
 Change = Literal["triaged", "note-added", "put-on-hold", "resumed", "cancelled"]
+# Recorded in the history, published as `access.revoked` rather than `case.updated`.
+LinksRevoked = Literal["links-revoked"]
 
 
 class DomainError(Exception):
@@ -55,7 +58,7 @@ class Note(_Model):
 
 
 class HistoryEntry(_Model):
-    change: Change
+    change: Change | LinksRevoked
     status: CaseStatus
     specialty: Specialty
     actor: Actor
@@ -77,6 +80,8 @@ class CaseRecord(_Model):
     specialty: Specialty
     notes: tuple[Note, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
+    # Case links issued (`iat`) before this second are revoked.
+    links_not_before: AwareDatetime | None = None
 
     @classmethod
     def new(
@@ -106,10 +111,10 @@ class CaseRecord(_Model):
 
 @dataclass(frozen=True)
 class Transition:
-    """The case after a staff change, and the `case.updated` it publishes."""
+    """The case after a change, and the event it publishes (`case.updated`, `access.revoked`)."""
 
     record: CaseRecord
-    event: CaseUpdated
+    event: CaseUpdated | AccessRevoked
 
 
 def age_in_years(born: date, today: date) -> int:
@@ -191,6 +196,31 @@ def resume(record: CaseRecord, *, actor: Actor, reason: str | None, at: datetime
 def cancel(record: CaseRecord, *, actor: Actor, reason: str, at: datetime) -> Transition:
     _require_not_cancelled(record)
     return _change(record, "cancelled", actor=actor, reason=reason, at=at, status="cancelled")
+
+
+def revoke_links(
+    record: CaseRecord, *, actor: Actor, reason: RevocationReason, at: datetime
+) -> Transition:
+    """End every link to the case issued up to now, whatever its role or who holds it.
+
+    Links count time in whole seconds (`iat`), so the cut-off is the next whole second: a link
+    issued in this second, before the revocation, is refused too; one issued after it (by
+    `issue_link`, which knows the cut-off) is dated from the cut-off.
+    """
+    not_before = at.replace(microsecond=0) + timedelta(seconds=1)
+    entry = HistoryEntry(
+        change="links-revoked",
+        status=record.status,
+        specialty=record.specialty,
+        actor=actor,
+        reason=reason,
+        at=at,
+    )
+    changed = record.model_copy(
+        update={"links_not_before": not_before, "history": (*record.history, entry)}
+    )
+    event = AccessRevoked(case_id=record.case_id, not_before=not_before, reason=reason, actor=actor)
+    return Transition(changed, event)
 
 
 def _require_not_cancelled(record: CaseRecord) -> None:

@@ -24,10 +24,11 @@ from services.intake.domain import CaseRecord, DomainError, Transition
 from services.intake.fhir_outcome import FhirError, fhir_path, invalid_case
 from services.intake.progress import PROGRESS_TYPES, Milestone, facts_of
 from services.intake.store import CaseStore
-from services.intake.views import CaseCreate, CaseLink, LinkRole, RecordsLinks
+from services.intake.views import CaseCreate, CaseLink, LinkRole, LinksRevoked, RecordsLinks
 from shared.auth import Principal, TokenIssuer
 from shared.consumer import Delivery, Handler, PermanentError, TransientError
 from shared.contracts import CaseSubmitted, payload_as
+from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
 from shared.envelope import make_event, new_event_id
@@ -42,7 +43,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _nothing() -> None:
+def _nothing(_doc_id: str) -> None:
     return None
 
 
@@ -55,7 +56,8 @@ class IntakeContext:
     links: TokenIssuer
     clock: Callable[[], datetime] = _utc_now
     new_id: Callable[[], str] = new_event_id
-    events_queued: Callable[[], None] = field(default=_nothing)
+    # Wakes the outbox relay for the document that holds new events.
+    events_queued: Callable[[str], None] = field(default=_nothing)
 
 
 @dataclass(frozen=True)
@@ -161,8 +163,8 @@ async def _open_case(
     now = ctx.clock()
     record = CaseRecord.new(submission, at=now, source_event_id=source_event_id, sender=sender)
     event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
-    if await ctx.store.save_case(record, [event]):
-        ctx.events_queued()
+    if saved := await ctx.store.save_case(record, [event]):
+        ctx.events_queued(saved)
         log.info("case opened", extra={"case_id": submission.case_id, "event_id": event.id})
         return Accepted(record.model_copy(update={"version": 1}), replayed=False)
     existing = await ctx.store.get_case(submission.case_id)
@@ -236,30 +238,66 @@ Decide = Callable[[CaseRecord, Actor, datetime], Transition]
 
 
 async def change_case(
-    *, ctx: IntakeContext, principal: Principal, case_id: str, decide: Decide
+    *,
+    ctx: IntakeContext,
+    principal: Principal,
+    case_id: str,
+    decide: Decide,
+    action: access.Action = "manage-cases",
 ) -> CaseRecord:
     """Read the latest version, let the rules decide, insert the next version with its event."""
-    access.check_case_scope(principal, "manage-cases", case_id)
+    access.check_case_scope(principal, action, case_id)
     actor = Actor(subject=principal.subject, role=principal.role)
     for _ in range(WRITE_ATTEMPTS):
-        record = access.check_case(
-            principal, "manage-cases", await ctx.store.get_case(case_id), case_id
-        )
+        record = access.check_case(principal, action, await ctx.store.get_case(case_id), case_id)
         now = ctx.clock()
         transition = decide(record, actor, now)
         event = make_event(transition.event, source=SOURCE, subject=case_id, time=now)
-        if await ctx.store.save_case(transition.record, [event]):
-            ctx.events_queued()
+        if saved := await ctx.store.save_case(transition.record, [event]):
+            ctx.events_queued(saved)
             log.info("case changed", extra={"case_id": case_id, "event_id": event.id})
             return transition.record.model_copy(update={"version": record.version + 1})
     raise TransientError(f"case {case_id} kept changing under concurrent writers")
 
 
-def issue_link(ctx: IntakeContext, case_id: str, role: LinkRole) -> CaseLink:
-    """A link for one case: the status page here and uploads at records."""
+async def revoke_links(
+    *,
+    ctx: IntakeContext,
+    principal: Principal,
+    case_id: str,
+    reason: RevocationReason,
+    reissue: LinkRole | None,
+) -> LinksRevoked:
+    """End every link to the case (published as `access.revoked`); staff may get a fresh one."""
+    if reissue is not None:
+        # A leaked link must not buy its holder a fresh one that locks the family out.
+        access.check_role(principal, "manage-cases")
+
+    def decide(record: CaseRecord, actor: Actor, at: datetime) -> Transition:
+        return domain.revoke_links(record, actor=actor, reason=reason, at=at)
+
+    record = await change_case(
+        ctx=ctx, principal=principal, case_id=case_id, decide=decide, action="revoke-links"
+    )
+    assert record.links_not_before is not None  # revoke_links sets it
+    link = None
+    if reissue is not None:
+        link = issue_link(ctx, case_id, reissue, not_before=record.links_not_before)
+    return LinksRevoked(case_id=case_id, not_before=record.links_not_before, link=link)
+
+
+def issue_link(
+    ctx: IntakeContext, case_id: str, role: LinkRole, *, not_before: datetime | None = None
+) -> CaseLink:
+    """A link for one case: the status page here and uploads at records. `not_before` is the
+    case's revocation cut-off: a link issued in that very second is dated from it."""
     ttl = ctx.settings.link_ttl_s
     token = ctx.links.issue(
-        subject=f"{role}-link:{case_id}", role=role, case_ids=[case_id], ttl_s=ttl
+        subject=f"{role}-link:{case_id}",
+        role=role,
+        case_ids=[case_id],
+        ttl_s=ttl,
+        issued_at=int(not_before.timestamp()) if not_before else None,
     )
     return CaseLink(token=token, role=role, expires_at=ctx.clock() + timedelta(seconds=ttl))
 

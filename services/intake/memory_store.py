@@ -10,6 +10,7 @@ from services.intake.domain import CaseFilter, CaseRecord
 from services.intake.progress import Milestone
 from shared.envelope import CloudEvent
 from shared.mongo import Document
+from shared.versions import version_id
 
 
 class InMemoryCaseStore:
@@ -23,13 +24,13 @@ class InMemoryCaseStore:
         versions = self.versions.get(case_id)
         return versions[-1] if versions else None
 
-    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> bool:
+    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> str | None:
         versions = self.versions.setdefault(record.case_id, [])
         if len(versions) != record.version:
-            return False
+            return None
         versions.append(record.model_copy(update={"version": record.version + 1}))
         self.outbox.extend(events)
-        return True
+        return version_id(record.case_id, record.version + 1)
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int

@@ -30,6 +30,7 @@ from services.intake.progress import Milestone
 from shared.envelope import CloudEvent
 from shared.mongo import Document
 from shared.outbox import OUTBOX_FIELD
+from shared.versions import VersionChain
 
 LATEST_FIRST = [("case_id", ASCENDING), ("version", DESCENDING)]
 
@@ -41,8 +42,8 @@ class CaseStore(Protocol):
     async def get_case(self, case_id: str) -> CaseRecord | None:
         """The latest version of the case."""
 
-    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> bool:
-        """Insert the version after `record.version`; False if it exists already."""
+    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> str | None:
+        """Insert the version after `record.version`; its `_id`, or None if it exists already."""
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int
@@ -67,6 +68,7 @@ class IntakeStore:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.claims: AsyncCollection[Document] = db["claims"]
         self.milestones: AsyncCollection[Document] = db["milestones"]
+        self.versions = VersionChain(self.cases, db["case_heads"])
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_index(LATEST_FIRST)
@@ -76,31 +78,21 @@ class IntakeStore:
     # Cases.
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
-        doc = await self.cases.find_one(
-            {"case_id": case_id}, projection={OUTBOX_FIELD: 0}, sort=[("version", DESCENDING)]
-        )
+        doc = await self.versions.latest(case_id, projection={OUTBOX_FIELD: 0})
         return _record(doc) if doc else None
 
-    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> bool:
-        """Insert the version after `record.version` with its events; False if another writer
-        inserted it first (then nothing was written)."""
-        version = record.version + 1
+    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> str | None:
+        """Insert the version after `record.version` with its events (and those still pending in
+        the version it replaces); its `_id`, or None if another writer inserted it first."""
         outbox: dict[str, Any] = {}
         if record.version:
-            previous = await self.cases.find_one(
-                {"_id": _version_id(record.case_id, record.version)},
-                projection={OUTBOX_FIELD: 1},
+            previous = await self.versions.get(
+                record.case_id, record.version, projection={OUTBOX_FIELD: 1}
             )
             outbox.update((previous or {}).get(OUTBOX_FIELD) or {})
         outbox.update({e.id: e.model_dump(mode="json") for e in events})
-        doc = {"_id": _version_id(record.case_id, version), **_document(record, version)}
-        doc[OUTBOX_FIELD] = outbox
-        try:
-            await self.cases.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        await self.cases.delete_many({"case_id": record.case_id, "version": {"$lt": version}})
-        return True
+        doc = {**_document(record, record.version + 1), OUTBOX_FIELD: outbox}
+        return await self.versions.insert(record.case_id, record.version + 1, doc)
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int
@@ -171,10 +163,6 @@ class IntakeStore:
             )
             found.setdefault(doc["case_id"], []).append(milestone)
         return found
-
-
-def _version_id(case_id: str, version: int) -> str:
-    return f"{case_id}#{version:010d}"
 
 
 def _record(doc: Document) -> CaseRecord:

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.intake.domain import CaseRecord, HistoryEntry, Note, NoteChannel
 from services.intake.progress import STAGES, Progress, Stage
 from shared.contracts import CaseSubmitted
+from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Guardian, Patient, ReferringPhysician
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import CountryCode, LongText, ShortText, Specialty, Urgency
@@ -73,6 +74,13 @@ class LinkRequest(_Request):
     role: LinkRole
 
 
+class RevokeLinksRequest(_Request):
+    reason: RevocationReason
+    reissue: LinkRole | None = Field(
+        default=None, description="Intake staff only: answer with a fresh link for this role."
+    )
+
+
 class Notice(BaseModel):
     code: str
     message: str
@@ -84,6 +92,14 @@ class CaseLink(BaseModel):
     token: str
     role: LinkRole
     expires_at: AwareDatetime
+
+
+class LinksRevoked(BaseModel):
+    """Every link to the case issued before `not_before` is refused by every service."""
+
+    case_id: str
+    not_before: AwareDatetime
+    link: CaseLink | None = None
 
 
 class RecordsLinks(BaseModel):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.staticfiles import StaticFiles
 
 from services.notify import board
-from services.notify.deps import Admin, Caller, NotifyPorts, Ports, Staff
+from services.notify.deps import Admin, Caller, NotifyPorts, Ports, Staff, TimelineReader
 from services.notify.domain.deliveries import new_webhook_secret
 from services.notify.domain.timeline import CaseTimeline, Stage
 from services.notify.rebuild import rebuild_timeline
@@ -38,7 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 @router.get("/cases", tags=["timeline"])
 async def list_cases(
-    _: Staff,
+    _: TimelineReader,
     ports: Ports,
     stage: Stage | None = None,
     specialty: str | None = None,
@@ -54,7 +54,7 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}/timeline", tags=["timeline"])
-async def get_timeline(case_id: str, _: Staff, ports: Ports) -> CaseTimeline:
+async def get_timeline(case_id: str, _: TimelineReader, ports: Ports) -> CaseTimeline:
     """One case: its stage, who it waits on, its service level and every event in order."""
     timeline = await ports.store.get_timeline(case_id)
     if timeline is None:

@@ -9,7 +9,15 @@ import jwt
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from services.notify.deps import BOARD_ROLES, COOKIE, COOKIE_PATH, BoardViewer, Ports, verify
+from services.notify.deps import (
+    BOARD_ROLES,
+    COOKIE,
+    COOKIE_PATH,
+    TIMELINE_READERS,
+    BoardViewer,
+    Ports,
+    verify,
+)
 from services.notify.hub import sse_stream
 from shared.errors import ApiError
 
@@ -54,6 +62,8 @@ async def case_page(case_id: str, viewer: BoardViewer, ports: Ports) -> Response
     """One case with its timeline."""
     if viewer is None:
         return _to_login()
+    if viewer.role not in TIMELINE_READERS | {"expert"}:
+        raise ApiError(403, "forbidden", "only intake staff and experts may read case timelines")
     timeline = await ports.store.get_timeline(case_id)
     # Another expert's case answers as if it did not exist.
     hidden = (

@@ -20,12 +20,14 @@ from services.notify.dispatcher import Dispatcher
 from services.notify.handlers import NotifyContext
 from services.notify.hub import BoardHub
 from services.notify.store import NotifyStore
-from shared.auth import STAFF_ROLES, Principal, TokenVerifier
+from shared.auth import STAFF_ROLES, Principal, Role, TokenVerifier
 from shared.errors import ApiError
 
 COOKIE = "sop_board"
 # Staff see every case; an expert sees the cases assigned to them.
 BOARD_ROLES = STAFF_ROLES | {"expert"}
+# A case's timeline is clinical content: admin (roster, partners) is staff but may not read it.
+TIMELINE_READERS: frozenset[Role] = frozenset({"intake-staff"})
 COOKIE_PATH = "/board"
 
 
@@ -73,6 +75,12 @@ def staff(principal: Annotated[Principal, Depends(caller)]) -> Principal:
     return principal
 
 
+def timeline_reader(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    if principal.role not in TIMELINE_READERS:
+        raise ApiError(403, "forbidden", "only intake staff may read case timelines")
+    return principal
+
+
 def admin(principal: Annotated[Principal, Depends(caller)]) -> Principal:
     if principal.role != "admin":
         raise ApiError(403, "forbidden", "only admins may use this route")
@@ -88,11 +96,15 @@ def board_viewer(request: Request) -> Principal | None:
         principal = verify(request, token)
     except ApiError:
         return None
-    return principal if principal.role in BOARD_ROLES else None
+    # Signed in, but in a role the board is not for: refused, not asked to sign in again.
+    if principal.role not in BOARD_ROLES:
+        raise ApiError(403, "forbidden", "only staff and experts may use the board")
+    return principal
 
 
 Ports = Annotated[NotifyPorts, Depends(ports)]
 Caller = Annotated[Principal, Depends(caller)]
 Staff = Annotated[Principal, Depends(staff)]
+TimelineReader = Annotated[Principal, Depends(timeline_reader)]
 Admin = Annotated[Principal, Depends(admin)]
 BoardViewer = Annotated[Principal | None, Depends(board_viewer)]

@@ -27,7 +27,9 @@ async def rebuild_timeline(
 ) -> int:
     """Replay every case topic into the timeline; returns how many events were applied."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.kafka_bootstrap_servers, enable_auto_commit=False
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        **stack.kafka_client_options(),
+        enable_auto_commit=False,
     )
     await consumer.start()
     applied = 0

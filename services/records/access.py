@@ -2,7 +2,8 @@
 
 A caller who may not know a case exists (a family's link to another case, another hospital's
 case) gets `not_found`, exactly as for a case that does not exist; a caller whose role never
-may use a route gets `forbidden`.
+may use a route gets `forbidden`. Every route here serves or changes clinical content, so an
+admin (who manages the roster and partners) gets `forbidden` on all of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ Action = Literal[
 ]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
-STAFF: frozenset[Role] = frozenset({"intake-staff", "admin"})
+# Not shared.auth.STAFF_ROLES: admin is staff but sees no clinical content.
+STAFF: frozenset[Role] = frozenset({"intake-staff"})
 
 ROLES_FOR: dict[Action, frozenset[Role]] = {
     "upload": CASE_SCOPED | STAFF | {"hospital-system"},
@@ -72,7 +74,7 @@ def visible_cases_query(principal: Principal, action: Action) -> Document:
     check_role(principal, action)
     clauses: list[Document] = []
     if principal.role in CASE_SCOPED or principal.case_ids:
-        clauses.append({"_id": {"$in": sorted(principal.case_ids)}})
+        clauses.append({"case_id": {"$in": sorted(principal.case_ids)}})
     if principal.role == "hospital-system":
         clauses.append({"organization_id": principal.organization or "\x00no-organization"})
     if principal.role == "expert":

@@ -19,7 +19,7 @@ from shared.mongo import Document
 
 
 def case_to_document(case: CaseRecord) -> Document:
-    """Every field of the case except `_id` and `revision`, which the store manages."""
+    """Every field of the case except its id and version, which the store manages."""
     patient = None
     if case.patient is not None:
         patient = {**asdict(case.patient), "date_of_birth": case.patient.date_of_birth.isoformat()}
@@ -45,7 +45,7 @@ def case_to_document(case: CaseRecord) -> Document:
 def case_from_document(doc: Document) -> CaseRecord:
     patient = doc.get("patient")
     return CaseRecord(
-        case_id=doc["_id"],
+        case_id=doc["case_id"],
         specialty=doc["specialty"],
         status=doc["status"],
         triaged=doc.get("triaged", False),
@@ -64,7 +64,7 @@ def case_from_document(doc: Document) -> CaseRecord:
         uid_salt=doc.get("uid_salt", ""),
         experts={e["expert_id"]: e["standing"] for e in doc.get("experts", [])},
         ready_at=doc.get("ready_at"),
-        revision=doc.get("revision", 0),
+        revision=doc["version"],
     )
 
 

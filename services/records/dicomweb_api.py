@@ -16,7 +16,7 @@ from services.records import access, dicomweb, ingest
 from services.records.deps import CallerDep, PortsDep
 from services.records.handlers import Ports, load_case
 from services.records.store import InstanceRecord
-from services.records.uploads import receive_multipart, spooled
+from services.records.uploads import spooled, stream_multipart
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.objectstore import ObjectNotFound
@@ -55,7 +55,7 @@ async def store_instances(
     case_id = _stow_case(principal, case_id)
     (await load_case(ports, principal, "stow", case_id)).ensure_open()
     async with spooled(ports.settings.spool_dir) as spool:
-        body = await receive_multipart(
+        parts = stream_multipart(
             request.stream(),
             content_type=request.headers.get("content-type", ""),
             content_length=request.headers.get("content-length"),
@@ -63,9 +63,7 @@ async def store_instances(
             spool=spool,
             max_bytes=ports.settings.max_upload_bytes,
         )
-        report = await ingest.receive_stow(
-            ports, principal=principal, case_id=case_id, parts=body.files
-        )
+        report = await ingest.receive_stow(ports, principal=principal, case_id=case_id, parts=parts)
     held = [*report.stored, *report.duplicates]
     content = dicomweb.stow_response(held, report.conflicts, _base(request))
     status = 200 if not report.conflicts else (202 if held else 409)
@@ -85,7 +83,7 @@ async def search_studies(
     """QIDO-RS: the studies of the cases the caller may read (filter by `case_id`)."""
     query = access.visible_cases_query(principal, "read-imaging")
     if case_id is not None:
-        query = {"$and": [query, {"_id": case_id}]}
+        query = {"$and": [query, {"case_id": case_id}]}
     results = []
     for case in await ports.store.visible_cases(query):
         results += [dicomweb.study_result(s, _base(request)) for s in case.studies.values()]

@@ -43,7 +43,7 @@ class Ports:
     objects: ObjectStore
     settings: RecordsSettings
     # Wakes the outbox relay after a write that queued events.
-    nudge: Callable[[], None] = lambda: None
+    nudge: Callable[[str], None] = lambda _doc_id: None
 
 
 def now() -> datetime:
@@ -70,9 +70,9 @@ async def change_case(
         if payloads is None:
             return case
         events = [make_event(p, source=SOURCE, subject=case_id) for p in payloads]
-        if await ports.store.save(case, events, applied_event_id=event_id):
+        if saved := await ports.store.save(case, events, applied_event_id=event_id):
             if events:
-                ports.nudge()
+                ports.nudge(saved)
             return case
     raise CaseBusy(f"case {case_id} changed on each of {SAVE_ATTEMPTS} attempts")
 

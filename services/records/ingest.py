@@ -98,19 +98,24 @@ async def receive_upload(
 
 
 async def receive_stow(
-    ports: Ports, *, principal: Principal, case_id: str, parts: list[SpooledFile]
+    ports: Ports, *, principal: Principal, case_id: str, parts: AsyncIterator[SpooledFile]
 ) -> DicomReport:
-    """STOW-RS: every part must be a whole DICOM instance."""
-    if not parts:
-        raise ApiError(422, "empty_file", "the request holds no DICOM parts", "file")
-    for number, part in enumerate(parts, start=1):
-        if part.declared_type not in ("", content_types.DICOM):
-            raise ApiError(
-                415, "unsupported_type", f"part {number}: must be application/dicom", "file"
-            )
+    """STOW-RS: every part must be a whole DICOM instance; parts are stored as they arrive."""
+
+    async def checked() -> AsyncIterator[Candidate]:
+        number = 0
+        async for part in parts:
+            number += 1
+            if part.declared_type not in ("", content_types.DICOM):
+                raise ApiError(
+                    415, "unsupported_type", f"part {number}: must be application/dicom", "file"
+                )
+            yield Candidate(part.path, part.size_bytes, part.sha256, part.head, f"part {number}")
+        if not number:
+            raise ApiError(422, "empty_file", "the request holds no DICOM parts", "file")
+
     batch = DicomBatch(ports, principal, case_id, "stow")
-    labelled = [(part, f"part {number}") for number, part in enumerate(parts, start=1)]
-    return await batch.run(_candidates(labelled), lenient=False)
+    return await batch.run(checked(), lenient=False)
 
 
 async def _receive_document(

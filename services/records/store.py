@@ -1,7 +1,10 @@
-"""The records service's own collections: one document per case, one per DICOM instance.
+"""The records service's own collections: the versions of each case, one document per instance.
 
-A case document is saved whole with a revision check (optimistic concurrency) and its pending
-events in the same single-document write, so the state and the events it causes cannot part.
+A case is a chain of immutable versions (shared/versions.py): a change inserts the next version
+whole, with its pending events and the ids of the events it applied, so the state and the
+events it causes cannot part, and the unique `_id` is the compare-and-set. (A conditional
+`update_one` is not one on FerretDB 1.x: two processes can both match the same revision and
+overwrite each other, which lost uploads once two records instances shared the work.)
 An instance document is inserted (claimed) under its upload's id before its object is stored;
 it is served only once the case document lists that upload id, which the same write that counts
 the instances and queues their events adds. No multi-document update is ever needed (they are
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -25,7 +28,8 @@ from services.records.case_documents import case_from_document, case_to_document
 from services.records.domain import CaseRecord
 from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD, outbox_set
+from shared.outbox import OUTBOX_FIELD
+from shared.versions import VersionChain
 
 ClaimOutcome = Literal["claimed", "duplicate", "conflict"]
 
@@ -62,6 +66,7 @@ class RecordsStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.instances: AsyncCollection[Document] = db["instances"]
+        self.versions = VersionChain(self.cases, db["case_heads"])
 
     async def create_indexes(self) -> None:
         await self.instances.create_index(
@@ -72,9 +77,10 @@ class RecordsStore:
         )
         await self.instances.create_index([("upload_id", ASCENDING)])
         await self.cases.create_index([("organization_id", ASCENDING)])
+        await self.cases.create_index([("case_id", ASCENDING), ("version", DESCENDING)])
 
     async def load(self, case_id: str) -> StoredCase | None:
-        doc = await self.cases.find_one({"_id": case_id}, projection={OUTBOX_FIELD: 0})
+        doc = await self.versions.latest(case_id, projection={OUTBOX_FIELD: 0})
         if doc is None:
             return None
         return StoredCase(case_from_document(doc), frozenset(doc.get("applied_event_ids", [])))
@@ -85,42 +91,42 @@ class RecordsStore:
         events: Sequence[CloudEvent],
         *,
         applied_event_id: str | None = None,
-    ) -> bool:
-        """Write the case and queue its events atomically; False if someone saved it first."""
-        state = case_to_document(case)
-        if case.revision == 0:
-            doc = {
-                "_id": case.case_id,
-                **state,
-                "revision": 1,
-                OUTBOX_FIELD: {e.id: e.model_dump(mode="json") for e in events},
-                "applied_event_ids": [applied_event_id] if applied_event_id else [],
-            }
-            try:
-                await self.cases.insert_one(doc)
-            except DuplicateKeyError:
-                return False
-        else:
-            query: Document = {"_id": case.case_id, "revision": case.revision}
-            update: Document = {"$set": {**state, "revision": case.revision + 1}}
-            update["$set"].update(outbox_set(events))
-            if applied_event_id:
-                query["applied_event_ids"] = {"$ne": applied_event_id}
-                update["$push"] = {"applied_event_ids": applied_event_id}
-            result = await self.cases.update_one(query, update)
-            if result.matched_count == 0:
-                return False
-        case.revision += 1
-        return True
+    ) -> str | None:
+        """Insert the case's next version with its events (and those still pending in the one
+        it replaces); its `_id`, or None if someone saved that version first."""
+        outbox: Document = {}
+        applied: list[str] = []
+        if case.revision:
+            fields = {OUTBOX_FIELD: 1, "applied_event_ids": 1}
+            previous = await self.versions.get(case.case_id, case.revision, projection=fields)
+            outbox.update((previous or {}).get(OUTBOX_FIELD) or {})
+            applied = list((previous or {}).get("applied_event_ids") or [])
+        outbox.update({e.id: e.model_dump(mode="json") for e in events})
+        if applied_event_id:
+            applied.append(applied_event_id)
+        doc = {**case_to_document(case), OUTBOX_FIELD: outbox, "applied_event_ids": applied}
+        saved = await self.versions.insert(case.case_id, case.revision + 1, doc)
+        if saved:
+            case.revision += 1
+        return saved
 
     async def visible_cases(
         self, query: Document, *, with_studies: bool = True
     ) -> list[CaseRecord]:
-        """Cases matching an access query (see access.py), for listings such as QIDO."""
+        """Cases matching an access query (see access.py), for listings such as QIDO: a case
+        counts when its latest version matches (a superseded one may be all that did)."""
         if with_studies:
             query = {**query, "studies.0": {"$exists": True}}
-        cursor = self.cases.find(query, projection={OUTBOX_FIELD: 0, "applied_event_ids": 0})
-        return [case_from_document(doc) async for doc in cursor]
+        matched: dict[str, dict[int, Document]] = {}
+        fields = {OUTBOX_FIELD: 0, "applied_event_ids": 0}
+        async for doc in self.cases.find(query, projection=fields):
+            matched.setdefault(doc["case_id"], {})[doc["version"]] = doc
+        found = []
+        for case_id, versions in matched.items():
+            latest = await self.versions.latest(case_id, projection={"_id": 1})
+            if latest is not None and latest["version"] in versions:
+                found.append(case_from_document(versions[latest["version"]]))
+        return found
 
     async def claim_instance(
         self, record: InstanceRecord, *, upload_id: str, now: datetime, stale_after: timedelta
@@ -184,8 +190,9 @@ class RecordsStore:
         docs = await self.instances.find(query).sort("instance_number", ASCENDING).to_list()
         cases = {doc["case_id"] for doc in docs}
         committed: dict[str, set[str]] = {}
-        async for case in self.cases.find({"_id": {"$in": sorted(cases)}}, {"uploads": 1}):
-            committed[case["_id"]] = set(case.get("uploads", []))
+        for case_id in sorted(cases):
+            case = await self.versions.latest(case_id, projection={"uploads": 1})
+            committed[case_id] = set((case or {}).get("uploads", []))
         return [
             InstanceRecord.from_document(doc)
             for doc in docs
@@ -193,8 +200,8 @@ class RecordsStore:
         ]
 
     async def upload_committed(self, case_id: str, upload_id: str) -> bool:
-        case = await self.cases.find_one({"_id": case_id, "uploads": upload_id}, {"_id": 1})
-        return case is not None
+        case = await self.versions.latest(case_id, projection={"uploads": 1})
+        return case is not None and upload_id in case.get("uploads", [])
 
     async def _committed(self, instance: Document) -> bool:
         return await self.upload_committed(instance["case_id"], instance["upload_id"])

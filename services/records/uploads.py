@@ -90,13 +90,43 @@ async def receive_multipart(
     max_bytes: int,
 ) -> ReceivedBody:
     """Parse a multipart body from the request stream, spooling file parts into `spool`."""
+    body = ReceivedBody()
+    parts = stream_multipart(
+        stream,
+        content_type=content_type,
+        content_length=content_length,
+        expected=expected,
+        spool=spool,
+        max_bytes=max_bytes,
+        fields=body.fields,
+    )
+    body.files.extend([part async for part in parts])
+    return body
+
+
+async def stream_multipart(
+    stream: AsyncIterator[bytes],
+    *,
+    content_type: str,
+    content_length: str | None,
+    expected: Multipart,
+    spool: Spool,
+    max_bytes: int,
+    fields: dict[str, str] | None = None,
+) -> AsyncIterator[SpooledFile]:
+    """Each file part, spooled whole, as soon as its closing boundary has been read, while the
+    rest of the body is still arriving (so storing one part overlaps receiving the next).
+    Raises at the point of a parse error; form fields land in `fields`."""
     boundary = _boundary(content_type, expected)
     declared_length = int(content_length) if content_length and content_length.isdigit() else 0
     if declared_length > max_bytes + ENVELOPE_BYTES:
         raise too_large(max_bytes)  # refused before a byte of the body is read
     receiver = _PartReceiver(spool, expected, max_bytes)
+    if fields is not None:
+        receiver.body.fields = fields
     parser = MultipartParser(boundary, receiver.callbacks())
     buffer = bytearray()
+    handed = 0
     try:
         async for chunk in stream:
             buffer += chunk
@@ -104,6 +134,9 @@ async def receive_multipart(
                 # Parsing, hashing and writing happen off the event loop.
                 await asyncio.to_thread(parser.write, bytes(buffer))
                 buffer.clear()
+                for part in receiver.body.files[handed:]:
+                    handed += 1
+                    yield part
         await asyncio.to_thread(parser.write, bytes(buffer))
         await asyncio.to_thread(parser.finalize)
     except MultipartParseError:
@@ -112,7 +145,8 @@ async def receive_multipart(
         receiver.close()
     if not receiver.complete:
         raise ApiError(400, "malformed_body", "the multipart body ends before its last boundary")
-    return receiver.body
+    for part in receiver.body.files[handed:]:
+        yield part
 
 
 def _boundary(content_type: str, expected: Multipart) -> bytes:

@@ -3,6 +3,8 @@
 A caller who may not know a report exists (an expert not assigned, or no longer assigned; a
 family's link to another case; a report not issued yet, for the family) gets `not_found`,
 exactly as for a case that does not exist; a role that never may use a route gets `forbidden`.
+A report is clinical content, so an admin (who manages the roster and partners) gets
+`forbidden` on every route.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from services.reports.domain import Forbidden, NotFound, ReportRecord
-from shared.auth import STAFF_ROLES, Principal, Role
+from shared.auth import Principal, Role
 from shared.mongo import Document
 
 Action = Literal[
@@ -24,7 +26,8 @@ Action = Literal[
 ]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
-STAFF: frozenset[Role] = STAFF_ROLES
+# Not shared.auth.STAFF_ROLES: admin is staff but sees no clinical content.
+STAFF: frozenset[Role] = frozenset({"intake-staff"})
 EXPERT: frozenset[Role] = frozenset({"expert"})
 
 ROLES_FOR: dict[Action, frozenset[Role]] = {

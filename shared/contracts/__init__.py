@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from shared.contracts.access_recorded import AccessRecorded
+from shared.contracts.access_revoked import AccessRevoked
 from shared.contracts.assignment_updated import AssignmentUpdated
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
@@ -43,12 +44,17 @@ CONTRACTS: dict[str, Contract] = {
         Contract(ExpertAssigned),
         Contract(ReportIssued),
         Contract(AccessRecorded),
+        Contract(AccessRevoked),
     )
 }
 
 # The audit trail is not a case topic: services that follow cases do not consume it.
 AUDIT_TOPIC = AccessRecorded.event_type
-CASE_TOPICS: tuple[str, ...] = tuple(t for t in CONTRACTS if t != AUDIT_TOPIC)
+# Nor are link revocations: every service reads them without a group (shared/revocations.py).
+REVOCATION_TOPIC = AccessRevoked.event_type
+CASE_TOPICS: tuple[str, ...] = tuple(
+    t for t in CONTRACTS if t not in (AUDIT_TOPIC, REVOCATION_TOPIC)
+)
 
 
 def decode_payload(event: CloudEvent) -> Payload:
@@ -87,7 +93,9 @@ __all__ = [
     "AUDIT_TOPIC",
     "CASE_TOPICS",
     "CONTRACTS",
+    "REVOCATION_TOPIC",
     "AccessRecorded",
+    "AccessRevoked",
     "AssignmentUpdated",
     "CaseSubmitted",
     "CaseUpdated",

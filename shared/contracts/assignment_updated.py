@@ -35,6 +35,9 @@ class AssignmentUpdated(Payload):
     reasons: list[ShortText] = Field(
         default_factory=list, description="Why this expert was chosen, or why nobody was."
     )
+    offer_id: ShortText | None = Field(
+        default=None, description="On `offered`: the offer the expert accepts or declines."
+    )
     offer_expires_at: AwareDatetime | None = None
     due_at: AwareDatetime | None = None
     actor: Actor | None = None

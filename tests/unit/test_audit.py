@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import httpx
 from fastapi import Depends, FastAPI, Request
 
+from services.audit.api import create_app as create_audit_app
 from services.audit.domain import as_fhir_audit_event
 from shared.audit import AuditMiddleware, AuditTrail, access_record, audit_action, audit_outcome
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.bus import InMemoryEventPublisher
 from shared.contracts import AccessRecorded, decode_payload, payload_as
 from shared.envelope import decode
@@ -101,3 +102,29 @@ async def test_the_middleware_records_allowed_and_refused_requests_but_not_probe
         ("c1", "anonymous", "denied"),
     ]
     assert {r.route for r in records} == {"/cases/{case_id}/checklist"}
+
+
+class NoRecords:
+    """The audit store's read side, empty: the test is about who may ask."""
+
+    async def for_case(self, case_id: str, *, limit: int) -> list[tuple[str, AccessRecorded]]:
+        return []
+
+
+async def test_only_a_compliance_officer_may_read_a_cases_trail() -> None:
+    def who(request: Request) -> Principal:
+        role: Role = request.headers["x-role"]  # type: ignore[assignment]
+        return Principal(subject=f"{role}-1", role=role, token_id="t")
+
+    app = create_audit_app(store=NoRecords(), current_principal=who, readiness={})  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://audit.test") as client:
+        officer = await client.get("/audit/cases/c1", headers={"x-role": "compliance-officer"})
+        assert officer.status_code == 200 and officer.json() == {"case_id": "c1", "records": []}
+        # The trail names cases and people: admin (roster, partners) sees no case data.
+        for role in ("admin", "intake-staff", "expert", "guardian", "service"):
+            refused = await client.get("/audit/cases/c1", headers={"x-role": role})
+            assert refused.status_code == 403, role
+            error = refused.json()["error"]
+            assert error["code"] == "forbidden"
+            assert error["message"] == "only a compliance officer may read the audit trail"

@@ -74,6 +74,7 @@ def open_offer(
         "offered",
         expert=offer.lead,
         reasons=reasons,
+        offer_id=offer.offer_id,
         offer_expires_at=offer.expires_at,
         actor=actor,
     )

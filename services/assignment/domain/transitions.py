@@ -44,6 +44,7 @@ def updated(
     expert: ExpertRef | None = None,
     reasons: Iterable[str] = (),
     offer_expires_at: datetime | None = None,
+    offer_id: str | None = None,
     actor: Actor | None = None,
 ) -> AssignmentUpdated:
     """An assignment.updated event for the case as it is in `record`."""
@@ -54,6 +55,7 @@ def updated(
         change=change,
         expert=expert,
         reasons=[short(r) for r in reasons],
+        offer_id=offer_id,
         offer_expires_at=offer_expires_at,
         due_at=level.due_at if level else None,
         actor=actor,

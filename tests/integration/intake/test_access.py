@@ -1,6 +1,7 @@
-"""Who may call what: the form is public; the status page is for the case's own links, staff
-and the submitting hospital; the team's view is for staff. A stranger to a case is told it does
-not exist (404); a role that never may use a route gets 403; no token, 401."""
+"""Who may call what: the form is public; the status page is for the case's own links, intake
+staff and the submitting hospital; the team's view is for intake staff (admin sees no clinical
+content). A stranger to a case is told it does not exist (404); a role that never may use a
+route gets 403; no token, 401."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ STAFF_ROUTES = [
     ("POST", "/cases/{id}/links"),
 ]
 NOT_STAFF: list[Role] = [
+    "admin",
     "guardian",
     "referring-physician",
     "expert",
@@ -44,9 +46,14 @@ async def test_the_access_matrix(intake: IntakeHarness) -> None:
             refused = await intake.client.request(method, path, json={}, headers=headers)
             assert refused.status_code == 403, (path, role)
             assert refused.json()["error"]["code"] == "forbidden"
-        for role in ("intake-staff", "admin"):
-            allowed = await intake.client.request(method, path, json={}, headers=intake.auth(role))
-            assert allowed.status_code in (200, 409, 422), (path, role, allowed.text)
+        allowed = await intake.client.request(method, path, json={}, headers=intake.staff)
+        assert allowed.status_code in (200, 409, 422), (path, allowed.text)
+    revoke = await intake.client.post(
+        f"/cases/{case_id}/links/revoke",
+        json={"reason": "lost-or-shared"},
+        headers=intake.auth("admin"),
+    )
+    assert revoke.status_code == 403 and revoke.json()["error"]["code"] == "forbidden"
 
     status = f"/cases/{case_id}/status"
     expected: list[tuple[dict[str, str], int]] = [
@@ -55,7 +62,7 @@ async def test_the_access_matrix(intake: IntakeHarness) -> None:
         (intake.auth("guardian", case_ids=[case_id]), 200),
         (intake.auth("referring-physician", case_ids=[case_id]), 200),
         (intake.auth("intake-staff"), 200),
-        (intake.auth("admin"), 200),
+        (intake.auth("admin"), 403),  # roster and partners, no clinical content
         (intake.auth("guardian", case_ids=[other_id]), 404),
         (intake.auth("referring-physician", case_ids=[other_id]), 404),
         (intake.auth("guardian"), 404),  # a link that names no case

@@ -44,6 +44,13 @@ async def test_pending_events_move_to_the_next_version(store: IntakeStore) -> No
     change = domain.put_on_hold(loaded, actor=STAFF, reason="wait", at=T0)
     updated = make_event(change.event, source="/t", subject="c-1")
     assert await store.save_case(change.record, [updated])
-    docs = await store.cases.find({"case_id": "c-1"}).to_list()
-    assert [d["version"] for d in docs] == [2]  # the superseded version is gone
-    assert sorted(docs[0][OUTBOX_FIELD]) == sorted([submitted.id, updated.id])
+    docs = await store.cases.find({"case_id": "c-1"}, sort=[("version", 1)]).to_list()
+    # The previous version stays as a landing place until the next write prunes it.
+    assert [d["version"] for d in docs] == [1, 2]
+    assert sorted(docs[1][OUTBOX_FIELD]) == sorted([submitted.id, updated.id])
+    resumed = domain.resume(
+        change.record.model_copy(update={"version": 2}), actor=STAFF, reason=None, at=T0
+    )
+    assert await store.save_case(resumed.record, [])
+    docs = await store.cases.find({"case_id": "c-1"}, sort=[("version", 1)]).to_list()
+    assert [d["version"] for d in docs] == [2, 3]

@@ -192,6 +192,12 @@ async def test_cases_are_only_visible_to_those_who_may_see_them(records: Records
     refused(waive, 403, "forbidden")
     qido = await records.client.get("/dicomweb/studies", headers=family)
     refused(qido, 403, "forbidden")
+    # Admin manages the roster and partners and sees no clinical content.
+    admin = records.auth("admin")
+    refused(await records.client.get("/cases/case-mine/checklist", headers=admin), 403, "forbidden")
+    refused(await records.client.get("/dicomweb/studies", headers=admin), 403, "forbidden")
+    admin_upload = await records.upload("case-mine", "lab-results", b"%PDF-1.4 d", headers=admin)
+    refused(admin_upload, 403, "forbidden")
 
 
 async def test_staff_requests_and_waivers(records: RecordsHarness) -> None:

@@ -1,5 +1,6 @@
 """Who reads and writes what: experts only while assigned, families and physicians only their
-own case's issued report, staff everything; follow-up questions after the report."""
+own case's issued report, intake staff everything, admin nothing (no clinical content);
+follow-up questions after the report."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ async def test_the_access_matrix_of_a_draft_and_an_issued_report(reports: Runnin
     assert (await get(draft, headers=reports.family("case-a1"))).status_code == 403
     assert (await get(report, headers=reports.family("case-a1"))).status_code == 404  # not yet
     assert (await get(draft, headers=reports.auth("p", "partner"))).status_code == 403
+    admin = reports.auth("admin-1", "admin")
+    assert (await get(draft, headers=admin)).status_code == 403
     staff_write = await reports.client.patch(
         draft, json={"summary": "x"}, headers={**reports.staff, "If-Match": '"1"'}
     )
@@ -44,6 +47,10 @@ async def test_the_access_matrix_of_a_draft_and_an_issued_report(reports: Runnin
     assert (await get(report, headers=reports.family("case-a2"))).status_code == 404
     assert (await get(pdf, headers=reports.auth("zoe"))).status_code == 404
     assert (await get(pdf, headers=reports.staff)).status_code == 200
+    for path in (pdf, report, draft, "/cases/case-a1/report/follow-ups", "/reports"):
+        refused = await get(path, headers=admin)
+        assert refused.status_code == 403, path
+        assert refused.json()["error"]["code"] == "forbidden"
     assert (
         await get("/cases/case-a1/report/versions/9/report.pdf", headers=reports.staff)
     ).status_code == 404

@@ -41,7 +41,8 @@ MATRIX: list[tuple[Principal, list[Action], list[Action]]] = [
     (caller("guardian", ("case-1",)), ["read-status"], ["read-cases", "manage-cases"]),
     (caller("referring-physician", ("case-1",)), ["read-status"], ["manage-cases"]),
     (caller("intake-staff"), ["read-status", "read-cases", "manage-cases"], ["submit-fhir"]),
-    (caller("admin"), ["read-status", "read-cases", "manage-cases"], []),
+    # Admin manages the roster and partners: no case, no status page, no links.
+    (caller("admin"), [], ["read-status", "read-cases", "manage-cases", "revoke-links"]),
     (caller("hospital-system", organization="org-1"), ["read-status"], ["manage-cases"]),
     (caller("expert"), [], ["read-status", "read-cases", "manage-cases"]),
     (caller("partner"), [], ["read-status", "manage-cases"]),

@@ -11,7 +11,10 @@ from shared.settings import StackSettings
 
 def test_production_needs_an_https_records_address() -> None:
     production = StackSettings(
-        sop_environment="production", s3_access_key="key", s3_secret_key="secret"
+        sop_environment="production",
+        s3_access_key="key",
+        s3_secret_key="secret",
+        kafka_security_protocol="SSL",
     )
     with pytest.raises(ValidationError, match="https"):
         IntakeSettings(stack=production, http_host="0.0.0.0")

@@ -43,7 +43,12 @@ MATRIX: list[tuple[Principal, list[Action], list[Action]]] = [
     ),
     (caller("referring-physician", ("case-1",)), ["upload", "read-checklist"], ["stow"]),
     (caller("intake-staff"), ["upload", "read-checklist", "manage-records", "read-imaging"], []),
-    (caller("admin"), ["manage-records", "read-imaging", "stow"], []),
+    # Admin manages the roster and partners and sees no clinical content.
+    (
+        caller("admin"),
+        [],
+        ["upload", "stow", "read-checklist", "read-documents", "read-imaging", "manage-records"],
+    ),
     (
         caller("hospital-system", organization="org-1"),
         ["upload", "stow"],
@@ -84,12 +89,15 @@ def test_an_unsubmitted_case_does_not_exist() -> None:
 def test_listing_queries_follow_the_same_rules() -> None:
     assert visible_cases_query(caller("intake-staff"), "read-imaging") == {}
     assert visible_cases_query(caller("guardian", ("b", "a")), "upload") == {
-        "_id": {"$in": ["a", "b"]}
+        "case_id": {"$in": ["a", "b"]}
     }
     hospital = visible_cases_query(caller("hospital-system", organization="org-1"), "stow")
     assert hospital == {"organization_id": "org-1"}
     with pytest.raises(DomainError):
         visible_cases_query(caller("guardian", ("a",)), "read-imaging")
+    with pytest.raises(DomainError) as admin:
+        visible_cases_query(caller("admin"), "read-imaging")
+    assert admin.value.code == "forbidden"
 
 
 def test_an_expert_sees_only_cases_offered_or_assigned_to_them() -> None:

@@ -1,5 +1,6 @@
-"""Who sees which report: staff everything, experts only while assigned, families and
-physicians only their own case's issued report; strangers get 404, wrong roles 403."""
+"""Who sees which report: intake staff everything, experts only while assigned, families and
+physicians only their own case's issued report, admin nothing; strangers get 404, wrong roles
+403."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def allowed(principal: Principal, action: access.Action, record: ReportRecord) -
         (who("guardian", case_ids=("case-0002",)), "read-issued", "404"),
         (who("guardian"), "read-issued", "404"),  # a family link always names its cases
         (who("partner"), "read-issued", "403"),
+        (who("admin"), "read-draft", "403"),
+        (who("admin"), "read-follow-ups", "403"),
     ],
 )
 def test_a_draft(principal: Principal, action: access.Action, expected: bool | str) -> None:
@@ -76,7 +79,10 @@ def test_a_draft(principal: Principal, action: access.Action, expected: bool | s
         (who("guardian", case_ids=("case-0002",)), "read-issued", "404"),
         (who("hospital-system"), "read-issued", "404"),  # not the submitting organization
         (who("expert", "zoe"), "read-issued", "404"),
-        (who("admin"), "read-issued", True),
+        (who("intake-staff"), "read-issued", True),
+        # Admin manages the roster and partners and sees no clinical content.
+        (who("admin"), "read-issued", "403"),
+        (who("admin"), "read-follow-ups", "403"),
     ],
 )
 def test_an_issued_report(
@@ -89,6 +95,7 @@ def test_listing_is_narrowed_to_what_the_caller_may_see() -> None:
     assert access.listing_query(who("expert", "ana")) == {"author_ids": "ana"}
     family = access.listing_query(who("guardian", case_ids=("c1",)))
     assert family["case_id"] == {"$in": ["c1"]}
-    assert access.listing_query(who("admin")) == {}
-    with pytest.raises(Forbidden):
-        access.listing_query(who("partner"))
+    assert access.listing_query(who("intake-staff")) == {}
+    for role in ("partner", "admin"):
+        with pytest.raises(Forbidden):
+            access.listing_query(who(role))  # type: ignore[arg-type]
