@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from shared.envelope import CloudEvent, encode
 from shared.settings import StackSettings
+
+log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
 
@@ -42,41 +47,100 @@ def to_record(event: CloudEvent, stack: StackSettings) -> OutgoingRecord:
 
 
 class KafkaEventPublisher:
-    """acks=all with idempotence, so a retried send never duplicates or reorders a partition."""
+    """acks=all with idempotence, so a retried send never duplicates or reorders a partition.
+
+    A send that fails or times out discards the producer and the next call builds a fresh one:
+    after a broker outage an idempotent aiokafka producer can stay broken for good (a batch
+    that expired while no leader was known has used up its sequence numbers, so every later
+    batch on that partition is out of order). The failing call still raises; callers retry.
+    """
 
     def __init__(
         self, stack: StackSettings, *, linger_ms: int = 5, request_timeout_ms: int = 15000
     ) -> None:
         self._stack = stack
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=stack.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            request_timeout_ms=request_timeout_ms,
-            # Bounded: a send that cannot complete in this time fails instead of hanging.
-            max_batch_size=1024 * 1024,
-        )
+        self._linger_ms = linger_ms
+        self._request_timeout_ms = request_timeout_ms
+        # Bounded: a send that cannot complete in this time fails instead of hanging.
         self._send_timeout_s = request_timeout_ms / 1000 * 2
+        self._close_timeout_s = 5.0
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        await self._producer.start()
+        await self._current()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await self._close(producer)
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
         await self.send_records([to_record(e, self._stack) for e in events])
 
     async def send_records(self, records: Sequence[OutgoingRecord]) -> None:
-        # Queue everything first so the producer batches, then wait for every acknowledgement.
-        futures = [
-            await self._producer.send(r.topic, r.value, key=r.key, headers=r.headers)
-            for r in records
-        ]
-        if futures:
+        if not records:
+            return
+        producer = await self._current()
+        try:
+            # One deadline for the metadata wait inside send(), queueing and the acks.
             async with asyncio.timeout(self._send_timeout_s):
+                # Queue everything first so the producer batches, then wait for every ack.
+                futures = [
+                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                    for r in records
+                ]
                 await asyncio.gather(*futures)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("send failed; replacing the Kafka producer", exc_info=exc)
+            await self._discard(producer)
+            raise
+
+    async def _current(self) -> AIOKafkaProducer:
+        """The live producer, started now if the last one was discarded."""
+        async with self._starting:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._stack.kafka_bootstrap_servers,
+                    **self._stack.kafka_client_options(),
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=self._linger_ms,
+                    request_timeout_ms=self._request_timeout_ms,
+                    max_batch_size=1024 * 1024,
+                )
+                try:
+                    async with asyncio.timeout(self._send_timeout_s):
+                        await producer.start()
+                except BaseException:
+                    await self._close(producer)
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _discard(self, producer: AIOKafkaProducer) -> None:
+        if self._producer is producer:  # a concurrent failure may have replaced it already
+            self._producer = None
+            await self._close(producer)
+
+    async def _close(self, producer: AIOKafkaProducer) -> None:
+        """Stop a producer, flushing what it can in a bounded time, then drop the rest."""
+        try:
+            async with asyncio.timeout(self._close_timeout_s):
+                await producer.stop()
+        except Exception as exc:
+            # stop() waits for every pending batch, which an idempotent producer retries
+            # forever; aiokafka has no "close without flush", so end its sender task here.
+            log.warning("Kafka producer did not stop in time; dropping it", exc_info=exc)
+            sender = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            if sender is not None:
+                sender.cancel()
+            accumulator = getattr(producer, "_message_accumulator", None)
+            if accumulator is not None:  # resolves the futures of batches never delivered
+                accumulator.fail_all(KafkaError("the producer was replaced"))
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._close_timeout_s):
+                    await producer.client.close()
 
 
 class InMemoryEventPublisher:

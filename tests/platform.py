@@ -56,17 +56,25 @@ class Platform:
         process.wait()
 
     def stop_server(self, server: str) -> None:
-        """Stop one of the stack's servers (kafka, mongo, minio) as an outage would."""
-        _stack_command(f"Stack(Path(state)).down(only=[{server!r}])")
+        stop_server(server)
 
     def start_server(self, server: str) -> None:
-        """Start it again on the same port and data, and wait until it answers."""
-        _stack_command("Stack(Path(state)).up(free=False)")
+        start_server(server)
 
     def restart(self, name: str) -> None:
         (started,) = start_services(self.env, self.log_dir, {name: self.ports[name]})
         self.services[name] = started
         wait_ready([started])
+
+
+def stop_server(server: str) -> None:
+    """Stop one of the stack's servers (kafka, mongo, minio) as an outage would."""
+    _stack_command(f"Stack(Path(state)).down(only=[{server!r}])")
+
+
+def start_server(server: str) -> None:
+    """Start the stopped servers again on the same ports and data, and wait until they answer."""
+    _stack_command("Stack(Path(state)).up(free=False)")
 
 
 def _stack_command(statement: str) -> None:
