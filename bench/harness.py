@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -62,7 +63,29 @@ def reexec_under_stack(argv: list[str]) -> int:
         "bench",
         *argv,
     ]
-    return subprocess.call(command, cwd=REPO)
+    # FerretDB's metrics listener, so a benchmark can count the commands the services sent.
+    env = {**os.environ, "SOP_FERRETDB_DEBUG_ADDR": f"127.0.0.1:{free_port()}"}
+    return subprocess.call(command, cwd=REPO, env=env)
+
+
+def store_commands() -> dict[str, float]:
+    """Commands the MongoDB-compatible server has answered so far, by command name (FerretDB's
+    metrics; empty when the listener is off or the server is another one)."""
+    address = os.environ.get("SOP_FERRETDB_DEBUG_ADDR")
+    if not address:
+        return {}
+    try:
+        with urllib.request.urlopen(f"http://{address}/debug/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("ferretdb_client_requests_total{"):
+            labels, value = line.rsplit(" ", 1)
+            command = labels.split('command="', 1)[1].split('"', 1)[0]
+            counts[command] = counts.get(command, 0) + float(value)
+    return counts
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.case_events import CaseEvents
-from bench.harness import ORGANIZATION, Platform
+from bench.harness import ORGANIZATION, Platform, store_commands
 from bench.journey import Journey
 from bench.processes import CpuMeter, stack_pids
 from bench.results import BenchResult, Figure, Target, median
@@ -56,6 +56,8 @@ class Step:
     stage_s: dict[str, list[float]] = field(default_factory=dict)
     case_ids: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
+    # Commands the MongoDB-compatible server answered during the step, by command.
+    store_commands: dict[str, float] = field(default_factory=dict)
 
     @property
     def completion_rate(self) -> float:
@@ -80,6 +82,11 @@ class Step:
             "completion_rate": round(self.completion_rate, 2),
             "sustained": self.sustained,
             "stage_p50_s": {k: round(median(v), 3) for k, v in self.stage_s.items()},
+            "store_commands_per_case": {
+                k: round(v / self.offered, 1)
+                for k, v in sorted(self.store_commands.items())
+                if v >= self.offered / 10
+            },
             "cpu_s": self.cpu,
             "cpu_utilisation": {
                 k: round(v / self.wall_s, 3) for k, v in self.cpu.items() if k != "wall"
@@ -178,10 +185,13 @@ async def run_step(
             step.completed += 1
             step.completion_times.append(time.monotonic() - started)
 
+        commands_before = await asyncio.to_thread(store_commands)
         meter.start()
         await asyncio.gather(*(one(i) for i in range(n)))
         step.wall_s = time.monotonic() - started
         step.cpu = meter.stop()
+        commands_after = await asyncio.to_thread(store_commands)
+        step.store_commands = {k: v - commands_before.get(k, 0) for k, v in commands_after.items()}
     return step
 
 
@@ -270,7 +280,7 @@ class Plan:
 def plan(quick: bool) -> Plan:
     if quick:
         return Plan(rates=(2, 5), step_s=8, bus_events=5_000)
-    return Plan(rates=(5, 10, 20, 40, 80, 160), step_s=30, bus_events=50_000)
+    return Plan(rates=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128), step_s=30, bus_events=50_000)
 
 
 async def measure(
