@@ -28,6 +28,7 @@ from bench.journey import Journey
 from bench.processes import CpuMeter, stack_pids
 from bench.results import BenchResult, Figure, Target, median
 from shared.envelope import decode, encode, make_event
+from shared.mongo import connect
 from tests.support import sample_case
 from tests.topic_reading import read_topic
 
@@ -270,6 +271,25 @@ async def bus_limit(platform: Platform, n: int) -> float:
         await consumer.stop()
 
 
+async def store_limit(platform: Platform, n: int) -> float:
+    """The store's limit: single-document commands per second on one connection, half reads
+    by `_id` and half inserts of case-sized documents, on the same server (the services'
+    commands are of these kinds, and each service has one connection)."""
+    client = connect(platform.stack, app_name="bench")
+    name = platform.stack.database(f"bench-store-{secrets.token_hex(2)}")
+    collection = client[name]["cases"]
+    doc = {"record": {"summary": "x" * 2000, "items": list(range(50))}, "outbox": {}}
+    try:
+        started = time.monotonic()
+        for i in range(n // 2):
+            await collection.insert_one({**doc, "_id": f"c{i}#1", "case_id": f"c{i}"})
+            await collection.find_one({"_id": f"c{i}#1"})
+        return n / (time.monotonic() - started)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
 @dataclass(frozen=True)
 class Plan:
     rates: tuple[float, ...]
@@ -303,6 +323,7 @@ async def run(platform: Platform) -> BenchResult:
     result = BenchResult(NAME, TITLE)
     steps = await measure(platform, 1, p.rates, p.step_s)
     bus = await bus_limit(platform, p.bus_events)
+    store = await store_limit(platform, 400 if platform.options.quick else 4000)
     sustained = [s for s in steps if s.sustained]
     best = max((s.completion_rate for s in sustained), default=0.0)
     latency_step = sustained[-1] if sustained else steps[0]
@@ -328,6 +349,24 @@ async def run(platform: Platform) -> BenchResult:
                     samples=values if q == 50 else (),
                 )
             )
+    commands = sum(latency_step.store_commands.values()) / max(1, latency_step.offered)
+    if commands:
+        result.figures.append(
+            Figure(
+                "store commands per case (find, insert, update, delete)",
+                commands,
+                "commands",
+            )
+        )
+        result.figures.append(
+            Figure(
+                "cases/s the store allows at that many commands per case",
+                store / commands,
+                "cases/s",
+                reference_name="max sustained cases/s",
+                reference_value=best,
+            )
+        )
     busiest = max(
         latency_step.cpu.items(),
         key=lambda kv: kv[1] if kv[0] not in ("wall", "bench client") else -1,
@@ -335,6 +374,7 @@ async def run(platform: Platform) -> BenchResult:
     result.details = {
         "steps": [s.as_dict() for s in steps],
         "bus_events_per_s": round(bus, 1),
+        "store_commands_per_s_one_connection": round(store, 1),
         "ratio_pipeline_to_bus": round(best / bus, 5) if bus else None,
         "hop_counts": {h: len(v) for h, v in hops.items()},
         "hop_p50_ms": {h: round(median(v), 1) for h, v in hops.items()},
@@ -344,6 +384,8 @@ async def run(platform: Platform) -> BenchResult:
         f"({best / bus if bus else 0:.4f}x); target 1,000 cases/s and p99 < 100 ms at 200/s "
         f"(not reachable here: the p99 target is measured at {latency_step.rate:g}/s). "
         f"Busiest process at that rate: {busiest[0]} "
-        f"({busiest[1] / latency_step.wall_s:.0%} of one core)."
+        f"({busiest[1] / latency_step.wall_s:.0%} of one core). The store answers "
+        f"{store:,.0f} simple commands/s on one connection; the pipeline sends "
+        f"{commands:.0f} per case."
     )
     return result

@@ -14,6 +14,10 @@ the newest version number any writer announced; a process that has not seen the 
 instance wrote it) starts from there. The head is only a hint: FerretDB 1.x may lose one of two
 concurrent updates of it, and probing forward corrects a head that is behind. A hint that
 points at a pruned version costs one scan.
+
+What pruning gives up: a writer that read version v while others then wrote three more
+versions before its own insert could insert a second v+1 (pruning freed that id). Keeping two
+versions makes that need three writes by others inside one read-decide-insert of this one.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ def version_id(case_id: str, version: int) -> str:
 
 class VersionChain:
     def __init__(
-        self, collection: AsyncCollection[Document], heads: AsyncCollection[Document]
+        self,
+        collection: AsyncCollection[Document],
+        heads: AsyncCollection[Document],
     ) -> None:
         self._collection = collection
         self._heads = heads
@@ -80,7 +86,10 @@ class VersionChain:
             if version == 1:
                 await self._announce(case_id, 1)  # the first writer may have died before it
             return None
-        await self._announce(case_id, version)
+        if version % 2:
+            # Readers elsewhere start from the head; the previous version is kept as well, so
+            # a head one version behind still lands, and every other announcement is enough.
+            await self._announce(case_id, version)
         self._remember(case_id, version)
         if version > 2:
             await self._collection.delete_one({"_id": version_id(case_id, version - 2)})
