@@ -25,7 +25,8 @@ from shared.errors import ApiError
 
 COOKIE = "sop_board"
 # Staff see every case; an expert sees the cases assigned to them.
-BOARD_ROLES = STAFF_ROLES | {"expert"}
+# Cards name initials, age, specialty and stage: not for admin, who sees no clinical content.
+BOARD_ROLES = frozenset({"intake-staff", "expert"})
 # A case's timeline is clinical content: admin (roster, partners) is staff but may not read it.
 TIMELINE_READERS: frozenset[Role] = frozenset({"intake-staff"})
 COOKIE_PATH = "/board"
@@ -98,7 +99,7 @@ def board_viewer(request: Request) -> Principal | None:
         return None
     # Signed in, but in a role the board is not for: refused, not asked to sign in again.
     if principal.role not in BOARD_ROLES:
-        raise ApiError(403, "forbidden", "only staff and experts may use the board")
+        raise ApiError(403, "forbidden", "only intake staff and experts may use the board")
     return principal
 
 

@@ -112,8 +112,8 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     # notify: the board (an expert's narrowed to the cases assigned to them) and the delivery
     # log for staff, timelines for intake staff; partners, experts' addresses and the rebuild
     # for admins.
-    ("notify", "GET", "/board"): STAFF | {"expert"},
-    ("notify", "GET", "/board/events"): STAFF | {"expert"},
+    ("notify", "GET", "/board"): INTAKE_TEAM | {"expert"},
+    ("notify", "GET", "/board/events"): INTAKE_TEAM | {"expert"},
     ("notify", "GET", "/board/cases/{case_id}"): INTAKE_TEAM,
     ("notify", "GET", "/cases"): INTAKE_TEAM,
     ("notify", "GET", "/cases/{case_id}/timeline"): INTAKE_TEAM,
@@ -175,6 +175,8 @@ CLINICAL: frozenset[tuple[str, str, str]] = frozenset(
         ("reports", "GET", "/cases/{case_id}/report/follow-ups"),
         ("reports", "GET", "/fhir/DiagnosticReport/{report_id}"),
         ("notify", "GET", "/board/cases/{case_id}"),
+        ("notify", "GET", "/board"),
+        ("notify", "GET", "/board/events"),
         ("notify", "GET", "/cases"),
         ("notify", "GET", "/cases/{case_id}/timeline"),
     }
