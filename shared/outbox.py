@@ -117,11 +117,15 @@ class OutboxRelay:
             # Cleared before the pass, so a nudge that arrives during it is not lost.
             self._wake.clear()
             sweep = self._sweep_now or loop.time() - last_sweep >= self._sweep_interval_s
+            if sweep:
+                self._sweep_now = False  # a nudge asking for a sweep during this pass stays
             try:
                 published = await self.relay_once(sweep=sweep)
                 if sweep:
-                    last_sweep, self._sweep_now = loop.time(), published >= self._batch_size
+                    last_sweep = loop.time()
+                    self._sweep_now = self._sweep_now or published >= self._batch_size
             except Exception as exc:
+                self._sweep_now = self._sweep_now or sweep
                 log.warning("outbox relay pass failed; will retry", exc_info=exc)
             else:
                 if self._sweep_now or self._queued:

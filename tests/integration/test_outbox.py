@@ -10,11 +10,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from shared.bus import KafkaEventPublisher, OutgoingRecord
+from shared.bus import InMemoryEventPublisher, KafkaEventPublisher, OutgoingRecord
 from shared.consumer import ConsumerRunner, Delivery
 from shared.envelope import CloudEvent
 from shared.mongo import Document, apply_once, connect
-from shared.outbox import OutboxRelay, outbox_set, pending_filter
+from shared.outbox import OUTBOX_FIELD, OutboxRelay, outbox_set, pending_filter
 from shared.settings import StackSettings
 from tests.support import eventually, sample_event
 
@@ -129,3 +129,25 @@ async def _copies_on_topic(stack: StackSettings, event_id: str, at_least: int) -
 async def _applied(effects, case_id: str, event_id: str) -> bool:  # type: ignore[no-untyped-def]
     doc = await effects.find_one({"_id": case_id})
     return bool(doc and event_id in doc.get("applied_event_ids", []))
+
+
+async def test_a_pass_reads_the_nudged_documents_and_a_sweep_finds_the_rest(
+    topics: StackSettings, mongo: AsyncMongoClient[Document]
+) -> None:
+    collection = mongo[topics.database("outbox-nudge")]["cases"]
+    publisher = InMemoryEventPublisher(topics)
+    relay = OutboxRelay(collection=collection, publisher=publisher)
+    try:
+        nudged, forgotten = sample_event("case-n"), sample_event("case-f")
+        for doc_id, event in (("n#1", nudged), ("f#1", forgotten)):
+            pending = {event.id: event.model_dump(mode="json")}
+            await collection.insert_one({"_id": doc_id, OUTBOX_FIELD: pending})
+        relay.nudge("n#1")  # by `_id`; the other document was never named
+        assert await relay.relay_once(sweep=False) == 1
+        assert [r.key for r in publisher.records] == [b"case-n"]
+        assert await relay.relay_once(sweep=False) == 0  # nothing named any more
+        assert await relay.relay_once(sweep=True) == 1  # what a crashed writer left behind
+        assert [r.key for r in publisher.records] == [b"case-n", b"case-f"]
+        assert await collection.count_documents(pending_filter()) == 0
+    finally:
+        await mongo.drop_database(topics.database("outbox-nudge"))
