@@ -14,6 +14,7 @@ from shared.bus import EventPublisher
 from shared.envelope import CloudEvent
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.mongo import Document
+from shared.versions import VersionChain
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,39 @@ def outbox_set(events: Sequence[CloudEvent]) -> dict[str, Any]:
 
 def pending_filter() -> dict[str, Any]:
     return {OUTBOX_FIELD: {"$exists": True, "$ne": {}}}
+
+
+APPLIED_FIELD = "applied_event_ids"
+
+
+async def save_next_version(
+    versions: VersionChain,
+    case_id: str,
+    read_version: int,
+    state: Document,
+    events: Sequence[CloudEvent],
+    *,
+    applied_event_id: str | None = None,
+) -> str | None:
+    """Insert the version after `read_version`: `state`, with `events` queued in its outbox
+    beside those still pending in the version it replaces (so superseding a version never
+    loses one). Unless `state` keeps its own applied-event ids, the version carries them
+    forward (plus `applied_event_id`). Returns its `_id`, or None if another writer inserted
+    that version first."""
+    outbox: dict[str, Any] = {}
+    applied: list[str] = []
+    if read_version:
+        fields = {OUTBOX_FIELD: 1, APPLIED_FIELD: 1}
+        previous = await versions.get(case_id, read_version, projection=fields) or {}
+        outbox.update(previous.get(OUTBOX_FIELD) or {})
+        applied = list(previous.get(APPLIED_FIELD) or [])
+    outbox.update({e.id: e.model_dump(mode="json") for e in events})
+    if applied_event_id:
+        applied.append(applied_event_id)
+    doc = {**state, OUTBOX_FIELD: outbox}
+    if applied and APPLIED_FIELD not in state:
+        doc[APPLIED_FIELD] = applied
+    return await versions.insert(case_id, read_version + 1, doc)
 
 
 class OutboxRelay:

@@ -60,7 +60,7 @@ class VersionChain:
             if head is None:
                 return None
             hint = int(head.get("version") or 1)
-        found = await self._get(case_id, hint, projection)
+        found = await self.get(case_id, hint, projection)
         if found is None:
             # Known only to another process, or pruned since: one scan finds the newest.
             found = await self._collection.find_one(
@@ -68,7 +68,7 @@ class VersionChain:
             )
             if found is None:
                 return None
-        while (newer := await self._get(case_id, found["version"] + 1, projection)) is not None:
+        while (newer := await self.get(case_id, found["version"] + 1, projection)) is not None:
             found = newer
         self._remember(case_id, found["version"])
         return found
@@ -104,11 +104,7 @@ class VersionChain:
     async def get(
         self, case_id: str, version: int, projection: dict[str, Any] | None = None
     ) -> Document | None:
-        return await self._get(case_id, version, projection)
-
-    async def _get(
-        self, case_id: str, version: int, projection: dict[str, Any] | None
-    ) -> Document | None:
+        """One version, by `_id`."""
         if projection is not None and any(projection.values()):
             projection = {**projection, "version": 1}  # inclusion projections keep `version`
         return await self._collection.find_one(

@@ -87,7 +87,7 @@ async def _match_next(
 ) -> Transition:
     record = transition.record
     request = lifecycle.matching_request(record, ctx.policy.calendar, terms.now)
-    roster = await ctx.store.roster_snapshot(case_id=record.case_id, request=request)
+    roster = await ctx.store.roster_snapshot(case_id=record.case_id)
     ranking = rank_candidates(request, roster)
     return transition.then(offers.offer_best(record, ranking, terms))
 
@@ -190,7 +190,7 @@ async def assign_by_hand(
     async def decide(record: CaseRecord, terms: OfferTerms) -> Transition:
         offers.require_assignable(record)
         request = lifecycle.matching_request(record, ctx.policy.calendar, terms.now)
-        roster = await ctx.store.roster_snapshot(case_id=case_id, request=request)
+        roster = await ctx.store.roster_snapshot(case_id=case_id)
         chosen = chosen_candidate(request, roster, expert_id=expert_id, board_id=board_id)
         return offers.staff_offer(record, chosen, terms, actor=actor, note=note)
 

@@ -28,11 +28,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.assignment.domain.cases import CaseRecord
-from services.assignment.domain.matching import MatchRequest, RosterSnapshot, candidate_keys
+from services.assignment.domain.matching import RosterSnapshot
 from services.assignment.domain.roster import Board, Expert
 from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD
+from shared.outbox import OUTBOX_FIELD, save_next_version
 from shared.versions import VersionChain
 
 SCAN_BATCH = 200
@@ -70,19 +70,12 @@ class AssignmentStore:
     ) -> str | None:
         """Insert the version after `read_version` with its events; returns its `_id`, or None
         if another writer inserted it first (then nothing was written)."""
-        outbox: dict[str, Any] = {}
-        if read_version:
-            previous = await self.versions.get(
-                record.case_id, read_version, projection={OUTBOX_FIELD: 1}
-            )
-            outbox.update((previous or {}).get(OUTBOX_FIELD) or {})
-        outbox.update({e.id: e.model_dump(mode="json") for e in events})
-        doc = {**_document(record), OUTBOX_FIELD: outbox}
-        saved = await self.versions.insert(record.case_id, read_version + 1, doc)
+        state = _document(record)
+        saved = await save_next_version(self.versions, record.case_id, read_version, state, events)
         if saved:
             await self._index_offers(record)
             if self._roster is not None:
-                self._roster.note(record.case_id, doc)
+                self._roster.note(record.case_id, state)
         return saved
 
     async def _index_offers(self, record: CaseRecord) -> None:
@@ -164,21 +157,12 @@ class AssignmentStore:
 
     # Load and fairness, derived from the case documents.
 
-    async def expert_loads(self, *, except_case: str) -> dict[str, int]:
-        """Open cases (open offers included) per expert, not counting `except_case`."""
-        return (await self._roster_view()).loads(except_case)
-
-    async def last_assigned(self, keys: Sequence[str]) -> dict[str, datetime]:
-        """When each expert or board was last assigned a case."""
-        last = (await self._roster_view()).last_assigned
-        return {key: last[key] for key in keys if key in last}
-
-    async def roster_snapshot(self, *, case_id: str, request: MatchRequest) -> RosterSnapshot:
+    async def roster_snapshot(self, *, case_id: str) -> RosterSnapshot:
+        """The roster, every expert's open cases but `case_id`'s, and when each expert or
+        board was last assigned a case."""
         view = await self._roster_view()
-        partial = RosterSnapshot(experts=view.experts, boards=view.boards)
-        keys = candidate_keys(request, partial)
-        last = {k: view.last_assigned[k] for k in keys if k in view.last_assigned}
-        return RosterSnapshot(view.experts, view.boards, view.loads(case_id), last)
+        loads = view.loads(except_case=case_id)
+        return RosterSnapshot(view.experts, view.boards, loads, dict(view.last_assigned))
 
     async def _roster_view(self) -> _RosterView:
         """What matching reads: the roster and every case's load, read at most every

@@ -29,7 +29,7 @@ from services.intake.domain import CaseFilter, CaseRecord
 from services.intake.progress import Milestone
 from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD
+from shared.outbox import OUTBOX_FIELD, save_next_version
 from shared.versions import VersionChain
 
 LATEST_FIRST = [("case_id", ASCENDING), ("version", DESCENDING)]
@@ -84,15 +84,8 @@ class IntakeStore:
     async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> str | None:
         """Insert the version after `record.version` with its events (and those still pending in
         the version it replaces); its `_id`, or None if another writer inserted it first."""
-        outbox: dict[str, Any] = {}
-        if record.version:
-            previous = await self.versions.get(
-                record.case_id, record.version, projection={OUTBOX_FIELD: 1}
-            )
-            outbox.update((previous or {}).get(OUTBOX_FIELD) or {})
-        outbox.update({e.id: e.model_dump(mode="json") for e in events})
-        doc = {**_document(record, record.version + 1), OUTBOX_FIELD: outbox}
-        return await self.versions.insert(record.case_id, record.version + 1, doc)
+        state = _document(record, record.version + 1)
+        return await save_next_version(self.versions, record.case_id, record.version, state, events)
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int

@@ -28,7 +28,7 @@ from services.records.case_documents import case_from_document, case_to_document
 from services.records.domain import CaseRecord
 from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD
+from shared.outbox import OUTBOX_FIELD, save_next_version
 from shared.versions import VersionChain
 
 ClaimOutcome = Literal["claimed", "duplicate", "conflict"]
@@ -94,18 +94,15 @@ class RecordsStore:
     ) -> str | None:
         """Insert the case's next version with its events (and those still pending in the one
         it replaces); its `_id`, or None if someone saved that version first."""
-        outbox: Document = {}
-        applied: list[str] = []
-        if case.revision:
-            fields = {OUTBOX_FIELD: 1, "applied_event_ids": 1}
-            previous = await self.versions.get(case.case_id, case.revision, projection=fields)
-            outbox.update((previous or {}).get(OUTBOX_FIELD) or {})
-            applied = list((previous or {}).get("applied_event_ids") or [])
-        outbox.update({e.id: e.model_dump(mode="json") for e in events})
-        if applied_event_id:
-            applied.append(applied_event_id)
-        doc = {**case_to_document(case), OUTBOX_FIELD: outbox, "applied_event_ids": applied}
-        saved = await self.versions.insert(case.case_id, case.revision + 1, doc)
+        state = case_to_document(case)
+        saved = await save_next_version(
+            self.versions,
+            case.case_id,
+            case.revision,
+            state,
+            events,
+            applied_event_id=applied_event_id,
+        )
         if saved:
             case.revision += 1
         return saved
