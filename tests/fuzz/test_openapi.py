@@ -107,6 +107,12 @@ def _as_bytes(value: Any) -> bytes:
 
 def _form(data: Any, files: Any) -> tuple[bytes, str]:
     """A multipart/form-data body (as `requests` would send it), any generated value as text."""
+    if isinstance(data, (bytes, str)) and not files:
+        # Schemathesis already wrote the body (an empty form is just its closing delimiter);
+        # `requests` refuses raw data beside files, so send it under its own boundary.
+        body = _as_bytes(data)
+        boundary = body.split(b"\r\n", 1)[0].removeprefix(b"--").removesuffix(b"--")
+        return body, f"multipart/form-data; boundary={boundary.decode('latin-1')}"
     entries = files.items() if isinstance(files, dict) else files or []
     parts: list[tuple[Any, Any]] = []
     for name, value in entries:
