@@ -133,6 +133,36 @@ async def test_stow_stores_instances_once_and_reports_conflicting_copies(
     assert await wado(records, path) == [parts[0]]  # the first copy is kept
 
 
+async def test_one_request_with_repeats_and_a_conflict_claims_each_instance_once(
+    records: RecordsHarness,
+) -> None:
+    """An instance sent twice in one request is stored once; one whose UID an earlier upload
+    holds with other bytes fails alone, and the rest of the request is stored."""
+    await records.submit("case-batch", organization_id="org-9")
+    study = build_study((("CT_small.dcm", 12),))
+    parts = [i.data for i in study]
+    pacs = {"role": "hospital-system", "organization": "org-9"}
+    assert (await stow(records, "case-batch", parts[:1], **pacs)).status_code == 200
+
+    changed = dcmread(io.BytesIO(parts[0]))
+    changed.SeriesDescription = "re-exported"
+    buffer = io.BytesIO()
+    changed.save_as(buffer)
+    mixed = [buffer.getvalue(), *parts[1:], parts[5], parts[7]]
+    response = await stow(records, "case-batch", mixed, **pacs)
+
+    assert response.status_code == 202, response.text  # stored, with one failure
+    stored = response.json()["00081199"]["Value"]
+    # A repeat of the same bytes is a success, as a second STOW of the study would be.
+    expected = sorted([*(i.sop for i in study[1:]), study[5].sop, study[7].sop])
+    assert sorted(r["00081155"]["Value"][0] for r in stored) == expected
+    failed = response.json()["00081198"]["Value"]
+    assert [f["00081155"]["Value"] for f in failed] == [[study[0].sop]]
+    assert len(await object_keys(records, "cases/case-batch/")) == 12
+    series = f"/studies/{study[0].study}/series/{study[0].series}"
+    assert sorted(await wado(records, series)) == sorted(parts)
+
+
 async def test_a_stow_request_names_its_case_or_uses_a_single_case_token(
     records: RecordsHarness,
 ) -> None:
