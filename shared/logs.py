@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ ALLOWED_FIELDS = frozenset(
         "status",
         "service",
         "url",
+        "suppressed",
     }
 )
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -56,9 +58,42 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class RepeatedLibraryMessages(logging.Filter):
+    """Lets a library's message through once per `window_s` (with how many were held back).
+
+    While the broker is down, aiokafka's clients retry every 100 ms and log each failure:
+    about 2,700 lines in 20 s from one service, which drowns everything else. The first line
+    of each kind still says at once that the broker is away. The services' own lines pass."""
+
+    OWN_LOGGERS = ("services.", "shared.", "bench.", "tests.")
+
+    def __init__(self, window_s: float = 10.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._clock = clock
+        self._held: dict[tuple[str, str], tuple[float, int]] = {}  # kind -> (shown at, held)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(self.OWN_LOGGERS):
+            return True
+        kind = (record.name, str(record.msg))
+        now = self._clock()
+        shown_at, held = self._held.get(kind, (None, 0))
+        if shown_at is not None and now - shown_at < self.window_s:
+            self._held[kind] = (shown_at, held + 1)
+            return False
+        if len(self._held) >= 1_000:  # kinds are format strings, but keep it bounded anyway
+            self._held.clear()
+        self._held[kind] = (now, 0)
+        if held:
+            record.suppressed = held
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RepeatedLibraryMessages())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
