@@ -29,6 +29,7 @@ import httpx
 from deploy.local.run import ServiceProcess, start_services, stop_services
 from shared.auth import Role, TokenIssuer, provision_local_auth
 from shared.bus import KafkaEventPublisher
+from shared.runtime import PARENT_PID_VAR
 from shared.settings import StackSettings
 from shared.topics import ensure_topics
 from tests.support import sample_event
@@ -216,7 +217,12 @@ class Platform:
             process = subprocess.Popen(
                 command,
                 cwd=REPO,
-                env={**os.environ, **env, f"{name.upper()}_HTTP_PORT": str(port)},
+                env={
+                    **os.environ,
+                    **env,
+                    f"{name.upper()}_HTTP_PORT": str(port),
+                    PARENT_PID_VAR: str(os.getpid()),
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

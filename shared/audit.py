@@ -9,19 +9,24 @@ request's body or a person's details.
 
 Recording never waits on the broker while a request is answered: records go to a bounded
 queue that a background task publishes in batches. When the queue is full the request waits
-for room rather than losing its record (an audit trail with holes is worth little).
+for room rather than losing its record (an audit trail with holes is worth little). A process
+stopped while the broker is away keeps the records it could not publish in its own database;
+the next process of the service publishes them first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal
@@ -29,6 +34,7 @@ from shared.bus import EventPublisher
 from shared.contracts.access_recorded import AccessRecorded, AuditAction, AuditAgent, AuditOutcome
 from shared.envelope import CloudEvent, make_event
 from shared.metrics import AUDIT_RECORDS
+from shared.mongo import Document
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +105,52 @@ def access_record(
     )
 
 
+class UnsentAuditEvents(Protocol):
+    """Where a stopping process leaves the audit events it could not publish (the broker was
+    down), for the next process of the service to publish."""
+
+    async def keep(self, events: Sequence[CloudEvent]) -> None: ...
+    async def kept(self, limit: int) -> list[CloudEvent]: ...
+    async def forget(self, event_ids: Sequence[str]) -> None: ...
+
+
+class MongoUnsentAuditEvents:
+    """`UnsentAuditEvents` in a collection of the service's own database, keyed by event id
+    (two processes publishing the same kept event is harmless: the audit store keeps one)."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def keep(self, events: Sequence[CloudEvent]) -> None:
+        docs = [{"_id": e.id, "event": e.model_dump(mode="json")} for e in events]
+        with contextlib.suppress(BulkWriteError):  # already kept by an earlier attempt
+            await self.collection.insert_many(docs, ordered=False)
+
+    async def kept(self, limit: int) -> list[CloudEvent]:
+        docs = await self.collection.find({}).limit(limit).to_list()
+        return [CloudEvent.model_validate(doc["event"]) for doc in docs]
+
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        await self.collection.delete_many({"_id": {"$in": list(event_ids)}})
+
+
+class InMemoryUnsentAuditEvents:
+    """Fake `UnsentAuditEvents` for unit tests."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, CloudEvent] = {}
+
+    async def keep(self, events: Sequence[CloudEvent]) -> None:
+        self.events.update((e.id, e) for e in events)
+
+    async def kept(self, limit: int) -> list[CloudEvent]:
+        return list(self.events.values())[:limit]
+
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        for event_id in event_ids:
+            self.events.pop(event_id, None)
+
+
 class AuditTrail:
     """A bounded queue of audit events and the task that publishes them."""
 
@@ -107,13 +159,16 @@ class AuditTrail:
         publisher: EventPublisher,
         *,
         service: str,
+        unsent: UnsentAuditEvents | None = None,
         capacity: int = 10_000,
         batch_size: int = 500,
     ) -> None:
         self.publisher = publisher
         self.service = service
+        self.unsent = unsent
         self.batch_size = batch_size
         self._queue: asyncio.Queue[CloudEvent] = asyncio.Queue(maxsize=capacity)
+        self._in_flight: list[CloudEvent] = []
 
     async def record(self, record: AccessRecorded) -> None:
         event = make_event(
@@ -123,18 +178,54 @@ class AuditTrail:
         AUDIT_RECORDS.labels(outcome=record.outcome).inc()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until stopped, then drain what is queued (a graceful stop loses nothing)."""
-        while not stop.is_set():
-            waiter = asyncio.create_task(self._queue.get())
-            stopping = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if waiter not in done:
-                waiter.cancel()
-                break
-            await self._publish([waiter.result(), *self._take(self.batch_size - 1)])
-        while not self._queue.empty():
-            await self._publish(self._take(self.batch_size))
+        """Publish until stopped, then drain what is queued (a graceful stop loses nothing).
+        Stopped or cancelled while the broker is away, it keeps what is unsent in the
+        service's database for the next process."""
+        try:
+            await self._publish_kept(stop)
+            while not stop.is_set():
+                waiter = asyncio.create_task(self._queue.get())
+                stopping = asyncio.create_task(stop.wait())
+                done, _ = await asyncio.wait(
+                    {waiter, stopping}, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopping.cancel()
+                if waiter not in done:
+                    waiter.cancel()
+                    break
+                batch = [waiter.result(), *self._take(self.batch_size - 1)]
+                await self._publish(batch, stop)
+            while not self._queue.empty():
+                await self._publish(self._take(self.batch_size), stop)
+        except _BrokerAwayAtStop:
+            await self._keep_unsent()
+        except asyncio.CancelledError:
+            await self._keep_unsent()
+            raise
+
+    async def _publish_kept(self, stop: asyncio.Event) -> None:
+        """What an earlier process could not publish goes first (oldest records first)."""
+        while self.unsent is not None:
+            kept = await self.unsent.kept(self.batch_size)
+            if not kept:
+                return
+            await self._publish(kept, stop)
+            await self.unsent.forget([event.id for event in kept])
+
+    async def _keep_unsent(self) -> None:
+        unsent = [*self._in_flight, *self._take(self._queue.qsize())]
+        self._in_flight = []
+        if not unsent:
+            return
+        if self.unsent is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await self.unsent.keep(unsent)
+                log.warning("audit events kept for the next process", extra={"count": len(unsent)})
+                return
+            except Exception as exc:
+                log.error("audit events could not be kept", exc_info=exc)
+        log.error("audit events lost at stop", extra={"count": len(unsent)})
 
     def _take(self, limit: int) -> list[CloudEvent]:
         batch: list[CloudEvent] = []
@@ -142,16 +233,26 @@ class AuditTrail:
             batch.append(self._queue.get_nowait())
         return batch
 
-    async def _publish(self, batch: list[CloudEvent]) -> None:
+    async def _publish(self, batch: list[CloudEvent], stop: asyncio.Event) -> None:
+        """Publish, retrying while the broker is away; once stopping, one failure is enough."""
+        self._in_flight = batch
         delay = 0.2
         while True:
             try:
                 await self.publisher.publish(batch)
+                self._in_flight = []
                 return
-            except Exception as exc:  # the broker is away: keep the batch, try again
+            except Exception as exc:
+                if stop.is_set():
+                    raise _BrokerAwayAtStop from exc
                 log.warning("audit publish failed; retrying", exc_info=exc)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
                 delay = min(delay * 2, 10)
+
+
+class _BrokerAwayAtStop(Exception):
+    """The broker refused the audit trail after the process was asked to stop."""
 
 
 class AuditMiddleware:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.audit import AuditMiddleware, AuditTrail
+from shared.audit import AuditMiddleware, AuditTrail, MongoUnsentAuditEvents
 from shared.bus import KafkaEventPublisher
 from shared.logs import configure_logging
 from shared.mongo import Document, connect
@@ -71,18 +72,47 @@ async def serve(
         lifespan="off",
     )
     server = _SignalFreeServer(config)
-    tasks = [asyncio.create_task(_supervised(task, stop)) for task in background]
+    tasks = [
+        asyncio.create_task(_supervised(task, stop), name=_name_of(task)) for task in background
+    ]
     http = asyncio.create_task(server.serve(), name="http")
+    watchdog = asyncio.create_task(_stop_when_orphaned(stop))
     url = f"http://{settings.http_host}:{settings.http_port}"
     log.info("service started", extra={"service": service, "url": url})
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([http, stopped], return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     server.should_exit = True
-    for task in [*tasks, http]:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(task, timeout=15)
+    watchdog.cancel()
+    # One grace period for all of them together, then what is left is cancelled: a task that
+    # cannot finish (an audit batch for a broker that is down, say) must not hold the process.
+    _, late = await asyncio.wait([*tasks, http], timeout=settings.shutdown_grace_s)
+    if late:
+        names = sorted(task.get_name() for task in late)
+        log.warning("cancelled after the grace period", extra={"tasks": names})
+        for task in late:
+            task.cancel()
+        await asyncio.wait(late, timeout=5)
     log.info("service stopped", extra={"service": service})
+
+
+# `deploy/local/run.py` and the benchmarks name themselves here: a service whose runner died
+# (killed by `timeout`, say) stops instead of living on, spinning on a stack that is gone.
+PARENT_PID_VAR = "SOP_STOP_WITH_PARENT_PID"
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    parent = os.environ.get(PARENT_PID_VAR)
+    if not parent:
+        return
+    while os.getppid() == int(parent):  # noqa: ASYNC110 - no event announces a parent's death
+        await asyncio.sleep(1)
+    log.warning("the process that started this service is gone; stopping")
+    stop.set()
+
+
+def _name_of(task: BackgroundTask) -> str:
+    return str(getattr(task, "__qualname__", None) or type(task).__name__)
 
 
 class _SignalFreeServer(uvicorn.Server):
@@ -121,7 +151,8 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
         try:
             app, background = await build(connections)
             # Every service's API is audited the same way, so no route can forget it.
-            trail = AuditTrail(connections.publisher, service=service)
+            unsent = MongoUnsentAuditEvents(connections.db["audit_unsent"])
+            trail = AuditTrail(connections.publisher, service=service, unsent=unsent)
             app.add_middleware(AuditMiddleware, trail=trail)
             # Every service refuses revoked case links; it knows all revocations before serving.
             revocations = RevocationReader(settings.stack)

@@ -109,6 +109,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
+    # On SIGTERM: how long the consumer, relay and HTTP server get to finish what they hold
+    # before they are cancelled (what is not committed is redelivered to the next process).
+    shutdown_grace_s: float = Field(default=10, gt=0, le=120)
     stack: StackSettings = Field(default_factory=StackSettings)
 
     @model_validator(mode="after")

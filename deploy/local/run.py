@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script by `make run`
 
 from shared.auth import Role, TokenIssuer, provision_local_auth  # noqa: E402
+from shared.runtime import PARENT_PID_VAR  # noqa: E402
 
 MAIL_PORT = 1025
 SERVICES = {
@@ -52,7 +53,13 @@ def start_services(
     started = []
     links = _links_between(ports)
     for name, port in ports.items():
-        service_env = {**os.environ, **links, **env, f"{name.upper()}_HTTP_PORT": str(port)}
+        service_env = {
+            **os.environ,
+            **links,
+            **env,
+            f"{name.upper()}_HTTP_PORT": str(port),
+            PARENT_PID_VAR: str(os.getpid()),  # stop if this runner dies without stopping them
+        }
         log_path = log_dir / f"{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(

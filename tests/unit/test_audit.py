@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -10,9 +12,16 @@ from fastapi import Depends, FastAPI, Request
 
 from services.audit.api import create_app as create_audit_app
 from services.audit.domain import as_fhir_audit_event
-from shared.audit import AuditMiddleware, AuditTrail, access_record, audit_action, audit_outcome
+from shared.audit import (
+    AuditMiddleware,
+    AuditTrail,
+    InMemoryUnsentAuditEvents,
+    access_record,
+    audit_action,
+    audit_outcome,
+)
 from shared.auth import Principal, Role
-from shared.bus import InMemoryEventPublisher
+from shared.bus import InMemoryEventPublisher, OutgoingRecord
 from shared.contracts import AccessRecorded, decode_payload, payload_as
 from shared.envelope import decode
 from shared.errors import ApiError, install_error_handlers
@@ -128,3 +137,58 @@ async def test_only_a_compliance_officer_may_read_a_cases_trail() -> None:
             error = refused.json()["error"]
             assert error["code"] == "forbidden"
             assert error["message"] == "only a compliance officer may read the audit trail"
+
+
+class _BrokerDown(InMemoryEventPublisher):
+    async def send_records(self, records: Sequence[OutgoingRecord]) -> None:
+        raise ConnectionError("broker down")
+
+
+def _record(case_id: str) -> AccessRecorded:
+    return access_record(
+        service="records",
+        method="GET",
+        route="/cases/{case_id}/checklist",
+        path_params={"case_id": case_id},
+        case_id=case_id,
+        status_code=200,
+        principal=FAMILY,
+        client="127.0.0.1",
+        now=datetime(2026, 12, 2, tzinfo=UTC),
+    )
+
+
+async def test_records_unsent_when_a_stop_cancels_the_trail_are_published_by_the_next_process() -> (
+    None
+):
+    unsent = InMemoryUnsentAuditEvents()
+    stopping = AuditTrail(_BrokerDown(), service="records", unsent=unsent, batch_size=2)
+    running = asyncio.create_task(stopping.run(asyncio.Event()))
+    for case_id in ("c1", "c2", "c3"):  # a batch in flight, retrying, and one still queued
+        await stopping.record(_record(case_id))
+    await asyncio.sleep(0.05)
+    running.cancel()  # the grace period is over
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert sorted(e.subject for e in unsent.events.values()) == ["c1", "c2", "c3"]
+
+    publisher = InMemoryEventPublisher()
+    stop = asyncio.Event()
+    stop.set()  # the next process publishes what was kept even if it stops at once
+    await AuditTrail(publisher, service="records", unsent=unsent).run(stop)
+    published = [decode(record.value).subject for record in publisher.records]
+    assert sorted(published) == ["c1", "c2", "c3"]
+    assert unsent.events == {}
+
+
+async def test_a_stop_while_the_broker_is_away_keeps_the_records_without_waiting_for_it() -> None:
+    unsent = InMemoryUnsentAuditEvents()
+    trail = AuditTrail(_BrokerDown(), service="records", unsent=unsent)
+    stop = asyncio.Event()
+    running = asyncio.create_task(trail.run(stop))
+    await trail.record(_record("c1"))
+    await asyncio.sleep(0.05)  # failed once, waiting to retry
+    await trail.record(_record("c2"))
+    stop.set()
+    await asyncio.wait_for(running, timeout=30)  # returns by itself, not cancelled
+    assert sorted(e.subject for e in unsent.events.values()) == ["c1", "c2"]
