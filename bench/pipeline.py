@@ -59,6 +59,8 @@ class Step:
     cpu: dict[str, float] = field(default_factory=dict)
     # Commands the MongoDB-compatible server answered during the step, by command.
     store_commands: dict[str, float] = field(default_factory=dict)
+    # The same seen from the services: "<service> <command> <collection>" -> count.
+    service_commands: dict[str, float] = field(default_factory=dict)
 
     @property
     def completion_rate(self) -> float:
@@ -86,6 +88,11 @@ class Step:
             "store_commands_per_case": {
                 k: round(v / self.offered, 1)
                 for k, v in sorted(self.store_commands.items())
+                if v >= self.offered / 10
+            },
+            "service_commands_per_case": {
+                k: round(v / self.offered, 1)
+                for k, v in sorted(self.service_commands.items(), key=lambda kv: -kv[1])
                 if v >= self.offered / 10
             },
             "cpu_s": self.cpu,
@@ -187,13 +194,36 @@ async def run_step(
             step.completion_times.append(time.monotonic() - started)
 
         commands_before = await asyncio.to_thread(store_commands)
+        sent_before = await service_commands(http, urls)
         meter.start()
         await asyncio.gather(*(one(i) for i in range(n)))
         step.wall_s = time.monotonic() - started
         step.cpu = meter.stop()
         commands_after = await asyncio.to_thread(store_commands)
         step.store_commands = {k: v - commands_before.get(k, 0) for k, v in commands_after.items()}
+        sent_after = await service_commands(http, urls)
+        step.service_commands = {k: v - sent_before.get(k, 0) for k, v in sent_after.items()}
     return step
+
+
+async def service_commands(
+    http: httpx.AsyncClient, urls: Mapping[str, list[str]]
+) -> dict[str, float]:
+    """Store commands each service has sent (its `sop_store_commands_total`), summed over its
+    instances: "<service> <command> <collection>" -> count."""
+    counts: dict[str, float] = {}
+    for name, copies in urls.items():
+        for url in copies:
+            text = (await http.get(f"{url}/metrics")).text
+            for line in text.splitlines():
+                if not line.startswith("sop_store_commands_total{"):
+                    continue
+                labels, value = line.rsplit(" ", 1)
+                command = labels.split('command="', 1)[1].split('"', 1)[0]
+                collection = labels.split('collection="', 1)[1].split('"', 1)[0]
+                key = f"{name} {command} {collection}".strip()
+                counts[key] = counts.get(key, 0) + float(value)
+    return counts
 
 
 async def hop_latencies(platform: Platform, case_ids: set[str]) -> dict[str, list[float]]:

@@ -18,3 +18,8 @@ OUTBOX_PENDING = Gauge("sop_outbox_pending", "Events waiting in an outbox at the
 AUDIT_RECORDS = Counter(
     "sop_audit_records_total", "Requests recorded on the audit trail, by outcome.", ["outcome"]
 )
+STORE_COMMANDS = Counter(
+    "sop_store_commands_total",
+    "Commands this process sent to its database, by command and collection.",
+    ["command", "collection"],
+)

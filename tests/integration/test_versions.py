@@ -11,6 +11,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.metrics import STORE_COMMANDS
 from shared.mongo import Document, connect
 from shared.settings import StackSettings
 from shared.versions import VersionChain
@@ -58,3 +59,19 @@ async def test_of_two_writers_of_one_version_exactly_one_wins(
     for writer in writers:
         latest = await writer.latest("c-2")
         assert latest is not None and latest["by"] == winner
+
+
+async def test_every_store_command_is_counted_by_command_and_collection(
+    db: AsyncDatabase[Document],
+) -> None:
+    """`sop_store_commands_total`: how many round trips a case costs, per collection."""
+
+    def count(command: str) -> float:
+        sample = STORE_COMMANDS.labels(command=command, collection="cases")
+        return float(sample._value.get())
+
+    finds, inserts = count("find"), count("insert")
+    versions = chain(db)
+    await versions.insert("c-count", 1, {"n": 1})
+    await versions.latest("c-count")  # remembered: the version, then a probe for the next
+    assert (count("find") - finds, count("insert") - inserts) == (2, 1)
