@@ -48,12 +48,16 @@ async def save_next_version(
     beside those still pending in the version it replaces (so superseding a version never
     loses one). Unless `state` keeps its own applied-event ids, the version carries them
     forward (plus `applied_event_id`). Returns its `_id`, or None if another writer inserted
-    that version first."""
+    that version first, or pruned the one read (then the next one may be taken and pruned too:
+    see versions.py)."""
     outbox: dict[str, Any] = {}
     applied: list[str] = []
     if read_version:
         fields = {OUTBOX_FIELD: 1, APPLIED_FIELD: 1}
-        previous = await versions.get(case_id, read_version, projection=fields) or {}
+        previous = await versions.get(case_id, read_version, projection=fields)
+        if previous is None:
+            versions.forget(case_id)
+            return None
         outbox.update(previous.get(OUTBOX_FIELD) or {})
         applied = list(previous.get(APPLIED_FIELD) or [])
     outbox.update({e.id: e.model_dump(mode="json") for e in events})

@@ -9,15 +9,20 @@ event cost more the more cases the service had ever seen.
 Finding the latest version starts from the version this process last saw for the case and
 probes forward (`#v+1`, `#v+2`, ...). Each insert deletes the version two below it, so the
 previous version stays as a landing place for a process whose knowledge is one write old.
+Version 1 is not deleted but replaced by a tombstone (`{"_id": .., "pruned": true}`, no other
+field, so no query by a field matches it): its `_id` stays taken, so a process that read "no
+such case" long ago cannot start a second chain.
 A head per case (in `heads`, `_id` = case id) answers "is there such a case at all" and holds
 the newest version number any writer announced; a process that has not seen the case (another
 instance wrote it) starts from there. The head is only a hint: FerretDB 1.x may lose one of two
 concurrent updates of it, and probing forward corrects a head that is behind. A hint that
 points at a pruned version costs one scan.
 
-What pruning gives up: a writer that read version v while others then wrote three more
-versions before its own insert could insert a second v+1 (pruning freed that id). Keeping two
-versions makes that need three writes by others inside one read-decide-insert of this one.
+Deleting frees an `_id`: a writer that read version v while others wrote three more would
+insert a second v+1 beside them, and their updates would be lost (eight uploads at once to one
+case did that). So a writer checks, just before its insert, that the version it read is still
+there (`save_next_version` in outbox.py reads it anyway, for its pending events): once v is
+pruned, v+1 may be too. What is left is the time between that read and the insert.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ from shared.mongo import Document
 
 # Cases whose latest version this process remembers; beyond this the oldest are forgotten.
 HINTS_KEPT = 100_000
+# What version 1 becomes when it is pruned: its `_id` stays taken.
+TOMBSTONE: Document = {"pruned": True}
+# A filter that matches versions and never a tombstone, for queries that name no other field.
+VERSIONS_ONLY: Document = {"case_id": {"$exists": True}}
 
 
 def version_id(case_id: str, version: int) -> str:
@@ -92,8 +101,21 @@ class VersionChain:
             await self._announce(case_id, version)
         self._remember(case_id, version)
         if version > 2:
-            await self._collection.delete_one({"_id": version_id(case_id, version - 2)})
+            await self.prune(case_id, version - 2)
         return doc_id
+
+    async def prune(self, case_id: str, version: int) -> None:
+        """Remove a superseded version (its pending events live on in the versions after it,
+        which carry them forward); version 1 becomes a tombstone."""
+        doc_id = version_id(case_id, version)
+        if version == 1:
+            await self._collection.replace_one({"_id": doc_id}, dict(TOMBSTONE))
+        else:
+            await self._collection.delete_one({"_id": doc_id})
+
+    def forget(self, case_id: str) -> None:
+        """Drop what this process remembers of the case (it read a version no longer there)."""
+        self._hints.pop(case_id, None)
 
     async def _announce(self, case_id: str, version: int) -> None:
         with contextlib.suppress(DuplicateKeyError):  # two first writers raced to create it
@@ -104,12 +126,14 @@ class VersionChain:
     async def get(
         self, case_id: str, version: int, projection: dict[str, Any] | None = None
     ) -> Document | None:
-        """One version, by `_id`."""
+        """One version, by `_id` (None if it was never written or is pruned)."""
         if projection is not None and any(projection.values()):
-            projection = {**projection, "version": 1}  # inclusion projections keep `version`
-        return await self._collection.find_one(
+            # Inclusion projections keep what tells a version from a tombstone.
+            projection = {**projection, "version": 1, "pruned": 1}
+        found = await self._collection.find_one(
             {"_id": version_id(case_id, version)}, projection=projection
         )
+        return None if found is None or found.get("pruned") else found
 
     def _remember(self, case_id: str, version: int) -> None:
         self._hints[case_id] = version

@@ -33,7 +33,7 @@ from services.assignment.domain.roster import Board, Expert
 from shared.envelope import CloudEvent
 from shared.mongo import Document
 from shared.outbox import OUTBOX_FIELD, save_next_version
-from shared.versions import VersionChain
+from shared.versions import VERSIONS_ONLY, VersionChain
 
 SCAN_BATCH = 200
 LATEST_FIRST = [("case_id", ASCENDING), ("version", DESCENDING)]
@@ -85,13 +85,17 @@ class AssignmentStore:
                 await self.offers.insert_one({"_id": offer.offer_id, "case_id": record.case_id})
 
     async def prune(self, case_id: str, *, below: int | None = None) -> None:
-        """Delete superseded versions (their pending events live on in the latest one)."""
+        """Prune superseded versions (their pending events live on in the latest one)."""
         if below is None:
             latest = await self.get_case(case_id)
             if latest is None:
                 return
             below = latest.version
-        await self.cases.delete_many({"case_id": case_id, "version": {"$lt": below}})
+        older = self.cases.find(
+            {"case_id": case_id, "version": {"$lt": below}}, projection={"version": 1}
+        )
+        for version in [doc["version"] async for doc in older]:
+            await self.versions.prune(case_id, version)
 
     async def case_id_for_offer(self, offer_id: str) -> str | None:
         doc = await self.offers.find_one({"_id": offer_id})
@@ -106,7 +110,7 @@ class AssignmentStore:
     async def list_cases(
         self, *, stages: Sequence[str] = (), with_offers: bool = False, limit: int = 100
     ) -> list[CaseRecord]:
-        query: dict[str, Any] = {}
+        query: dict[str, Any] = dict(VERSIONS_ONLY)
         if stages:
             query["stage"] = {"$in": list(stages)}
         if with_offers:
@@ -179,7 +183,7 @@ class AssignmentStore:
             )
             fields = {f: 1 for f in ("case_id", "version", *_LOAD_FIELDS)}
             latest: dict[str, Document] = {}
-            async for doc in self.cases.find({}, projection=fields):
+            async for doc in self.cases.find(VERSIONS_ONLY, projection=fields):
                 known = latest.get(doc["case_id"])
                 if known is None or doc["version"] > known["version"]:
                     latest[doc["case_id"]] = doc

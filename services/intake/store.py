@@ -30,7 +30,7 @@ from services.intake.progress import Milestone
 from shared.envelope import CloudEvent
 from shared.mongo import Document
 from shared.outbox import OUTBOX_FIELD, save_next_version
-from shared.versions import VersionChain
+from shared.versions import VERSIONS_ONLY, VersionChain
 
 LATEST_FIRST = [("case_id", ASCENDING), ("version", DESCENDING)]
 
@@ -178,7 +178,7 @@ def _document(record: CaseRecord, version: int) -> Document:
 
 
 def _filter_query(case_filter: CaseFilter, today: date) -> Document:
-    query: Document = {}
+    query: Document = dict(VERSIONS_ONLY)
     for name, values in (
         ("status", case_filter.statuses),
         ("specialty", case_filter.specialties),

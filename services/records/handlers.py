@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from services.records import access, rules
 from services.records.config import RecordsSettings
 from services.records.domain import CaseRecord, DocumentEntry, DomainError
-from services.records.store import RecordsStore
+from services.records.store import RecordsStore, StoredCase
 from shared.auth import Principal
 from shared.consumer import Delivery, TransientError
 from shared.contracts import CaseSubmitted, CaseUpdated, RecordsRequested, payload_as
@@ -57,10 +57,19 @@ async def change_case(
     *,
     event_id: str | None = None,
     create: bool = False,
+    just_read: CaseRecord | None = None,
 ) -> CaseRecord | None:
-    """Apply `mutate` and save with its events; None when `event_id` was already applied."""
+    """Apply `mutate` and save with its events; None when `event_id` was already applied.
+
+    `just_read`: the case as the caller has just read it (to check access), tried first
+    instead of reading it again; if it is no longer the latest, the save says so and the
+    next attempt reads afresh."""
     for _ in range(SAVE_ATTEMPTS):
-        stored = await ports.store.load(case_id)
+        if just_read is not None and event_id is None:
+            stored: StoredCase | None = StoredCase(just_read, frozenset())
+            just_read = None
+        else:
+            stored = await ports.store.load(case_id)
         if stored is not None and event_id in stored.applied_event_ids:
             return None
         if stored is None and not create:
@@ -162,7 +171,12 @@ async def request_records(
 
 
 async def add_document(
-    ports: Ports, *, principal: Principal, case_id: str, entry: DocumentEntry
+    ports: Ports,
+    *,
+    principal: Principal,
+    case_id: str,
+    entry: DocumentEntry,
+    just_read: CaseRecord | None = None,
 ) -> CaseRecord:
     """Record a document whose object is already stored; the caller deletes it on failure."""
 
@@ -171,10 +185,12 @@ async def add_document(
         case.add_document(entry)
         return case.events_after_change(now())
 
-    return await _changed(ports, case_id, mutate)
+    return await _changed(ports, case_id, mutate, just_read)
 
 
-async def _changed(ports: Ports, case_id: str, mutate: Mutation) -> CaseRecord:
-    case = await change_case(ports, case_id, mutate)
+async def _changed(
+    ports: Ports, case_id: str, mutate: Mutation, just_read: CaseRecord | None = None
+) -> CaseRecord:
+    case = await change_case(ports, case_id, mutate, just_read=just_read)
     assert case is not None  # only event handlers pass an event id
     return case

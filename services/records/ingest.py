@@ -145,7 +145,9 @@ async def _receive_document(
     )
     await ports.objects.put_file(entry.object_key, upload.path, media_type)
     try:
-        await handlers.add_document(ports, principal=principal, case_id=case_id, entry=entry)
+        await handlers.add_document(
+            ports, principal=principal, case_id=case_id, entry=entry, just_read=case
+        )
     except BaseException:
         await ports.objects.delete(entry.object_key)
         raise

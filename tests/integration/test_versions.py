@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.metrics import STORE_COMMANDS
 from shared.mongo import Document, connect
+from shared.outbox import save_next_version
 from shared.settings import StackSettings
 from shared.versions import VersionChain
 
@@ -45,7 +46,8 @@ async def test_two_processes_see_each_others_versions(db: AsyncDatabase[Document
     latest = await second.latest("c-1")
     assert latest is not None and (latest["version"], latest["n"]) == (5, 5)
     kept = await db["cases"].find({}, projection={"version": 1}).to_list()
-    assert sorted(d["version"] for d in kept) == [4, 5]  # the newest two
+    # The newest two, and version 1's tombstone.
+    assert sorted(d.get("version", 0) for d in kept) == [0, 4, 5]
 
 
 async def test_of_two_writers_of_one_version_exactly_one_wins(
@@ -75,3 +77,29 @@ async def test_every_store_command_is_counted_by_command_and_collection(
     await versions.insert("c-count", 1, {"n": 1})
     await versions.latest("c-count")  # remembered: the version, then a probe for the next
     assert (count("find") - finds, count("insert") - inserts) == (2, 1)
+
+
+async def test_a_writer_that_read_a_pruned_version_cannot_write_after_it(
+    db: AsyncDatabase[Document],
+) -> None:
+    """A writer read v1 and is slow (a large upload); others write v2..v5, pruning as they
+    go, so v2's id is free again. Its save must fail, not bring back a v2 beside v5."""
+    slow, others = chain(db), chain(db)
+    assert await save_next_version(slow, "c-stale", 0, {"n": 1}, [])
+    for version in range(2, 6):
+        assert await save_next_version(others, "c-stale", version - 1, {"n": version}, [])
+    assert await save_next_version(slow, "c-stale", 1, {"n": "stale"}, []) is None
+    assert (await chain(db).latest("c-stale") or {})["n"] == 5
+    assert await db["cases"].count_documents({"case_id": "c-stale"}) == 2  # v4 and v5
+
+
+async def test_a_writer_that_found_no_case_long_ago_cannot_start_a_second_chain(
+    db: AsyncDatabase[Document],
+) -> None:
+    """Version 1 is pruned to a tombstone: its id stays taken."""
+    others = chain(db)
+    for version in range(1, 5):
+        assert await save_next_version(others, "c-new", version - 1, {"n": version}, [])
+    assert await save_next_version(chain(db), "c-new", 0, {"n": "second chain"}, []) is None
+    assert (await chain(db).latest("c-new") or {})["n"] == 4
+    assert await chain(db).get("c-new", 1) is None  # a tombstone reads as no version

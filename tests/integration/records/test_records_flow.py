@@ -3,6 +3,7 @@ waivers move it, and records.ready is published once, through the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 import pytest
@@ -178,3 +179,20 @@ async def test_documents_read_back_as_uploaded_and_a_repeat_is_stored_once(
         assert download.headers["content-type"] == "application/pdf"
     other_family = records.auth("guardian", case_ids=["case-else"])
     assert (await records.client.get(url, headers=other_family)).status_code == 404
+
+
+async def test_uploads_at_the_same_time_to_one_case_are_all_kept(records: RecordsHarness) -> None:
+    """Each upload saves on the version it read; the ones that lose the race read again."""
+    await records.submit("case-many")
+    family = records.auth("guardian", case_ids=["case-many"])
+    answers = await asyncio.gather(
+        *(
+            records.upload("case-many", "lab-results", b"%%PDF-1.7 labs %d" % n, headers=family)
+            for n in range(8)
+        )
+    )
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    checklist = await records.checklist("case-many")
+    assert sorted(d["document_id"] for d in checklist["documents"]) == sorted(
+        a.json()["document_id"] for a in answers
+    )
