@@ -57,7 +57,8 @@ async def get_offer(offer_id: str, caller: ExpertOrStaff, ctx: Context) -> Offer
 
 @router.post("/offers/{offer_id}/accept", tags=["offers"])
 async def accept_offer(offer_id: str, caller: ExpertCaller, ctx: Context) -> OfferView:
-    """Take the case (a board lead takes it for the whole board); 409 if no longer open."""
+    """Take the case (a board lead takes it for the whole board); 409 if no longer open.
+    Accepting an offer you already accepted answers as the first time did (a safe retry)."""
     record = await handlers.accept_offer(ctx=ctx, offer_id=offer_id, expert_id=caller.subject)
     return _offer_view(record, offer_id)
 
@@ -66,7 +67,7 @@ async def accept_offer(offer_id: str, caller: ExpertCaller, ctx: Context) -> Off
 async def decline_offer(
     offer_id: str, body: DeclineRequest, caller: ExpertCaller, ctx: Context
 ) -> OfferView:
-    """Say no, with a reason; the case goes to the next best expert."""
+    """Say no, with a reason; the case goes to the next best expert. Repeating it is harmless."""
     record = await handlers.decline_offer(
         ctx=ctx, offer_id=offer_id, expert_id=caller.subject, reason=body.reason
     )

@@ -161,7 +161,7 @@ async def _consume(
 
 
 async def accept_offer(*, ctx: AssignmentContext, offer_id: str, expert_id: str) -> CaseRecord:
-    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition:
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
         return offers.accept(record, offer_id, terms, expert_id=expert_id)
 
     return await change_case(ctx, await _case_of_offer(ctx, offer_id), decide)
@@ -170,7 +170,7 @@ async def accept_offer(*, ctx: AssignmentContext, offer_id: str, expert_id: str)
 async def decline_offer(
     *, ctx: AssignmentContext, offer_id: str, expert_id: str, reason: str
 ) -> CaseRecord:
-    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition:
+    async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
         return offers.decline(record, offer_id, terms, expert_id=expert_id, reason=reason)
 
     return await change_case(ctx, await _case_of_offer(ctx, offer_id), decide)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from services.assignment.domain.cases import CLOSED_STAGES, Assignment, CaseRecord, Offer
+from services.assignment.domain.cases import (
+    CLOSED_STAGES,
+    Assignment,
+    CaseRecord,
+    Offer,
+    OfferStatus,
+)
 from services.assignment.domain.errors import Conflict, NotFound
 from services.assignment.domain.matching import NEEDS_TRIAGE, Candidate, Ranking, check_conflict
 from services.assignment.domain.transitions import OfferTerms, Transition, updated
@@ -119,7 +125,15 @@ def rematch(record: CaseRecord, terms: OfferTerms, *, actor: Actor) -> Transitio
     return Transition(after, taken.events, match_next=True)
 
 
-def accept(record: CaseRecord, offer_id: str, terms: OfferTerms, *, expert_id: str) -> Transition:
+def accept(
+    record: CaseRecord, offer_id: str, terms: OfferTerms, *, expert_id: str
+) -> Transition | None:
+    """None when this offer is already accepted and still holds the case: a repeated accept
+    (a double click, or a retry after a lost answer) succeeds without changing anything."""
+    if _already(record, offer_id, expert_id, "accepted") and (
+        record.assignment is not None and record.assignment.offer_id == offer_id
+    ):
+        return None
     offer = _own_open_offer(record, offer_id, expert_id)
     if terms.now >= offer.expires_at:
         raise Conflict("offer_not_open", "the offer expired before it was accepted")
@@ -156,7 +170,10 @@ def accept(record: CaseRecord, offer_id: str, terms: OfferTerms, *, expert_id: s
 
 def decline(
     record: CaseRecord, offer_id: str, terms: OfferTerms, *, expert_id: str, reason: str
-) -> Transition:
+) -> Transition | None:
+    """None when this expert already declined this offer (a repeated decline)."""
+    if _already(record, offer_id, expert_id, "declined"):
+        return None
     offer = _own_open_offer(record, offer_id, expert_id)
     return _close_offer(record, offer, terms, "declined", f"declined: {reason}", reason)
 
@@ -218,6 +235,11 @@ def _take_back(record: CaseRecord, terms: OfferTerms, *, actor: Actor, why: str)
     return Transition(
         after, (updated(after, "reassigned", expert=holder, reasons=reasons, actor=actor),)
     )
+
+
+def _already(record: CaseRecord, offer_id: str, expert_id: str, status: OfferStatus) -> bool:
+    offer = record.find_offer(offer_id)
+    return offer is not None and offer.lead.expert_id == expert_id and offer.status == status
 
 
 def _own_open_offer(record: CaseRecord, offer_id: str, expert_id: str) -> Offer:

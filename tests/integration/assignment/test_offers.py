@@ -113,9 +113,11 @@ async def test_an_unanswered_offer_times_out_to_the_next_best(
         assert [o["status"] for o in offers] == ["expired"]
 
 
-async def test_of_concurrent_accepts_exactly_one_wins(
+async def test_concurrent_accepts_assign_the_case_once(
     start_assignment: StartAssignment,
 ) -> None:
+    """Three accepts at once (a double click and a retry): each is answered as accepted, and
+    the case is assigned once."""
     async with start_assignment() as svc:
         await svc.publish(sample_event("case-c"), records_ready("case-c"))
         offer_id = await svc.offered_to("case-c", "ana")
@@ -123,9 +125,8 @@ async def test_of_concurrent_accepts_exactly_one_wins(
         answers = await asyncio.gather(
             *(svc.client.post(f"/offers/{offer_id}/accept", headers=headers) for _ in range(3))
         )
-        assert sorted(a.status_code for a in answers) == [200, 409, 409]
-        loser = next(a for a in answers if a.status_code == 409)
-        assert loser.json()["error"]["code"] == "offer_not_open"
+        assert [a.status_code for a in answers] == [200] * 3
+        assert {a.json()["status"] for a in answers} == {"accepted"}
         await eventually(lambda: svc.log.of("case-c", "expert.assigned"))
         record = await svc.store.get_case("case-c")
         assert record is not None and record.stage == "assigned"
