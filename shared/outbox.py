@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -69,11 +69,21 @@ async def save_next_version(
     return await versions.insert(case_id, read_version + 1, doc)
 
 
+class PublishedEvents(Protocol):
+    """The ids of events a relay has published, for a service that wants an event carried
+    forward from one version to the next published once even across relay passes."""
+
+    async def already_published(self, event_ids: Sequence[str]) -> set[str]: ...
+    async def mark_published(self, event_ids: Sequence[str]) -> None: ...
+
+
 class OutboxRelay:
     """Publishes what the outboxes of one collection hold.
 
     A crash after publishing and before removing publishes the same event again on restart;
     consumers absorb that through their applied-event records, so nothing is lost or invented.
+    With `published`, events it lists are removed from the outboxes without being published
+    again (only a crash between publishing and recording can repeat one).
     """
 
     def __init__(
@@ -81,12 +91,14 @@ class OutboxRelay:
         *,
         collection: AsyncCollection[Document],
         publisher: EventPublisher,
+        published: PublishedEvents | None = None,
         poll_interval_s: float = 0.5,
         sweep_interval_s: float = 30.0,
         batch_size: int = 200,
     ) -> None:
         self._collection = collection
         self._publisher = publisher
+        self._published = published
         self._poll_interval_s = poll_interval_s
         self._sweep_interval_s = sweep_interval_s
         self._batch_size = batch_size
@@ -135,18 +147,24 @@ class OutboxRelay:
 
     async def _publish(self, documents: list[Document]) -> int:
         batches = [(doc["_id"], _pending_events(doc)) for doc in documents]
-        events = [e for _, doc_events in batches for e in doc_events]
-        OUTBOX_PENDING.set(len(events))
-        if not events:
+        # The same event may sit in two versions of one document (carried forward).
+        unique = {e.id: e for _, doc_events in batches for e in doc_events}
+        OUTBOX_PENDING.set(len(unique))
+        if not unique:
             return 0
-        await self._publisher.publish(events)
+        done = await self._published.already_published(list(unique)) if self._published else set()
+        fresh = [e for event_id, e in sorted(unique.items()) if event_id not in done]
+        if fresh:
+            await self._publisher.publish(fresh)
+            if self._published:
+                await self._published.mark_published([e.id for e in fresh])
         for doc_id, doc_events in batches:
             await self._collection.update_one(
                 {"_id": doc_id}, {"$unset": {f"{OUTBOX_FIELD}.{e.id}": "" for e in doc_events}}
             )
-        for e in events:
+        for e in fresh:
             EVENTS_PUBLISHED.labels(e.type).inc()
-        return len(events)
+        return len(fresh)
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

@@ -12,12 +12,12 @@ from services.reports.api import create_app
 from services.reports.config import ReportsSettings
 from services.reports.handlers import ReportsContext, consumer_handlers
 from services.reports.pdf import PdfRenderer
-from services.reports.relay import ReportsRelay
 from services.reports.store import ReportsStore
 from shared.auth import AuthSettings, TokenVerifier, principal_dependency
 from shared.bus import EventPublisher
 from shared.consumer import ConsumerRunner
 from shared.objectstore import MinioObjectStore, ObjectStore
+from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTask, Connections, main
 
 SERVICE = "reports"
@@ -30,7 +30,7 @@ class ReportsService:
     app: FastAPI
     context: ReportsContext
     runner: ConsumerRunner
-    relay: ReportsRelay
+    relay: OutboxRelay
 
     async def render_pool(self, stop: asyncio.Event) -> None:
         """Keeps the PDF workers for the life of the service, and stops them at the end."""
@@ -56,7 +56,7 @@ async def assemble(
     """Indexes, the bucket, and the app with its consumer, relay and PDF workers."""
     await store.ensure_indexes()
     await objects.ensure_bucket()
-    relay = ReportsRelay(store=store, publisher=publisher)
+    relay = OutboxRelay(collection=store.reports, publisher=publisher, published=store)
     context = ReportsContext(
         store=store,
         objects=objects,

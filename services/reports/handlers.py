@@ -43,7 +43,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _nothing() -> None:
+def _nothing(_doc_id: str) -> None:
     return None
 
 
@@ -58,7 +58,8 @@ class ReportsContext:
     records_base_url: str = "http://127.0.0.1:8002"
     clock: Callable[[], datetime] = _utc_now
     new_id: Callable[[], str] = new_event_id
-    events_queued: Callable[[], None] = _nothing
+    # Wakes the outbox relay for the revision (by `_id`) that queued events.
+    events_queued: Callable[[str], None] = _nothing
     languages: tuple[str, ...] = field(default=LANGUAGES)
 
 
@@ -84,9 +85,11 @@ async def change_report(
         after, payloads = decided
         now = ctx.clock()
         events = [make_event(p, source=SOURCE, subject=case_id, time=now) for p in payloads]
-        if await ctx.store.save(read_revision=record.revision, record=after, events=events):
+        if saved := await ctx.store.save(
+            read_revision=record.revision, record=after, events=events
+        ):
             if events:
-                ctx.events_queued()
+                ctx.events_queued(saved)
             return after.model_copy(update={"revision": record.revision + 1})
     raise ReportBusy(f"report of case {case_id} kept changing under concurrent writers")
 

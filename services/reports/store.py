@@ -1,12 +1,14 @@
 """The reports service's own collections: the revisions of each case's report, and which
 outbox events were already published.
 
-A report is a chain of immutable revisions, one document each, `_id` = `<case id>#<revision>`.
-A command reads the latest, decides, and inserts the next revision with its events in the
-document's outbox: the unique `_id` makes that insert the compare-and-set, so of two
-concurrent writers exactly one wins (FerretDB 1.x has no transactions, and a filtered
-`update_one` there is not atomic under concurrency). Events still pending in the revision being
-replaced are carried into the new one, so deleting superseded revisions never loses one.
+A report is a chain of immutable revisions (`shared/versions.py`: the revision is the version),
+one document each, `_id` = `<case id>#<revision>`. A command reads the latest, decides, and
+inserts the next revision with its events in the document's outbox: the unique `_id` makes that
+insert the compare-and-set, so of two concurrent writers exactly one wins (FerretDB 1.x has no
+transactions, and a filtered `update_one` there is not atomic under concurrency). Events still
+pending in the revision being replaced are carried into the new one, so pruning superseded
+revisions never loses one; `published_events` keeps such an event from going out twice.
+Reads are by `_id` (FerretDB indexes nothing else).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pymongo.errors import DuplicateKeyError
 from services.reports.domain import ReportRecord
 from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD
+from shared.outbox import OUTBOX_FIELD, save_next_version
+from shared.versions import VERSIONS_ONLY, VersionChain
 
 LATEST_FIRST = [("case_id", ASCENDING), ("revision", DESCENDING)]
 # The outbox is the relay's business, not the domain's.
@@ -37,7 +40,7 @@ class ReportRevisions(Protocol):
 
     async def save(
         self, *, read_revision: int, record: ReportRecord, events: Sequence[CloudEvent] = ()
-    ) -> bool: ...
+    ) -> str | None: ...
 
     async def list_latest(self, query: Document, limit: int = 100) -> list[ReportRecord]: ...
 
@@ -48,6 +51,7 @@ class ReportsStore:
         # One document per event id the relay has published, so a revision that carried an
         # event forward does not publish it a second time.
         self.published: AsyncCollection[Document] = db["published_events"]
+        self.versions = VersionChain(self.reports, db["report_heads"])
 
     async def ensure_indexes(self) -> None:
         await self.reports.create_index(LATEST_FIRST)
@@ -56,41 +60,28 @@ class ReportsStore:
 
     async def get(self, case_id: str) -> ReportRecord | None:
         """The latest revision of the case's report."""
-        doc = await self.reports.find_one(
-            {"case_id": case_id}, projection=_RECORD_FIELDS, sort=[("revision", DESCENDING)]
-        )
+        doc = await self.versions.latest(case_id, projection=_RECORD_FIELDS)
         return ReportRecord.model_validate(doc) if doc else None
 
     async def save(
         self, *, read_revision: int, record: ReportRecord, events: Sequence[CloudEvent] = ()
-    ) -> bool:
-        """Insert the revision after `read_revision` with its events; False if another writer
-        inserted it first (then nothing was written)."""
+    ) -> str | None:
+        """Insert the revision after `read_revision` with its events; its `_id`, or None if
+        another writer inserted it first (then nothing was written)."""
         revision = read_revision + 1
-        previous = await self.reports.find_one(
-            {"_id": revision_id(record.case_id, read_revision)}, projection={OUTBOX_FIELD: 1}
-        )
-        outbox = dict((previous or {}).get(OUTBOX_FIELD) or {})
-        outbox.update({e.id: e.model_dump(mode="json") for e in events})
-        doc = {
+        state = {
             **record.model_dump(mode="json", exclude={"revision"}),
-            "_id": revision_id(record.case_id, revision),
             "revision": revision,
             # Derived, so listing an expert's reports needs no scan of the authors.
             "author_ids": record.authors.expert_ids() if record.authors else [],
             "status": record.status,
-            OUTBOX_FIELD: outbox,
         }
-        try:
-            await self.reports.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        await self.reports.delete_many({"case_id": record.case_id, "revision": {"$lt": revision}})
-        return True
+        return await save_next_version(self.versions, record.case_id, read_revision, state, events)
 
     async def list_latest(self, query: Document, limit: int = 100) -> list[ReportRecord]:
         """The latest revision of each report with some revision matching `query` (callers
         check the latest still matches: a superseded revision may be all that did)."""
+        query = {**VERSIONS_ONLY, **query}
         cursor = self.reports.find(query, projection={"case_id": 1}, sort=LATEST_FIRST)
         case_ids = list(dict.fromkeys([str(doc["case_id"]) async for doc in cursor]))[:limit]
         latest: dict[str, ReportRecord] = {}
@@ -110,7 +101,3 @@ class ReportsStore:
         for event_id in event_ids:
             with contextlib.suppress(DuplicateKeyError):
                 await self.published.insert_one({"_id": event_id})
-
-
-def revision_id(case_id: str, revision: int) -> str:
-    return f"{case_id}#{revision:010d}"

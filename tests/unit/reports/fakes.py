@@ -20,14 +20,14 @@ class FakeReportRevisions:
 
     async def save(
         self, *, read_revision: int, record: ReportRecord, events: Sequence[CloudEvent] = ()
-    ) -> bool:
+    ) -> str | None:
         current = self.latest.get(record.case_id)
         if (current.revision if current else 0) != read_revision:
-            return False
+            return None
         self.latest[record.case_id] = record.model_copy(update={"revision": read_revision + 1})
         self.outbox.extend(events)
         self.saves += 1
-        return True
+        return f"{record.case_id}#{read_revision + 1:010d}"
 
     async def list_latest(self, query: Document, limit: int = 100) -> list[ReportRecord]:
         return list(self.latest.values())[:limit]
