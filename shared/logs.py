@@ -31,6 +31,7 @@ ALLOWED_FIELDS = frozenset(
         "service",
         "url",
         "suppressed",
+        "tasks",
     }
 )
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
