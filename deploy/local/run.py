@@ -149,7 +149,10 @@ def main() -> int:
     env.update(provision_local_auth(state / "auth"))
     env["ASSIGNMENT_LOAD_DEMO_ROSTER"] = "true"
     env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
+    # SIGINT too: a script that starts `make run` in the background inherits SIGINT ignored,
+    # and Python then leaves it so; Ctrl-C and `kill -INT` must stop everything all the same.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     mailbox = state / "mail"
     # A local mail sink: every email the platform sends lands in this maildir, unsent.
     sink = ["-n", "-l", f"127.0.0.1:{MAIL_PORT}", "-c", "aiosmtpd.handlers.Mailbox", str(mailbox)]
