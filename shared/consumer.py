@@ -112,6 +112,11 @@ class ConsumerRunner:
         a transient failure."""
         return self._healthy and self._broker_reachable
 
+    @property
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions this process consumes now: its share of the group's."""
+        return frozenset(self._consumer.assignment()) if self._consumer else frozenset()
+
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
             *self._type_of_topic,

@@ -17,6 +17,8 @@ DLQ_SUFFIX = ".dlq"
 # so a duplicate hospital request never reaches the other services.
 INBOUND_TOPICS = {"hospital.case.submitted": "case.submitted"}
 WEEK_MS = 7 * 24 * 3600 * 1000
+# Notify's own: the staff board's card changes, for every notify instance (board_feed.py).
+BOARD_TOPIC = "notify.board"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec
     # Link revocations are kept for good (every service reads them all at start); no consumer
     # group reads them, so there is no dead-letter topic.
     specs.append(TopicSpec(stack.topic(REVOCATION_TOPIC), 1, retention_ms=-1))
+    # Live cards only: a page that loads reads the timelines from notify's store.
+    specs.append(TopicSpec(stack.topic(BOARD_TOPIC), 1, retention_ms=3600 * 1000))
     return specs
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 
 from services.notify.domain.timeline import STAGES, CaseTimeline
 from services.notify.emails import template_environment
-from services.notify.hub import BoardHub
 
 COLUMN_LABELS = {
     "submitted": "Submitted",
@@ -30,6 +29,12 @@ SPECIALTIES = (
 )
 
 
+class CardSink(Protocol):
+    """Where a card change goes: a hub (`hub.py`) or every instance's hubs (`board_feed.py`)."""
+
+    def publish(self, event: str, data: Any, audiences: frozenset[str] = ...) -> None: ...
+
+
 class BoardRenderer:
     def __init__(self) -> None:
         self._env: jinja2.Environment = template_environment()
@@ -47,10 +52,10 @@ class BoardRenderer:
             "html": self.card(timeline) if timeline.on_board else "",
         }
 
-    def publish(self, hub: BoardHub, timeline: CaseTimeline) -> None:
+    def publish(self, sink: CardSink, timeline: CaseTimeline) -> None:
         # An expert's board follows the cases assigned to them.
         audiences = frozenset({timeline.expert_id} if timeline.expert_id else ())
-        hub.publish("case", self.update(timeline), audiences)
+        sink.publish("case", self.update(timeline), audiences)
 
     def board(
         self,

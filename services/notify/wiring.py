@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify.addresses import AddressBook
 from services.notify.api import create_app
+from services.notify.board_feed import BoardBroadcaster, BoardFeed
 from services.notify.board_view import BoardRenderer
 from services.notify.channels import HttpWebhookSender, Mailer, SmtpMailer, WebhookSender
 from services.notify.config import NotifySettings
@@ -40,6 +41,8 @@ class NotifyService:
     ports: NotifyPorts
     runner: ConsumerRunner
     webhooks: WebhookSender
+    broadcaster: BoardBroadcaster
+    feed: BoardFeed
     # Decided before the consumer starts, which would otherwise make the store non-empty.
     needs_rebuild: bool = False
 
@@ -58,7 +61,14 @@ class NotifyService:
 
     @property
     def background(self) -> Sequence[BackgroundTask]:
-        return [self.runner.run, self.ports.dispatcher.run, self.rebuild_if_empty, self.close_board]
+        return [
+            self.runner.run,
+            self.ports.dispatcher.run,
+            self.rebuild_if_empty,
+            self.close_board,
+            self.broadcaster.run,
+            self.feed.run,
+        ]
 
 
 def smtp_mailer(settings: NotifySettings) -> SmtpMailer:
@@ -96,6 +106,8 @@ async def assemble(
     await store.ensure_indexes()
     hub = BoardHub(queue_size=settings.board_queue_size, replay_size=settings.board_replay_size)
     board = BoardRenderer()
+    broadcaster = BoardBroadcaster(publisher, settings.stack)
+    feed = BoardFeed(hub, settings.stack)
     links = Links(
         case_template=settings.case_link_template,
         report_template=settings.report_link_template,
@@ -127,7 +139,7 @@ async def assemble(
     ctx = NotifyContext(
         store=store,
         message_max_age=timedelta(seconds=settings.message_max_age_s),
-        timeline_changed=lambda timeline: board.publish(hub, timeline),
+        timeline_changed=lambda timeline: board.publish(broadcaster, timeline),
         deliveries_queued=dispatcher.nudge,
     )
     runner = ConsumerRunner(
@@ -147,7 +159,7 @@ async def assemble(
     )
 
     async def consumer_ready() -> bool:
-        return runner.ready
+        return runner.ready and feed.ready
 
     async def database_ready() -> bool:
         await db.command("ping")
@@ -155,4 +167,4 @@ async def assemble(
 
     app = create_app(ports, {"mongo": database_ready, "kafka": consumer_ready})
     needs_rebuild = settings.rebuild_when_empty and not await store.has_cases()
-    return NotifyService(app, ports, runner, webhooks, needs_rebuild)
+    return NotifyService(app, ports, runner, webhooks, broadcaster, feed, needs_rebuild)

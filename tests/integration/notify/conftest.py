@@ -218,7 +218,7 @@ def start_notify(
         url = f"http://127.0.0.1:{port}"
         client = httpx.AsyncClient(base_url=url, timeout=10)
         try:
-            await eventually(lambda: server.started and service.runner.ready)
+            await eventually(lambda: server.started and service.runner.ready and service.feed.ready)
             yield Notify(service, client, url, topics, publisher, issuer, sink)
         finally:
             stop.set()

@@ -128,3 +128,36 @@ async def test_an_expert_sees_only_the_cases_assigned_to_them(start_notify: Star
             assert 'id="card-exp-1"' in page and 'id="card-exp-2"' not in page
             assert (await ana.get("/board/cases/exp-1")).status_code == 200
             assert (await ana.get("/board/cases/exp-2")).status_code == 404
+
+
+async def test_a_board_on_one_instance_shows_the_changes_another_instance_consumed(
+    start_notify: StartNotify,
+) -> None:
+    """Two notify instances share the case topics' partitions; a browser connected to either
+    sees every case's card (each change goes through `notify.board` to every instance)."""
+    async with (
+        start_notify(drop_database=False) as first,
+        start_notify() as second,
+        signed_in(second) as staff,
+    ):
+        # The group has split the partitions between the two instances.
+        await eventually(
+            lambda: first.service.runner.assignment and second.service.runner.assignment,
+            within=60,
+        )
+        seen: set[str] = set()
+        cases = {f"spread-{n}" for n in range(12)}
+
+        async def listen() -> None:
+            async with staff.stream("GET", "/board/events") as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        seen.update(c for c in cases if f'"case_id":"{c}"' in line)
+
+        listener = asyncio.create_task(listen())
+        try:
+            await eventually(lambda: second.service.ports.hub.subscriber_count == 1)
+            await second.publish(*(events.submitted(case_id) for case_id in sorted(cases)))
+            await eventually(lambda: seen == cases, within=30)
+        finally:
+            listener.cancel()
