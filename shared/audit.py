@@ -30,7 +30,7 @@ from pymongo.errors import BulkWriteError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal
-from shared.bus import EventPublisher
+from shared.bus import EventPublisher, next_batch
 from shared.contracts.access_recorded import AccessRecorded, AuditAction, AuditAgent, AuditOutcome
 from shared.envelope import CloudEvent, make_event
 from shared.metrics import AUDIT_RECORDS
@@ -184,16 +184,9 @@ class AuditTrail:
         try:
             await self._publish_kept(stop)
             while not stop.is_set():
-                waiter = asyncio.create_task(self._queue.get())
-                stopping = asyncio.create_task(stop.wait())
-                done, _ = await asyncio.wait(
-                    {waiter, stopping}, return_when=asyncio.FIRST_COMPLETED
-                )
-                stopping.cancel()
-                if waiter not in done:
-                    waiter.cancel()
+                batch = await next_batch(self._queue, stop, self.batch_size)
+                if not batch:
                     break
-                batch = [waiter.result(), *self._take(self.batch_size - 1)]
                 await self._publish(batch, stop)
             while not self._queue.empty():
                 await self._publish(self._take(self.batch_size), stop)

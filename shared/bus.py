@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -18,6 +18,32 @@ from shared.settings import StackSettings
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
+T = TypeVar("T")
+
+
+async def next_batch(queue: asyncio.Queue[T], stop: asyncio.Event, limit: int) -> list[T]:
+    """For a task publishing what others queue: wait for the first item (or `stop`), then take
+    what else is queued, up to `limit`. Empty when `stop` came first."""
+    waiter = asyncio.ensure_future(queue.get())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        if not waiter.done():
+            waiter.cancel()
+        elif not waiter.cancelled():
+            with contextlib.suppress(asyncio.QueueFull):  # taken but not handed over: put back
+                queue.put_nowait(waiter.result())
+        raise
+    finally:
+        stopping.cancel()
+    if not waiter.done():
+        waiter.cancel()
+        return []
+    batch = [waiter.result()]
+    while len(batch) < limit and not queue.empty():
+        batch.append(queue.get_nowait())
+    return batch
 
 
 @dataclass(frozen=True)

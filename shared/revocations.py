@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from shared.contracts import REVOCATION_TOPIC, AccessRevoked, decode_payload, payload_as
 from shared.envelope import InvalidEvent, decode
 from shared.settings import StackSettings
+from shared.topics import all_partitions
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class RevocationReader:
         self._consumer = consumer
         read = 0
         async with asyncio.timeout(within_s):
-            partitions = await self._partitions(consumer)
+            partitions = await all_partitions(consumer, self._topic)
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
@@ -102,15 +103,6 @@ class RevocationReader:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
-
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        numbers = consumer.partitions_for_topic(self._topic)
-        if not numbers:
-            await consumer._client.force_metadata_update()  # no subscription fetches it for us
-            numbers = consumer.partitions_for_topic(self._topic)
-        if not numbers:
-            raise RuntimeError(f"topic {self._topic} does not exist: run ensure_topics first")
-        return [TopicPartition(self._topic, n) for n in sorted(numbers)]
 
     def _apply_batch(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -63,6 +64,17 @@ def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec
     # Live cards only: a page that loads reads the timelines from notify's store.
     specs.append(TopicSpec(stack.topic(BOARD_TOPIC), 1, retention_ms=3600 * 1000))
     return specs
+
+
+async def all_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`, for a consumer that assigns them itself (no group)."""
+    numbers = consumer.partitions_for_topic(topic)
+    if not numbers:
+        await consumer._client.force_metadata_update()  # no subscription fetches it for us
+        numbers = consumer.partitions_for_topic(topic)
+    if not numbers:
+        raise RuntimeError(f"topic {topic} does not exist: run ensure_topics first")
+    return [TopicPartition(topic, n) for n in sorted(numbers)]
 
 
 async def ensure_topics(stack: StackSettings, specs: list[TopicSpec] | None = None) -> list[str]:

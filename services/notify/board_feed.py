@@ -19,12 +19,12 @@ import logging
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from services.notify.hub import BoardHub
-from shared.bus import EventPublisher, OutgoingRecord
+from shared.bus import EventPublisher, OutgoingRecord, next_batch
 from shared.settings import StackSettings
-from shared.topics import BOARD_TOPIC
+from shared.topics import BOARD_TOPIC, all_partitions
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,9 @@ class BoardBroadcaster:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            waiter = asyncio.ensure_future(self._queue.get())
-            stopping = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not waiter.done():
-                waiter.cancel()
+            batch = await next_batch(self._queue, stop, 500)
+            if not batch:
                 return
-            batch = [waiter.result()]
-            while not self._queue.empty() and len(batch) < 500:
-                batch.append(self._queue.get_nowait())
             try:
                 await self._publisher.send_records(batch)
             except Exception as exc:  # the broker is away: these cards are skipped
@@ -86,7 +79,7 @@ class BoardFeed:
         )
         await consumer.start()
         try:
-            partitions = await self._partitions(consumer)
+            partitions = await all_partitions(consumer, self._topic)
             consumer.assign(partitions)
             await consumer.seek_to_end(*partitions)
             for partition in partitions:  # resolve the end now, not at the first fetch
@@ -108,12 +101,3 @@ class BoardFeed:
             self._hub.publish(frame["event"], frame["data"], frozenset(frame["audiences"]))
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("unreadable board card skipped", extra={"offset": offset})
-
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        numbers = consumer.partitions_for_topic(self._topic)
-        if not numbers:
-            await consumer._client.force_metadata_update()  # no subscription fetches it for us
-            numbers = consumer.partitions_for_topic(self._topic)
-        if not numbers:
-            raise RuntimeError(f"topic {self._topic} does not exist: run ensure_topics first")
-        return [TopicPartition(self._topic, n) for n in sorted(numbers)]

@@ -21,7 +21,7 @@ from shared.audit import (
     audit_outcome,
 )
 from shared.auth import Principal, Role
-from shared.bus import InMemoryEventPublisher, OutgoingRecord
+from shared.bus import InMemoryEventPublisher, OutgoingRecord, next_batch
 from shared.contracts import AccessRecorded, decode_payload, payload_as
 from shared.envelope import decode
 from shared.errors import ApiError, install_error_handlers
@@ -192,3 +192,17 @@ async def test_a_stop_while_the_broker_is_away_keeps_the_records_without_waiting
     stop.set()
     await asyncio.wait_for(running, timeout=30)  # returns by itself, not cancelled
     assert sorted(e.subject for e in unsent.events.values()) == ["c1", "c2"]
+
+
+async def test_next_batch_takes_what_is_queued_up_to_the_limit_and_nothing_once_stopped() -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    stop = asyncio.Event()
+    for n in range(5):
+        queue.put_nowait(n)
+    assert await next_batch(queue, stop, 3) == [0, 1, 2]
+    assert await next_batch(queue, stop, 3) == [3, 4]
+    waiting = asyncio.create_task(next_batch(queue, stop, 3))
+    await asyncio.sleep(0.01)
+    stop.set()
+    assert await waiting == []
+    assert queue.empty()
