@@ -33,7 +33,7 @@ class StackSettings(BaseSettings):
     kafka_ssl_keyfile: Path | None = None
     # Production refuses unencrypted Kafka unless this says the network is trusted (compose).
     kafka_allow_plaintext: bool = False
-    mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27027/?maxPoolSize=1")
+    mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27027/")
     s3_endpoint: str = "127.0.0.1:19000"
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")

@@ -7,8 +7,9 @@ plain local processes, for development and tests on a machine without Docker.
     stack.py status|down [--state-dir D]
     stack.py exec [--keep] -- CMD ...        fresh stack around one command
 
-Servers: Apache Kafka (KRaft, jars via Maven), FerretDB on SQLite (or `mongod`
-if installed) and MinIO, both built from source with the Go toolchain. All of
+Servers: Apache Kafka (KRaft, jars via Maven), FerretDB on PostgreSQL (Debian's
+`postgresql`; or `mongod` if installed) and MinIO, both built from source with
+the Go toolchain (FerretDB with our patch). All of
 them listen on loopback only (127.0.0.1; MinIO insists on adding [::1] for its
 own console). KAFKA_BOOTSTRAP_SERVERS / MONGO_URL /
 S3_ENDPOINT in the environment mean "use that one, start nothing".
@@ -42,19 +43,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 KAFKA_VERSION = "4.1.1"  # passed to pom.xml as -Dkafka.version
-FERRETDB_VERSION = "v1.24.2"  # last 1.x: has the SQLite backend, no PostgreSQL needed
-# FerretDB 1.24's SQLite backend creates its unique `_id` index on `_ferretdb_sjson->"_id"` but
-# looks `_id` up with `_ferretdb_sjson->'$._id'`, an expression SQLite does not match to that
-# index, so every lookup by `_id` scanned the whole table (150 ms at 4,000 documents). Spelling
-# the lookup the way the index is spelled makes it an index search. (file, before, after)
-FERRETDB_PATCHES = (
-    (
-        "internal/backends/sqlite/metadata/metadata.go",
-        "IDColumn = DefaultColumn + \"->'$._id'\"",
-        "IDColumn = DefaultColumn + \"->'_id'\"",
-    ),
+FERRETDB_VERSION = "v1.24.2"  # the last 1.x; 2.x needs PostgreSQL's DocumentDB extension
+# FerretDB 1.x on PostgreSQL, as released, applies update and findAndModify as read-then-write
+# (two connections lose one of two `$inc`s) and writes equality filters as `_jsonb->$1 @> $2`,
+# which no index serves (25 lookups/s by `_id` at 50k documents). Our patch makes those writes
+# sequential per collection, looks `_id` up through its unique index and other indexed fields
+# through GIN companion indexes (tests/integration/test_local_store.py proves each).
+FERRETDB_PATCH = HERE / "ferretdb-postgresql.patch"
+FERRETDB_BUILD = (  # names the patched binary in the cache: editing the patch rebuilds it
+    f"{FERRETDB_VERSION}-pg-{hashlib.sha256(FERRETDB_PATCH.read_bytes()).hexdigest()[:10]}"
 )
-FERRETDB_BUILD = f"{FERRETDB_VERSION}-sqlite-id-index"  # names the patched binary in the cache
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 NAMES = ("kafka", "mongo", "minio")
 EXTERNAL_VAR = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "mongo": "MONGO_URL", "minio": "S3_ENDPOINT"}
@@ -62,10 +60,11 @@ FIXED_PORTS = {
     "kafka": 19092,
     "kafka_controller": 19093,
     "mongo": 27027,
+    "postgres": 27028,
     "minio": 19000,
     "minio_console": 19001,
 }
-READY_DEADLINE = {"kafka": 90.0, "mongo": 30.0, "minio": 60.0}
+READY_DEADLINE = {"kafka": 90.0, "mongo": 60.0, "minio": 60.0}
 T0 = time.monotonic()
 # What a start_* method hands back: the process, its readiness probe, the log to show on failure.
 Starting = tuple["subprocess.Popen[bytes]", Callable[[], bool], Path]
@@ -174,9 +173,10 @@ def build_go_module(
     pkg: str,
     out: Path,
     logs: Path,
-    patches: tuple[tuple[str, str, str], ...] = (),
+    patch: Path | None = None,
 ) -> None:
-    """Build `pkg` from a module version's source, outside any module of ours.
+    """Build `pkg` from a module version's source (with `patch` applied), outside any module
+    of ours.
 
     `go install mod@version` can fail when the module proxy refuses the
     deprecation lookup, and FerretDB's source also needs build/version/version.txt
@@ -200,12 +200,13 @@ def build_go_module(
             os.chmod(d, 0o755)
             for f in files:
                 os.chmod(os.path.join(d, f), 0o644)
-        for relative, before, after in patches:
-            patched = src / relative
-            text = patched.read_text()
-            if before not in text:
-                raise StackError(f"cannot patch {module}@{version}: {relative} has changed")
-            patched.write_text(text.replace(before, after))
+        if patch is not None:
+            run_logged(
+                [need("git", "git"), "apply", "--whitespace=nowarn", str(patch)],
+                f"applying {patch.name} to {module}@{version}",
+                logs,
+                cwd=src,
+            )
         version_txt = src / "build" / "version" / "version.txt"
         if version_txt.parent.is_dir():
             version_txt.write_text(version + "\n")
@@ -226,7 +227,7 @@ def provision_go_binary(
     version: str,
     pkg: str,
     try_install: bool,
-    patches: tuple[tuple[str, str, str], ...] = (),
+    patch: Path | None = None,
     build: str | None = None,
 ) -> Path:
     out = cache_root() / "bin" / f"{name}-{build or version}" / name
@@ -236,8 +237,8 @@ def provision_go_binary(
     say(f"provisioning {name} {version} (go build, takes minutes on a cold cache)...")
     started, logs = time.monotonic(), cache_root() / "logs" / f"{name}-build.log"
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not try_install or patches:
-        build_go_module(module, version, pkg, out, logs, patches)
+    if not try_install or patch:
+        build_go_module(module, version, pkg, out, logs, patch)
     else:
         # GOBIN is a scratch dir so a half-finished install is never mistaken for the binary.
         gobin = out.parent / "gobin.partial"
@@ -272,7 +273,7 @@ def provision(which: tuple[str, ...] = NAMES) -> dict[str, Path]:
                 FERRETDB_VERSION,
                 "./cmd/ferretdb",
                 try_install=False,
-                patches=FERRETDB_PATCHES,
+                patch=FERRETDB_PATCH,
                 build=FERRETDB_BUILD,
             )
         if "minio" in which:
@@ -280,6 +281,21 @@ def provision(which: tuple[str, ...] = NAMES) -> dict[str, Path]:
                 "minio", "github.com/minio/minio", MINIO_VERSION, ".", try_install=True
             )
         return paths
+
+
+def postgres_bindir() -> Path:
+    """The newest PostgreSQL server installed (Debian keeps each major under /usr/lib)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3])
+    )
+    if found:
+        return found[-1].parent
+    if server := shutil.which("postgres"):
+        return Path(server).resolve().parent
+    raise StackError(
+        "PostgreSQL is not installed (FerretDB stores its data there): make setup installs it "
+        "(apt-get install postgresql)"
+    )
 
 
 # ------------------------------------------------------------- readiness probes
@@ -327,6 +343,12 @@ def mongo_ping(port: int) -> bool:
     return (b"\x01ok\x00" + struct.pack("<d", 1.0)) in data or (
         b"\x10ok\x00" + struct.pack("<i", 1)
     ) in data
+
+
+def accepting(bindir: Path, port: int) -> bool:
+    """PostgreSQL accepts connections (not only its port: it refuses them while recovering)."""
+    probe = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "2"]
+    return subprocess.run(probe, stdin=subprocess.DEVNULL).returncode == 0
 
 
 def http_ok(url: str) -> bool:
@@ -408,6 +430,26 @@ class Stack:
             s.bind(("127.0.0.1", 0))
             return int(s.getsockname()[1])
 
+    def postgres_password(self) -> str:
+        password: str = self.meta.setdefault("postgres_password", secrets.token_hex(16))
+        return password
+
+    def postgres_data(self) -> tuple[Path, str | None]:
+        """Where PostgreSQL keeps this stack's data, and the user it runs as.
+
+        PostgreSQL refuses to run as root, and the `postgres` user may not reach a state dir
+        under root's home, so as root the data lives in a folder of its own that the state dir
+        links to (`discard` removes both)."""
+        if os.geteuid() != 0:
+            return self.dir / "postgres", None
+        digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
+        data = Path(self.meta.setdefault("postgres_dir", f"/var/lib/second-opinion/pg-{digest}"))
+        link = self.dir / "postgres"
+        if not link.is_symlink():
+            link.unlink(missing_ok=True)
+            link.symlink_to(data)
+        return data, "postgres"
+
     def credentials(self) -> tuple[str, str]:
         creds: dict[str, str] = self.meta.setdefault(
             "minio_credentials",
@@ -425,7 +467,12 @@ class Stack:
 
     # -- launching -----------------------------------------------------------
     def spawn(
-        self, name: str, argv: list[str], token: str, env: dict[str, str] | None = None
+        self,
+        name: str,
+        argv: list[str],
+        token: str,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start detached (own session, so terminal Ctrl-C and our exit don't reach it)."""
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -439,6 +486,7 @@ class Stack:
                 cwd=self.dir,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
+                user=user,
             )
         self.pid_file(name).write_text(f"{proc.pid}\n")
         self.meta.setdefault("match", {})[name] = token
@@ -528,6 +576,70 @@ class Stack:
 
         return proc, ready, server_log
 
+    def start_postgres(self, free: bool) -> int:
+        """Start PostgreSQL for FerretDB (initialising its data on first use); its port once it
+        accepts connections. A crash leaves a stale postmaster.pid that PostgreSQL itself
+        recognises, so a restart after kill -9 recovers from its write-ahead log."""
+        bindir, (data, user) = postgres_bindir(), self.postgres_data()
+        if self.running_pid("postgres") is not None:
+            return int(self.meta["ports"]["postgres"])
+        port = self.port("postgres", free)
+        log = self.dir / "logs" / "postgres-init.log"
+        if not (data / "PG_VERSION").is_file():
+            shutil.rmtree(data, ignore_errors=True)  # a half-finished initdb
+            data.mkdir(parents=True)
+            secret = data.parent / f".{data.name}.pw"
+            secret.write_text(self.postgres_password() + "\n")
+            if user:
+                shutil.chown(data, user)
+                shutil.chown(secret, user)
+            try:
+                run_logged(
+                    [
+                        str(bindir / "initdb"),
+                        "--pgdata",
+                        str(data),
+                        "--username=ferretdb",
+                        f"--pwfile={secret}",
+                        "--auth=scram-sha-256",
+                        "--encoding=UTF8",
+                        "--locale=C.UTF-8",
+                    ],
+                    "PostgreSQL initdb",
+                    log,
+                    user=user,
+                    cwd="/",
+                )
+            finally:
+                secret.unlink(missing_ok=True)
+        argv = [
+            str(bindir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+        ]
+        for attempt in range(3):  # a just-killed postmaster's shared memory may still linger
+            proc = self.spawn("postgres", argv, str(data), user=user)
+            started = time.monotonic()
+            while proc.poll() is None and not accepting(bindir, port):
+                if time.monotonic() - started > 30:
+                    log_tail = tail(self.log("postgres"))
+                    raise StackError(f"PostgreSQL not ready after 30s\n{log_tail}")
+                time.sleep(0.1)
+            if proc.poll() is None:
+                return port
+            say(f"PostgreSQL exited while starting (try {attempt + 1} of 3)")
+            time.sleep(1)
+        raise StackError(f"PostgreSQL did not start\n{tail(self.log('postgres'))}")
+
+    def log(self, name: str) -> Path:
+        return self.dir / "logs" / f"{name}.log"
+
     def start_mongo(self, ferretdb: Path | None, free: bool) -> Starting:
         port, data = self.port("mongo", free), self.dir / "mongo"
         data.mkdir(parents=True, exist_ok=True)
@@ -544,20 +656,26 @@ class Stack:
             ]
             token = str(data)
         else:
-            token = f"--sqlite-url=file:{data}/"
+            pg_port = self.start_postgres(free)
+            token = f"--listen-addr=127.0.0.1:{port}"
             argv = [
                 str(ferretdb),
-                "--handler=sqlite",
+                "--handler=postgresql",
                 token,
-                f"--listen-addr=127.0.0.1:{port}",
                 f"--state-dir={data}",
                 "--telemetry=disable",
                 "--log-level=warn",
                 # "-" turns off its metrics/pprof listener; set an address to profile it.
                 f"--debug-addr={os.environ.get('SOP_FERRETDB_DEBUG_ADDR', '-')}",
             ]
-        proc = self.spawn("mongo", argv, token)
-        return proc, lambda: mongo_ping(port), self.dir / "logs" / "mongo.log"
+        env = {}
+        if ferretdb is not None:
+            # The password goes through the environment, not argv (visible in `ps`).
+            env["FERRETDB_POSTGRESQL_URL"] = (
+                f"postgres://ferretdb:{self.postgres_password()}@127.0.0.1:{pg_port}/postgres"
+            )
+        proc = self.spawn("mongo", argv, token, env)
+        return proc, lambda: mongo_ping(port), self.log("mongo")
 
     def start_minio(self, minio: Path, free: bool) -> Starting:
         port, console, data = (
@@ -597,6 +715,12 @@ class Stack:
         self.dir.mkdir(parents=True, exist_ok=True)
         todo = [n for n in NAMES if not os.environ.get(EXTERNAL_VAR[n])]
         for n in todo[:]:
+            if (
+                n == "mongo"
+                and self.meta.get("ports", {}).get("postgres")
+                and (self.running_pid("postgres") is None)
+            ):
+                self.down(only=["mongo"])  # FerretDB without its PostgreSQL: start both anew
             if (pid := self.running_pid(n)) is not None:
                 say(f"{n} already running (pid {pid})")
                 todo.remove(n)
@@ -639,13 +763,7 @@ class Stack:
         env["KAFKA_BOOTSTRAP_SERVERS"] = (
             os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{p['kafka']}"
         )
-        # FerretDB 1.x applies an update as read-then-write, so two updates of one document on
-        # different connections can lose one of them (measured: 10 of 50 concurrent $inc kept).
-        # One connection per client makes each process's writes to a document sequential, as
-        # MongoDB's single-document atomicity would; production points MONGO_URL at MongoDB.
-        env["MONGO_URL"] = (
-            os.environ.get("MONGO_URL") or f"mongodb://127.0.0.1:{p['mongo']}/?maxPoolSize=1"
-        )
+        env["MONGO_URL"] = os.environ.get("MONGO_URL") or f"mongodb://127.0.0.1:{p['mongo']}/"
         if os.environ.get("S3_ENDPOINT"):
             for key in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_SECURE"):
                 env[key] = os.environ.get(key, "false" if key == "S3_SECURE" else "")
@@ -664,10 +782,23 @@ class Stack:
         return env
 
     def down(self, only: list[str] | tuple[str, ...] = NAMES) -> None:
+        self._stop([n for n in only])
+        if "mongo" in only:
+            self._stop(["postgres"])  # after FerretDB, its only client
+
+    def discard(self) -> None:
+        """Remove the state dir and the PostgreSQL data kept outside it (see postgres_data)."""
+        if postgres_dir := self.meta.get("postgres_dir"):
+            shutil.rmtree(postgres_dir, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop(self, only: list[str]) -> None:
         pids = {}
         for n in only:
             if (pid := self.running_pid(n)) is not None:
-                os.kill(pid, signal.SIGTERM)  # Kafka and MinIO shut down cleanly on TERM
+                # Kafka and MinIO shut down cleanly on TERM; PostgreSQL's TERM is its "smart"
+                # shutdown, which waits for clients: INT ("fast") rolls them back and stops.
+                os.kill(pid, signal.SIGINT if n == "postgres" else signal.SIGTERM)
                 pids[n] = pid
             self.pid_file(n).unlink(missing_ok=True)
         deadline = time.monotonic() + 20
@@ -695,6 +826,8 @@ class Stack:
             else:
                 all_up = False
                 print(f"{n:6} stopped")
+        if (pid := self.running_pid("postgres")) is not None:
+            print(f"{'  postgres':6} running   pid {pid:<8} 127.0.0.1:{ports.get('postgres')}")
         return all_up
 
 
@@ -741,7 +874,7 @@ def cmd_exec(argv: list[str], keep: bool) -> int:
         if keep:
             say(f"kept state dir {state}")
         else:
-            shutil.rmtree(state, ignore_errors=True)
+            stack.discard()
 
 
 def main() -> int:
