@@ -8,7 +8,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -91,6 +91,7 @@ class ConsumerRunner:
         retry: RetryPolicy | None = None,
         max_records: int = 500,
         client_id: str | None = None,
+        prefetch: Callable[[Sequence[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._stack = stack
         self._group_id = group_id
@@ -101,6 +102,9 @@ class ConsumerRunner:
         self._retry = retry or RetryPolicy()
         self._max_records = max_records
         self._client_id = client_id or group_id
+        # Told the case ids (message keys) of each batch before its handlers run, so a store
+        # can read them all in one query (CaseDocuments.preload).
+        self._prefetch = prefetch
         self._consumer: AIOKafkaConsumer | None = None
         self._healthy = False
         self._broker_reachable = False
@@ -156,6 +160,13 @@ class ConsumerRunner:
     async def _process_batches(
         self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]
     ) -> None:
+        if self._prefetch is not None:
+            keys = {m.key.decode(errors="replace") for ms in batches.values() for m in ms if m.key}
+            try:
+                await self._prefetch(sorted(keys))
+            except TRANSIENT_ERRORS as exc:
+                # Only a shortcut: each handler reads what it needs anyway.
+                log.warning("prefetch failed", exc_info=exc)
         # Partitions are independent, so they are processed concurrently; order holds within each.
         partitions = list(batches)
         results = await asyncio.gather(*(self._process_partition(batches[tp]) for tp in partitions))

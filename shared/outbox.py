@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.bus import EventPublisher
@@ -119,31 +120,21 @@ class OutboxRelay:
         """One pass: publish the pending events found, then remove them. Returns the count.
 
         A sweep looks through the whole collection (events a crashed process left behind);
-        otherwise only the documents named by `nudge` are read, by `_id`, because any other
-        filter makes FerretDB read and decode every document of the collection."""
+        otherwise only the documents named by `nudge` are read, in one query by `_id`."""
         if sweep:
             documents = await self._collection.find(
                 pending_filter(), projection={OUTBOX_FIELD: 1}, limit=self._batch_size
             ).to_list()
-        else:
-            named, self._queued = self._queued, set()
-            try:
-                found = await asyncio.gather(
-                    *(
-                        self._collection.find_one({"_id": i}, projection={OUTBOX_FIELD: 1})
-                        for i in named
-                    )
-                )
-            except BaseException:
-                self._queued |= named
-                raise
-            documents = [d for d in found if d and d.get(OUTBOX_FIELD)]
-            try:
-                return await self._publish(documents)
-            except BaseException:
-                self._queued |= named
-                raise
-        return await self._publish(documents)
+            return await self._publish(documents)
+        named, self._queued = self._queued, set()
+        try:
+            documents = await self._collection.find(
+                {"_id": {"$in": sorted(named)}, **pending_filter()}, projection={OUTBOX_FIELD: 1}
+            ).to_list()
+            return await self._publish(documents)
+        except BaseException:
+            self._queued |= named
+            raise
 
     async def _publish(self, documents: list[Document]) -> int:
         batches = [(doc["_id"], _pending_events(doc)) for doc in documents]
@@ -158,10 +149,15 @@ class OutboxRelay:
             await self._publisher.publish(fresh)
             if self._published:
                 await self._published.mark_published([e.id for e in fresh])
-        for doc_id, doc_events in batches:
-            await self._collection.update_one(
-                {"_id": doc_id}, {"$unset": {f"{OUTBOX_FIELD}.{e.id}": "" for e in doc_events}}
-            )
+        # One command removes what was published from every document read.
+        await self._collection.bulk_write(
+            [
+                UpdateOne({"_id": doc_id}, {"$unset": {f"{OUTBOX_FIELD}.{e.id}": "" for e in evs}})
+                for doc_id, evs in batches
+                if evs
+            ],
+            ordered=False,
+        )
         for e in fresh:
             EVENTS_PUBLISHED.labels(e.type).inc()
         return len(fresh)

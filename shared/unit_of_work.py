@@ -1,0 +1,202 @@
+"""One unit of work for every service: a case is one document, changed by one conditional write.
+
+    load the case document → decide(state) -> (new state, events) → one write, guarded by the
+    version read, that stores the new state, queues its events in the document's outbox and
+    records the consumed event's id → on a conflict, load again and decide again → nudge the relay
+
+The document is `{_id: case id, version, <state fields>, outbox: {event id: event},
+applied: {consumer group: [event ids]}}`. The write is `update_one({_id, version: v},
+{$set: state, outbox entries, applied ids, version: v+1})` (an insert for a new case, where the
+unique `_id` is the guard), so two writers that read the same version cannot both win, and a
+state change never parts from its events or from the record that the event causing it was
+applied. That needs a server whose filtered update is atomic: MongoDB's is, and so is the local
+FerretDB with the project's patch (tests/integration/test_local_store.py).
+
+Applied event ids are kept per consumer group, the newest `APPLIED_KEPT`: Kafka redelivers what
+a consumer read after its last committed offset, which is never that many events of one case
+ago. They live beside the state, never inside a domain model.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from shared.consumer import TransientError
+from shared.envelope import CloudEvent
+from shared.mongo import Document
+
+OUTBOX_FIELD = "outbox"
+APPLIED_FIELD = "applied"
+VERSION_FIELD = "version"
+# Fields the unit of work owns; a state never sets them.
+RESERVED = frozenset({"_id", VERSION_FIELD, OUTBOX_FIELD, APPLIED_FIELD})
+APPLIED_KEPT = 200
+# A write that loses this many races in a row gives up; the consumer retries the event later.
+ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The consumed event a change applies: `event_id` as seen by consumer group `consumer`."""
+
+    consumer: str
+    event_id: str
+
+    @property
+    def key(self) -> str:
+        # Dots would make the group name a path in `$set`.
+        return f"{APPLIED_FIELD}.{self.consumer.replace('.', '_')}"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A case document as read: its state fields (without outbox and applied ids) and version.
+    `version` 0 means there is no such case yet."""
+
+    case_id: str
+    version: int
+    state: Document | None
+    applied: dict[str, list[str]] = field(default_factory=dict)
+
+    def has_applied(self, tracking: Tracking) -> bool:
+        group = tracking.key.partition(".")[2]
+        return tracking.event_id in self.applied.get(group, ())
+
+    @classmethod
+    def of(cls, case_id: str, doc: Document | None) -> Loaded:
+        if doc is None:
+            return cls(case_id, 0, None)
+        state = {k: v for k, v in doc.items() if k not in RESERVED}
+        return cls(case_id, int(doc[VERSION_FIELD]), state, dict(doc.get(APPLIED_FIELD) or {}))
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a decision wants written: the whole new state (top-level fields) and its events."""
+
+    state: Document
+    events: Sequence[CloudEvent] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a unit of work ended. `written` is False when the decision was to change nothing or
+    the tracked event had been applied before; then `state` is what was read."""
+
+    case_id: str
+    version: int
+    state: Document | None
+    events: Sequence[CloudEvent]
+    written: bool
+
+
+Decide = Callable[[Loaded], Change | Awaitable[Change | None] | None]
+
+
+class CaseDocuments:
+    """The case documents of one collection, changed only through `change`."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        *,
+        events_queued: Callable[[str], None] = lambda _case_id: None,
+    ) -> None:
+        self.collection = collection
+        # Wakes the outbox relay for a document that has new events.
+        self.events_queued = events_queued
+        self._preloaded: dict[str, Loaded] = {}
+
+    async def load(self, case_id: str) -> Loaded:
+        doc = await self.collection.find_one({"_id": case_id}, projection={OUTBOX_FIELD: 0})
+        return Loaded.of(case_id, doc)
+
+    async def load_many(self, case_ids: Sequence[str]) -> dict[str, Loaded]:
+        """Several cases in one query (cases that do not exist come back with version 0)."""
+        found: dict[str, Document] = {}
+        if case_ids:
+            cursor = self.collection.find(
+                {"_id": {"$in": list(dict.fromkeys(case_ids))}}, projection={OUTBOX_FIELD: 0}
+            )
+            found = {str(doc["_id"]): doc async for doc in cursor}
+        return {c: Loaded.of(c, found.get(c)) for c in case_ids}
+
+    async def preload(self, case_ids: Sequence[str]) -> None:
+        """Read a consumer batch's cases in one query (ConsumerRunner's `prefetch`); the first
+        `change` of each case starts from what was read here instead of reading it again. If
+        another writer got there in between, that change's write misses and it reads afresh."""
+        self._preloaded = await self.load_many(case_ids)
+
+    async def change(
+        self,
+        case_id: str,
+        decide: Decide,
+        *,
+        tracking: Tracking | None = None,
+        loaded: Loaded | None = None,
+        attempts: int = ATTEMPTS,
+    ) -> Outcome:
+        """Load (unless `loaded` is given for the first try), decide, write; again on conflict.
+
+        A tracked event already applied decides nothing. Raises TransientError when every
+        attempt lost a race (the consumer then retries the event later)."""
+        for _ in range(attempts):
+            current = loaded or self._preloaded.pop(case_id, None) or await self.load(case_id)
+            loaded = None
+            if tracking is not None and current.has_applied(tracking):
+                return Outcome(case_id, current.version, current.state, (), written=False)
+            decided = decide(current)
+            change = await decided if inspect.isawaitable(decided) else decided
+            if change is None:
+                return Outcome(case_id, current.version, current.state, (), written=False)
+            if await self.write(current, change, tracking):
+                if change.events:
+                    self.events_queued(case_id)
+                return Outcome(
+                    case_id, current.version + 1, change.state, change.events, written=True
+                )
+        raise TransientError(f"case {case_id} kept changing under concurrent writers")
+
+    async def write(self, read: Loaded, change: Change, tracking: Tracking | None) -> bool:
+        """The conditional write of one change on top of version `read.version`; False when
+        another writer got there first (nothing was written)."""
+        reserved = RESERVED & change.state.keys()
+        if reserved:
+            raise ValueError(f"a state may not set {sorted(reserved)}")
+        version = read.version + 1
+        outbox = {e.id: e.model_dump(mode="json") for e in change.events}
+        if read.version == 0:
+            doc: Document = {"_id": read.case_id, VERSION_FIELD: version, **change.state}
+            doc[OUTBOX_FIELD] = outbox
+            if tracking is not None:
+                doc[APPLIED_FIELD] = {tracking.key.partition(".")[2]: [tracking.event_id]}
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError:
+                return False
+            return True
+        return (
+            await self.collection.update_one(*update_of(read, change, tracking))
+        ).matched_count == 1
+
+
+def update_of(read: Loaded, change: Change, tracking: Tracking | None) -> tuple[Document, Document]:
+    """The filter and update that write `change` over version `read.version` of an existing
+    document: fields the new state no longer has are removed, pending events stay."""
+    sets: dict[str, Any] = {**change.state, VERSION_FIELD: read.version + 1}
+    sets.update({f"{OUTBOX_FIELD}.{e.id}": e.model_dump(mode="json") for e in change.events})
+    if tracking is not None:
+        group = tracking.key.partition(".")[2]
+        kept = [*read.applied.get(group, ()), tracking.event_id][-APPLIED_KEPT:]
+        sets[tracking.key] = kept
+    update: Document = {"$set": sets}
+    gone = (read.state or {}).keys() - change.state.keys()
+    if gone:
+        update["$unset"] = dict.fromkeys(gone, "")
+    return {"_id": read.case_id, VERSION_FIELD: read.version}, update
