@@ -11,4 +11,5 @@ BENCHMARKS = {
     "scale_out": "bench.scale_out",
     "report_rendering": "bench.report_rendering",
     "board_fanout": "bench.board_fanout",
+    "store": "bench.store",
 }

@@ -330,7 +330,14 @@ class Plan:
 def plan(quick: bool) -> Plan:
     if quick:
         return Plan(rates=(2, 5), step_s=8, bus_events=5_000)
-    return Plan(rates=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128), step_s=30, bus_events=50_000)
+    return Plan(rates=(5, 10, 20, 30, 40, 50, 60, 80), step_s=20, bus_events=50_000)
+
+
+# Issue 13's targets on this 2-core machine: 10x the 3.67 cases/s of the SQLite store.
+TARGET_CASES_PER_S = 40
+TARGET_COMMANDS_PER_CASE = 20
+LATENCY_RATE = 20
+TARGET_P99_MS = 250
 
 
 async def measure(
@@ -356,7 +363,9 @@ async def run(platform: Platform) -> BenchResult:
     store = await store_limit(platform, 400 if platform.options.quick else 4000)
     sustained = [s for s in steps if s.sustained]
     best = max((s.completion_rate for s in sustained), default=0.0)
-    latency_step = sustained[-1] if sustained else steps[0]
+    # Latency at the fixed rate of the target when it was sustained, else the fastest that was.
+    at_target = [s for s in sustained if s.rate == LATENCY_RATE]
+    latency_step = at_target[0] if at_target else sustained[-1] if sustained else steps[0]
     hops = await hop_latencies(platform, set(latency_step.case_ids))
     result.figures.append(
         Figure(
@@ -365,7 +374,7 @@ async def run(platform: Platform) -> BenchResult:
             "cases/s",
             reference_name="raw aiokafka produce→consume",
             reference_value=bus,
-            target=Target(">=", 1000),
+            target=Target(">=", TARGET_CASES_PER_S),
         )
     )
     for hop, values in hops.items():
@@ -375,7 +384,7 @@ async def run(platform: Platform) -> BenchResult:
                     f"{hop} p{q} at {latency_step.rate:g}/s",
                     percentile(values, q),
                     "ms",
-                    target=Target("<", 100) if q == 99 else None,
+                    target=Target("<", TARGET_P99_MS) if q == 99 else None,
                     samples=values if q == 50 else (),
                 )
             )
@@ -386,6 +395,7 @@ async def run(platform: Platform) -> BenchResult:
                 "store commands per case (find, insert, update, delete)",
                 commands,
                 "commands",
+                target=Target("<=", TARGET_COMMANDS_PER_CASE),
             )
         )
         result.figures.append(
@@ -411,8 +421,9 @@ async def run(platform: Platform) -> BenchResult:
     }
     result.notes.append(
         f"1 instance each; max sustained {best:.1f} cases/s vs bus {bus:,.0f} events/s "
-        f"({best / bus if bus else 0:.4f}x); target 1,000 cases/s and p99 < 100 ms at 200/s "
-        f"(not reachable here: the p99 target is measured at {latency_step.rate:g}/s). "
+        f"({best / bus if bus else 0:.4f}x); targets {TARGET_CASES_PER_S} cases/s, p99 < "
+        f"{TARGET_P99_MS} ms per hop at {LATENCY_RATE}/s (measured at {latency_step.rate:g}/s), "
+        f"<= {TARGET_COMMANDS_PER_CASE} store commands per case. "
         f"Busiest process at that rate: {busiest[0]} "
         f"({busiest[1] / latency_step.wall_s:.0%} of one core). The store answers "
         f"{store:,.0f} simple commands/s on one connection; the pipeline sends "

@@ -167,6 +167,19 @@ def go_env() -> dict[str, str]:
     return {**os.environ, "CGO_ENABLED": "0"}
 
 
+def refuse_sqlite_layout(data: Path) -> None:
+    """A state dir from before the PostgreSQL store holds FerretDB's SQLite files, whose cases
+    are version chains the services no longer read: starting on it would show an empty platform
+    beside data nobody can reach, so refuse with what to do instead."""
+    if any(data.glob("*.sqlite")):
+        raise StackError(
+            f"{data} holds the old SQLite store (cases as version chains), which this version "
+            "no longer reads. Its data is local test data: stop the stack (`make stack-down`), "
+            f"remove {data.parent} and start again; or check out a commit before the PostgreSQL "
+            "store to keep using it."
+        )
+
+
 def build_go_module(
     module: str,
     version: str,
@@ -656,6 +669,7 @@ class Stack:
             ]
             token = str(data)
         else:
+            refuse_sqlite_layout(data)
             pg_port = self.start_postgres(free)
             token = f"--listen-addr=127.0.0.1:{port}"
             argv = [
