@@ -17,7 +17,7 @@ from typing import Any
 
 from services.notify.domain.facts import EventFacts, facts_of
 from services.notify.domain.recipients import MessageIntent, delivery_id, messages_for
-from services.notify.domain.timeline import CaseTimeline, derive
+from services.notify.domain.timeline import CaseTimeline
 from services.notify.store import NotifyStore
 from shared.consumer import Delivery, Handler
 from shared.contracts import CASE_TOPICS, CaseSubmitted
@@ -65,11 +65,7 @@ async def record_timeline(store: NotifyStore, event: CloudEvent) -> CaseTimeline
     facts = event_facts(event)
     if event.type == "case.submitted":
         await _keep_contacts(store, event)
-    async with store.case_lock(event.subject):
-        await store.add_event(facts)
-        timeline = derive(event.subject, await store.case_events(event.subject))
-        await store.save_timeline(timeline)
-    return timeline
+    return await store.add_to_timeline(facts)
 
 
 async def on_case_event(delivery: Delivery, *, ctx: NotifyContext) -> None:

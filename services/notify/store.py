@@ -1,9 +1,8 @@
 """The notify service's own collections.
 
-- `events`: one document per consumed case event (`_id` = event id, inserted first, so a
-  redelivery is a duplicate key): its type, time and PHI-free facts.
-- `cases`: one document per case, the timeline derived from its events; rewritten whole by
-  one writer at a time (a per-case lock in this process; `event_count` refuses a stale write).
+- `cases`: one document per case (shared/unit_of_work.py): the PHI-free facts of every event
+  consumed for it and the timeline derived from them, written together in one conditional
+  write, so an event already among the facts (a redelivery, a rebuild) changes nothing.
 - `contacts`: where to write about a case (guardian and physician addresses, language).
 - `deliveries`: one document per (event, channel, recipient), inserted first: the dedupe
   record, the delivery log and the retry state. `attempts` holds one claim per try.
@@ -13,13 +12,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,15 +25,21 @@ from pymongo.errors import DuplicateKeyError
 
 from services.notify.domain.deliveries import FINAL
 from services.notify.domain.facts import EventFacts
-from services.notify.domain.timeline import CaseTimeline
+from services.notify.domain.timeline import CaseTimeline, derive
 from shared.mongo import Document
+from shared.unit_of_work import CaseDocuments, Change, Loaded
+
+FACTS_FIELD = "facts"
+BSON_OPTIONS: CodecOptions[Document] = CodecOptions(tz_aware=True)
+# A case document without what only the unit of work and the derivation need.
+TIMELINE_FIELDS = {FACTS_FIELD: 0, "outbox": 0, "applied": 0, "version": 0}
 
 
 class NotifyStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
-        self.events: AsyncCollection[Document] = db["events"]
         self.cases: AsyncCollection[Document] = db["cases"]
+        self.timelines = CaseDocuments(self.cases)
         self.contacts: AsyncCollection[Document] = db["contacts"]
         self.deliveries: AsyncCollection[Document] = db["deliveries"]
         self.attempts: AsyncCollection[Document] = db["attempts"]
@@ -43,10 +47,8 @@ class NotifyStore:
         self.shares: AsyncCollection[Document] = db["shares"]
         self.experts: AsyncCollection[Document] = db["experts"]
         self.deferred: AsyncCollection[Document] = db["deferred_webhooks"]
-        self._case_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def ensure_indexes(self) -> None:
-        await self.events.create_index([("case_id", ASCENDING), ("time", ASCENDING)])
         await self.cases.create_index([("stage", ASCENDING)])
         await self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await self.deliveries.create_index([("target", ASCENDING), ("created_at", ASCENDING)])
@@ -54,45 +56,30 @@ class NotifyStore:
 
     # Timeline.
 
-    @asynccontextmanager
-    async def case_lock(self, case_id: str) -> AsyncIterator[None]:
-        """One writer per case document in this process."""
-        # Locks are kept (a few hundred bytes per case seen by this process).
-        async with self._case_locks[case_id]:
-            yield
+    async def add_to_timeline(self, facts: EventFacts) -> CaseTimeline:
+        """Add an event's facts to its case and derive the timeline again; the timeline as it
+        stands if the event was added before."""
 
-    async def add_event(self, event: EventFacts) -> bool:
-        """Record a consumed event; False if it was recorded before."""
-        doc = {"_id": event.event_id, **event.model_dump(exclude={"event_id"})}
-        try:
-            await self.events.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+        def decide(loaded: Loaded) -> Change | None:
+            known = [_event_facts(d) for d in (loaded.state or {}).get(FACTS_FIELD, [])]
+            if any(k.event_id == facts.event_id for k in known):
+                return None
+            every = [*known, _as_stored(facts)]
+            timeline = derive(facts.case_id, every)
+            state = timeline.model_dump(exclude={"case_id"})
+            return Change({**state, FACTS_FIELD: [f.model_dump() for f in every]})
 
-    async def case_events(self, case_id: str) -> list[EventFacts]:
-        cursor = self.events.find({"case_id": case_id}, sort=[("time", ASCENDING)])
-        return [_event_facts(doc) async for doc in cursor]
-
-    async def save_timeline(self, timeline: CaseTimeline) -> bool:
-        """Replace the case document unless a newer derivation (more events) is stored."""
-        doc = {"_id": timeline.case_id, **timeline.model_dump(exclude={"case_id"})}
-        try:
-            result = await self.cases.replace_one(
-                {"_id": timeline.case_id, "event_count": {"$lte": timeline.event_count}},
-                doc,
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            return False
-        return result.modified_count == 1 or result.upserted_id is not None
+        outcome = await self.timelines.change(facts.case_id, decide)
+        return _timeline({**(outcome.state or {}), "_id": facts.case_id})
 
     async def get_timeline(self, case_id: str) -> CaseTimeline | None:
-        doc = await self.cases.find_one({"_id": case_id})
+        doc = await self.cases.find_one({"_id": case_id}, projection=TIMELINE_FIELDS)
         return _timeline(doc) if doc else None
 
     async def list_timelines(self, query: Mapping[str, Any], limit: int) -> list[CaseTimeline]:
-        cursor = self.cases.find(dict(query), sort=[("updated_at", -1)], limit=limit)
+        cursor = self.cases.find(
+            dict(query), projection=TIMELINE_FIELDS, sort=[("updated_at", -1)], limit=limit
+        )
         return [_timeline(doc) async for doc in cursor]
 
     async def has_cases(self) -> bool:
@@ -201,12 +188,17 @@ def is_final(doc: Document) -> bool:
     return doc.get("status") in FINAL
 
 
+def _as_stored(facts: EventFacts) -> EventFacts:
+    """The facts as they read back from the store (BSON keeps milliseconds), so the new event
+    sorts among the stored ones exactly as it will when they are all read back later."""
+    doc = bson.decode(bson.encode(facts.model_dump()), codec_options=BSON_OPTIONS)
+    return _event_facts(doc)
+
+
 def _event_facts(doc: Document) -> EventFacts:
-    fields = {k: v for k, v in doc.items() if k != "_id"}
-    return EventFacts.model_validate({**fields, "event_id": doc["_id"]})
+    return EventFacts.model_validate(doc)
 
 
 def _timeline(doc: Document) -> CaseTimeline:
-    return CaseTimeline.model_validate(
-        {**{k: v for k, v in doc.items() if k != "_id"}, "case_id": doc["_id"]}
-    )
+    fields = {k: v for k, v in doc.items() if k in CaseTimeline.model_fields}
+    return CaseTimeline.model_validate({**fields, "case_id": doc["_id"]})

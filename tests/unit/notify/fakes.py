@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from services.notify.domain.facts import EventFacts
-from services.notify.domain.timeline import CaseTimeline
+from services.notify.domain.timeline import CaseTimeline, derive
 
 
 class FakeNotifyStore:
@@ -24,26 +22,12 @@ class FakeNotifyStore:
         self.shares: set[tuple[str, str]] = set()
         self.deferred: dict[str, tuple[str, str]] = {}
 
-    @asynccontextmanager
-    async def case_lock(self, case_id: str) -> AsyncIterator[None]:
-        await asyncio.sleep(0)
-        yield
-
-    async def add_event(self, event: EventFacts) -> bool:
-        if event.event_id in self.events:
-            return False
-        self.events[event.event_id] = event
-        return True
-
-    async def case_events(self, case_id: str) -> list[EventFacts]:
-        return [e for e in self.events.values() if e.case_id == case_id]
-
-    async def save_timeline(self, timeline: CaseTimeline) -> bool:
-        known = self.cases.get(timeline.case_id)
-        if known is not None and known.event_count > timeline.event_count:
-            return False
-        self.cases[timeline.case_id] = timeline
-        return True
+    async def add_to_timeline(self, facts: EventFacts) -> CaseTimeline:
+        if facts.event_id not in self.events:
+            self.events[facts.event_id] = facts
+            known = [e for e in self.events.values() if e.case_id == facts.case_id]
+            self.cases[facts.case_id] = derive(facts.case_id, known)
+        return self.cases[facts.case_id]
 
     async def put_contacts(self, case_id: str, contacts: Mapping[str, Any]) -> None:
         self.contacts[case_id] = dict(contacts)
