@@ -1,5 +1,6 @@
-"""Outbox relay and applied-event records against the real MongoDB-compatible server and Kafka:
-an event survives a relay crash between publish and mark, and its effect happens once."""
+"""The outbox relay and the unit of work's applied-event records against the real
+MongoDB-compatible server and Kafka: an event survives a relay crash between publish and mark,
+and its effect happens once."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from pymongo import AsyncMongoClient
 from shared.bus import InMemoryEventPublisher, KafkaEventPublisher, OutgoingRecord
 from shared.consumer import ConsumerRunner, Delivery
 from shared.envelope import CloudEvent
-from shared.mongo import Document, apply_once, connect
+from shared.mongo import Document, connect
 from shared.outbox import OUTBOX_FIELD, OutboxRelay, outbox_set, pending_filter
 from shared.settings import StackSettings
+from shared.unit_of_work import CaseDocuments, Change, Loaded, Tracking
 from tests.support import eventually, sample_event
 
 pytestmark = pytest.mark.real
@@ -69,13 +71,12 @@ async def test_an_event_is_applied_exactly_once_when_the_relay_dies_between_publ
     assert await cases.count_documents(pending_filter()) == 0
     assert (await cases.find_one({"_id": "case-outbox"}) or {})["stage"] == "submitted"
 
+    def count_up(loaded: Loaded) -> Change:
+        return Change({"times_applied": (loaded.state or {}).get("times_applied", 0) + 1})
+
     async def count_effect(delivery: Delivery) -> None:
-        await apply_once(
-            effects,
-            doc_id=delivery.event.subject,
-            event_id=delivery.event.id,
-            update={"$inc": {"times_applied": 1}},
-        )
+        tracking = Tracking("effects", delivery.event.id)
+        await CaseDocuments(effects).change(delivery.event.subject, count_up, tracking=tracking)
 
     runner = ConsumerRunner(
         stack=topics,
@@ -95,20 +96,7 @@ async def test_an_event_is_applied_exactly_once_when_the_relay_dies_between_publ
     effect = await effects.find_one({"_id": "case-outbox"})
     assert effect is not None
     assert effect["times_applied"] == 1
-    assert effect["applied_event_ids"] == [event.id]
-
-
-async def test_apply_once_ignores_a_redelivered_event(
-    stack: StackSettings, mongo: AsyncMongoClient[Document]
-) -> None:
-    effects = mongo[stack.database("outbox")]["effects"]
-    results = [
-        await apply_once(effects, doc_id="c1", event_id="e1", update={"$inc": {"n": 1}})
-        for _ in range(3)
-    ]
-    assert results == [True, False, False]
-    assert await apply_once(effects, doc_id="c1", event_id="e2", update={"$inc": {"n": 1}})
-    assert (await effects.find_one({"_id": "c1"}) or {})["n"] == 2
+    assert effect["applied"] == {"effects": [event.id]}
 
 
 async def _copies_on_topic(stack: StackSettings, event_id: str, at_least: int) -> int:
@@ -128,7 +116,7 @@ async def _copies_on_topic(stack: StackSettings, event_id: str, at_least: int) -
 
 async def _applied(effects, case_id: str, event_id: str) -> bool:  # type: ignore[no-untyped-def]
     doc = await effects.find_one({"_id": case_id})
-    return bool(doc and event_id in doc.get("applied_event_ids", []))
+    return bool(doc and event_id in doc.get("applied", {}).get("effects", []))
 
 
 async def test_a_pass_reads_the_nudged_documents_and_a_sweep_finds_the_rest(
