@@ -1,10 +1,10 @@
 """Handlers of the intake service: one function per command and per consumed event.
 
-A new case is one insert (version 1, with `case.submitted` in its outbox); a staff change
-inserts the next version with its `case.updated` (see store.py). Duplicates are found by
-claims inserted first under unique ids: the Idempotency-Key of a form, the hospital's request
-id, the id of an inbound event. A claim names its case, so a repeat after a crash finishes the
-same case instead of starting a second one.
+Every change of a case is one unit of work (store.py): the new record and its event
+(`case.submitted` for a new case, `case.updated` for a staff change) in one conditional write.
+Duplicates are found by claims inserted first under unique ids: the Idempotency-Key of a form,
+the hospital's request id, the id of an inbound event. A claim names its case, so a repeat
+after a crash finishes the same case instead of starting a second one.
 """
 
 from __future__ import annotations
@@ -26,16 +26,15 @@ from services.intake.progress import PROGRESS_TYPES, Milestone, facts_of
 from services.intake.store import CaseStore
 from services.intake.views import CaseCreate, CaseLink, LinkRole, LinksRevoked, RecordsLinks
 from shared.auth import Principal, TokenIssuer
-from shared.consumer import Delivery, Handler, PermanentError, TransientError
+from shared.consumer import Delivery, Handler, PermanentError
 from shared.contracts import CaseSubmitted, payload_as
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
-from shared.envelope import make_event, new_event_id
+from shared.envelope import CloudEvent, make_event, new_event_id
 
 SOURCE = "/services/intake"
 HOSPITAL_TOPIC = "hospital.case.submitted"
-WRITE_ATTEMPTS = 8
 log = logging.getLogger(__name__)
 
 
@@ -159,18 +158,18 @@ async def _open_case(
     source_event_id: str | None = None,
     sender: str | None = None,
 ) -> Accepted:
-    """Insert the case with its `case.submitted`, or find the one a repeat already opened."""
+    """Write the case with its `case.submitted`, or find the one a repeat already opened."""
     now = ctx.clock()
     record = CaseRecord.new(submission, at=now, source_event_id=source_event_id, sender=sender)
     event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
-    if saved := await ctx.store.save_case(record, [event]):
-        ctx.events_queued(saved)
+    change = await ctx.store.change_case(
+        submission.case_id, lambda existing: None if existing else (record, [event])
+    )
+    assert change.record is not None  # written now, or there before
+    if change.written:
+        ctx.events_queued(submission.case_id)
         log.info("case opened", extra={"case_id": submission.case_id, "event_id": event.id})
-        return Accepted(record.model_copy(update={"version": 1}), replayed=False)
-    existing = await ctx.store.get_case(submission.case_id)
-    if existing is None:
-        raise TransientError(f"case {submission.case_id} is being written; try again")
-    return Accepted(existing, replayed=True)
+    return Accepted(change.record, replayed=not change.written)
 
 
 # Consumed events.
@@ -208,10 +207,8 @@ async def on_platform_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
     """A `case.submitted` on the platform topic: ours (nothing to do), or one that bypassed
     intake, which the intake team should see too. It is never published again."""
     payload = payload_as(delivery.payload, CaseSubmitted)
-    if await ctx.store.get_case(payload.case_id) is not None:
-        return
     record = CaseRecord.new(payload, at=delivery.event.time, source_event_id=delivery.event.id)
-    await ctx.store.save_case(record, [])
+    await ctx.store.change_case(payload.case_id, lambda known: None if known else (record, []))
 
 
 async def on_progress(delivery: Delivery, *, ctx: IntakeContext) -> None:
@@ -245,19 +242,23 @@ async def change_case(
     decide: Decide,
     action: access.Action = "manage-cases",
 ) -> CaseRecord:
-    """Read the latest version, let the rules decide, insert the next version with its event."""
+    """Read the case, let the rules decide, write the new record with its event."""
     access.check_case_scope(principal, action, case_id)
     actor = Actor(subject=principal.subject, role=principal.role)
-    for _ in range(WRITE_ATTEMPTS):
-        record = access.check_case(principal, action, await ctx.store.get_case(case_id), case_id)
+
+    def decide_change(current: CaseRecord | None) -> tuple[CaseRecord, list[CloudEvent]]:
+        record = access.check_case(principal, action, current, case_id)
         now = ctx.clock()
         transition = decide(record, actor, now)
-        event = make_event(transition.event, source=SOURCE, subject=case_id, time=now)
-        if saved := await ctx.store.save_case(transition.record, [event]):
-            ctx.events_queued(saved)
-            log.info("case changed", extra={"case_id": case_id, "event_id": event.id})
-            return transition.record.model_copy(update={"version": record.version + 1})
-    raise TransientError(f"case {case_id} kept changing under concurrent writers")
+        return transition.record, [
+            make_event(transition.event, source=SOURCE, subject=case_id, time=now)
+        ]
+
+    change = await ctx.store.change_case(case_id, decide_change)
+    assert change.record is not None  # decide_change always writes
+    ctx.events_queued(case_id)
+    log.info("case changed", extra={"case_id": case_id, "event_id": change.events[0].id})
+    return change.record
 
 
 async def revoke_links(

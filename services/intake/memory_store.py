@@ -1,4 +1,4 @@
-"""An in-memory `CaseStore` for fast tests, with the same insert-only semantics as MongoDB."""
+"""An in-memory `CaseStore` for fast tests, with the same semantics as the MongoDB one."""
 
 from __future__ import annotations
 
@@ -8,36 +8,37 @@ from typing import Any
 
 from services.intake.domain import CaseFilter, CaseRecord
 from services.intake.progress import Milestone
+from services.intake.store import CaseChange, DecideCase
 from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.versions import version_id
 
 
 class InMemoryCaseStore:
     def __init__(self) -> None:
-        self.versions: dict[str, list[CaseRecord]] = {}
+        self.cases: dict[str, CaseRecord] = {}
         self.outbox: list[CloudEvent] = []
         self.claims: dict[str, Document] = {}
         self.milestones: dict[str, tuple[str, Milestone]] = {}
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
-        versions = self.versions.get(case_id)
-        return versions[-1] if versions else None
+        return self.cases.get(case_id)
 
-    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> str | None:
-        versions = self.versions.setdefault(record.case_id, [])
-        if len(versions) != record.version:
-            return None
-        versions.append(record.model_copy(update={"version": record.version + 1}))
+    async def change_case(self, case_id: str, decide: DecideCase) -> CaseChange:
+        current = self.cases.get(case_id)
+        decided = decide(current)
+        if decided is None:
+            return CaseChange(current, (), written=False)
+        record, events = decided
+        version = current.version + 1 if current else 1
+        self.cases[case_id] = written = record.model_copy(update={"version": version})
         self.outbox.extend(events)
-        return version_id(record.case_id, record.version + 1)
+        return CaseChange(written, events, written=True)
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int
     ) -> list[CaseRecord]:
-        latest = [versions[-1] for versions in self.versions.values() if versions]
-        latest.sort(key=lambda r: r.submitted_at, reverse=True)
-        found = [r for r in latest if case_filter.matches(r, today)]
+        newest_first = sorted(self.cases.values(), key=lambda r: r.submitted_at, reverse=True)
+        found = [r for r in newest_first if case_filter.matches(r, today)]
         return found[offset : offset + limit]
 
     async def claim(self, key: str, *, case_id: str, **facts: Any) -> Document:

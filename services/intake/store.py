@@ -1,13 +1,8 @@
-"""The intake service's own collections. Every write is an insert with a unique `_id`.
+"""The intake service's own collections.
 
-FerretDB 1.x evaluates an update's filter and writes the document in separate steps, so two
-writers of one document can both "match" and overwrite each other. So:
-
-- `cases`: a case is a chain of immutable versions, `_id` = `<case id>#<version>`. A change
-  inserts the next version with its events in the outbox; the unique `_id` is the
-  compare-and-set. Events still pending in the version replaced are carried into the new one
-  (the relay may then publish one twice; consumers ignore the repeat by its id). The relay's
-  `$unset` is the only update a version ever gets.
+- `cases`: one document per case (`_id` = case id) through the unit of work
+  (shared/unit_of_work.py): the record, top-level copies of what the staff list filters and
+  sorts by, and the events the change caused in its outbox, written in one conditional update.
 - `claims`: one document per idempotency key, hospital request id and inbound event id,
   naming the case it belongs to; inserted before the case, so a repeat finds it.
 - `milestones`: one document per consumed event (`_id` = event id), so a redelivery is a
@@ -16,7 +11,8 @@ writers of one document can both "match" and overwrite each other. So:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
@@ -29,10 +25,20 @@ from services.intake.domain import CaseFilter, CaseRecord
 from services.intake.progress import Milestone
 from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD, save_next_version
-from shared.versions import VERSIONS_ONLY, VersionChain
+from shared.unit_of_work import OUTBOX_FIELD, CaseDocuments, Change, Loaded
 
-LATEST_FIRST = [("case_id", ASCENDING), ("version", DESCENDING)]
+# Given the case as it stands (None if there is none), the record to write and its events, or
+# None to write nothing.
+DecideCase = Callable[[CaseRecord | None], tuple[CaseRecord, Sequence[CloudEvent]] | None]
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """The case as written (or as it stands when nothing was), and the events written."""
+
+    record: CaseRecord | None
+    events: Sequence[CloudEvent]
+    written: bool
 
 
 class CaseStore(Protocol):
@@ -40,10 +46,11 @@ class CaseStore(Protocol):
     (memory_store.py) the fake."""
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
-        """The latest version of the case."""
+        """The case, with the version it was read at."""
 
-    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> str | None:
-        """Insert the version after `record.version`; its `_id`, or None if it exists already."""
+    async def change_case(self, case_id: str, decide: DecideCase) -> CaseChange:
+        """Read the case, decide, and write the record with its events in one conditional
+        write; read and decide again if another writer got there first."""
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int
@@ -68,51 +75,44 @@ class IntakeStore:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.claims: AsyncCollection[Document] = db["claims"]
         self.milestones: AsyncCollection[Document] = db["milestones"]
-        self.versions = VersionChain(self.cases, db["case_heads"])
+        self.documents = CaseDocuments(self.cases)
 
     async def ensure_indexes(self) -> None:
-        await self.cases.create_index(LATEST_FIRST)
+        for field in ("status", "specialty", "urgency"):
+            await self.cases.create_index([(field, ASCENDING), ("submitted_at", DESCENDING)])
         await self.cases.create_index([("submitted_at", DESCENDING)])
         await self.milestones.create_index([("case_id", ASCENDING)])
 
     # Cases.
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
-        doc = await self.versions.latest(case_id, projection={OUTBOX_FIELD: 0})
-        return _record(doc) if doc else None
+        loaded = await self.documents.load(case_id)
+        return _record(loaded.state, loaded.version) if loaded.state else None
 
-    async def save_case(self, record: CaseRecord, events: Sequence[CloudEvent]) -> str | None:
-        """Insert the version after `record.version` with its events (and those still pending in
-        the version it replaces); its `_id`, or None if another writer inserted it first."""
-        state = _document(record, record.version + 1)
-        return await save_next_version(self.versions, record.case_id, record.version, state, events)
+    async def change_case(self, case_id: str, decide: DecideCase) -> CaseChange:
+        def decide_document(loaded: Loaded) -> Change | None:
+            decided = decide(_record(loaded.state, loaded.version) if loaded.state else None)
+            if decided is None:
+                return None
+            record, events = decided
+            return Change(_document(record), events)
+
+        outcome = await self.documents.change(case_id, decide_document)
+        record = _record(outcome.state, outcome.version) if outcome.state else None
+        return CaseChange(record, outcome.events, outcome.written)
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int
     ) -> list[CaseRecord]:
-        """Newest first. The query pre-filters; the rule decides on each case's latest version
-        (a superseded version may be all that matched)."""
-        query = _filter_query(case_filter, today)
+        """Newest first, one page exactly: the query says all that the filter does."""
         cursor = self.cases.find(
-            query,
-            projection={"case_id": 1},
+            _filter_query(case_filter, today),
+            projection={OUTBOX_FIELD: 0},
             sort=[("submitted_at", DESCENDING)],
-            limit=2 * (offset + limit),
+            skip=offset,
+            limit=limit,
         )
-        case_ids = list(dict.fromkeys([str(doc["case_id"]) async for doc in cursor]))
-        latest = await self._latest(case_ids[: offset + limit])
-        found = [latest[c] for c in case_ids if c in latest]
-        return [r for r in found if case_filter.matches(r, today)][offset : offset + limit]
-
-    async def _latest(self, case_ids: list[str]) -> dict[str, CaseRecord]:
-        cursor = self.cases.find({"case_id": {"$in": case_ids}}, projection={OUTBOX_FIELD: 0})
-        latest: dict[str, CaseRecord] = {}
-        async for doc in cursor:
-            record = _record(doc)
-            known = latest.get(record.case_id)
-            if known is None or record.version > known.version:
-                latest[record.case_id] = record
-        return latest
+        return [_record(doc, doc["version"]) async for doc in cursor]
 
     # Claims.
 
@@ -158,15 +158,13 @@ class IntakeStore:
         return found
 
 
-def _record(doc: Document) -> CaseRecord:
-    return CaseRecord.model_validate(doc["record"] | {"version": doc["version"]})
+def _record(state: Document, version: int) -> CaseRecord:
+    return CaseRecord.model_validate(state["record"] | {"version": version})
 
 
-def _document(record: CaseRecord, version: int) -> Document:
+def _document(record: CaseRecord) -> Document:
     """The record, plus top-level copies of what the staff list filters and sorts by."""
     return {
-        "case_id": record.case_id,
-        "version": version,
         "record": record.model_dump(mode="json", exclude={"version"}),
         "status": record.status,
         "specialty": record.specialty,
@@ -178,7 +176,7 @@ def _document(record: CaseRecord, version: int) -> Document:
 
 
 def _filter_query(case_filter: CaseFilter, today: date) -> Document:
-    query: Document = dict(VERSIONS_ONLY)
+    query: Document = {}
     for name, values in (
         ("status", case_filter.statuses),
         ("specialty", case_filter.specialties),

@@ -49,6 +49,7 @@ async def assemble(
         group_id=stack.topic(SERVICE),
         handlers=consumer_handlers(context),
         publisher=publisher,
+        prefetch=store.documents.preload,
     )
 
     async def consumer_ready() -> bool:

@@ -64,7 +64,7 @@ async def test_every_rejection_names_the_field_and_never_the_value(
     assert code in (error["code"], *(p["code"] for p in error.get("problems", [])))
     for value in (SECRET_LOOKING, CHILD_FAMILY, BIRTH_DATE, GUARDIAN_EMAIL, "2999-01-01"):
         assert value not in answer.text
-    assert fast_intake.store.versions == {}
+    assert fast_intake.store.cases == {}
 
 
 async def test_a_body_that_is_not_json_is_a_422_too(fast_intake: FastIntake) -> None:
@@ -108,7 +108,7 @@ async def test_the_same_idempotency_key_gives_the_same_case(fast_intake: FastInt
     again = await fast_intake.client.post("/cases", json=form(), headers=key)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["case_id"] == again.json()["case_id"] and again.json()["replayed"]
-    assert len(fast_intake.store.versions) == 1 and len(fast_intake.store.outbox) == 1
+    assert len(fast_intake.store.cases) == 1 and len(fast_intake.store.outbox) == 1
 
     changed = await fast_intake.client.post("/cases", json=form(urgency="urgent"), headers=key)
     assert changed.status_code == 422
@@ -131,7 +131,7 @@ async def test_a_retry_after_a_crash_between_claim_and_case_finishes_the_same_ca
     key = {"Idempotency-Key": "crash-test-01"}
     first = await fast_intake.client.post("/cases", json=form(), headers=key)
     case_id = first.json()["case_id"]
-    fast_intake.store.versions.clear()  # as if the process died after the claim
+    fast_intake.store.cases.clear()  # as if the process died after the claim
     again = await fast_intake.client.post("/cases", json=form(), headers=key)
     assert again.status_code == 201 and again.json()["case_id"] == case_id
 

@@ -58,19 +58,19 @@ async def test_repeats_make_no_second_case(ctx: IntakeContext) -> None:
     await on_hospital_case(delivery(event), ctx=ctx)  # redelivered
     await on_hospital_case(delivery(hospital("n-2")), ctx=ctx)  # same request, new case id
     await on_hospital_case(delivery(hospital("n-1", request_id=None)), ctx=ctx)  # resent
-    assert list(store_of(ctx).versions) == ["n-1"] and len(store_of(ctx).outbox) == 1
+    assert list(store_of(ctx).cases) == ["n-1"] and len(store_of(ctx).outbox) == 1
     # The same request id from another organization is another request.
     await on_hospital_case(delivery(hospital("w-1", org="org-w")), ctx=ctx)
-    assert sorted(store_of(ctx).versions) == ["n-1", "w-1"]
+    assert sorted(store_of(ctx).cases) == ["n-1", "w-1"]
 
 
 async def test_a_retry_after_a_crash_finishes_the_case(ctx: IntakeContext) -> None:
     event = hospital("n-1")
     await on_hospital_case(delivery(event), ctx=ctx)
-    store_of(ctx).versions.clear()  # as if the process died after its claims
+    store_of(ctx).cases.clear()  # as if the process died after its claims
     store_of(ctx).outbox.clear()
     await on_hospital_case(delivery(event), ctx=ctx)
-    assert list(store_of(ctx).versions) == ["n-1"] and len(store_of(ctx).outbox) == 1
+    assert list(store_of(ctx).cases) == ["n-1"] and len(store_of(ctx).outbox) == 1
 
 
 async def test_invalid_or_conflicting_submissions_are_permanent_errors(
@@ -92,8 +92,8 @@ async def test_a_case_that_bypassed_intake_is_recorded_and_not_republished(
     event = make_event(sample_case("direct-1"), source="/legacy", subject="direct-1")
     await on_platform_case(delivery(event, "case.submitted"), ctx=ctx)
     await on_platform_case(delivery(event, "case.submitted"), ctx=ctx)
-    assert list(store_of(ctx).versions) == ["direct-1"] and store_of(ctx).outbox == []
-    assert len(store_of(ctx).versions["direct-1"]) == 1
+    assert list(store_of(ctx).cases) == ["direct-1"] and store_of(ctx).outbox == []
+    assert store_of(ctx).cases["direct-1"].version == 1
 
 
 async def test_progress_events_are_kept_once(ctx: IntakeContext) -> None:
