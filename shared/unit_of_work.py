@@ -41,6 +41,10 @@ APPLIED_KEPT = 200
 ATTEMPTS = 20
 
 
+class CaseBusy(TransientError):
+    """The case changed under us on every attempt; the caller may retry (HTTP: 503)."""
+
+
 @dataclass(frozen=True)
 class Tracking:
     """The consumed event a change applies: `event_id` as seen by consumer group `consumer`."""
@@ -161,7 +165,7 @@ class CaseDocuments:
                 return Outcome(
                     case_id, current.version + 1, change.state, change.events, written=True
                 )
-        raise TransientError(f"case {case_id} kept changing under concurrent writers")
+        raise CaseBusy(f"case {case_id} kept changing under concurrent writers")
 
     async def write(self, read: Loaded, change: Change, tracking: Tracking | None) -> bool:
         """The conditional write of one change on top of version `read.version`; False when

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 from services.records.config import RecordsSettings
-from services.records.wiring import SERVICE, assemble
+from services.records.handlers import SERVICE
+from services.records.wiring import assemble
 from shared.auth import AuthSettings, TokenVerifier
 from shared.runtime import BackgroundTask, Connections, main
 

@@ -74,7 +74,7 @@ def visible_cases_query(principal: Principal, action: Action) -> Document:
     check_role(principal, action)
     clauses: list[Document] = []
     if principal.role in CASE_SCOPED or principal.case_ids:
-        clauses.append({"case_id": {"$in": sorted(principal.case_ids)}})
+        clauses.append({"_id": {"$in": sorted(principal.case_ids)}})
     if principal.role == "hospital-system":
         clauses.append({"organization_id": principal.organization or "\x00no-organization"})
     if principal.role == "expert":

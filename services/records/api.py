@@ -16,7 +16,7 @@ from services.records import copies, handlers, ingest
 from services.records.deps import CallerDep, PortsDep
 from services.records.dicomweb_api import router as dicomweb_router
 from services.records.domain import DomainError
-from services.records.handlers import CaseBusy, Ports
+from services.records.handlers import Ports
 from services.records.uploads import receive_multipart, spooled
 from services.records.views import (
     ChecklistPublic,
@@ -30,6 +30,7 @@ from services.records.views import (
 from shared.auth import TokenVerifier
 from shared.contracts import RecordsRequested
 from shared.errors import ApiError, error_body
+from shared.unit_of_work import CaseBusy
 from shared.webapp import create_service_app
 
 STATUS_OF_CODE = {

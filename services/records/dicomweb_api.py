@@ -83,7 +83,8 @@ async def search_studies(
     """QIDO-RS: the studies of the cases the caller may read (filter by `case_id`)."""
     query = access.visible_cases_query(principal, "read-imaging")
     if case_id is not None:
-        query = {"$and": [query, {"case_id": case_id}]}
+        # A plain `_id` filter where it can be: FerretDB pushes no `$and` down to an index.
+        query = {"$and": [query, {"_id": case_id}]} if query else {"_id": case_id}
     results = []
     for case in await ports.store.visible_cases(query):
         results += [dicomweb.study_result(s, _base(request)) for s in case.studies.values()]
@@ -103,8 +104,8 @@ async def search_series(
     )
     summary = None
     if instances:
-        stored = await ports.store.load(instances[0].case_id)
-        summary = stored.case.studies.get(study) if stored else None
+        case = await ports.store.load(instances[0].case_id)
+        summary = case.studies.get(study) if case else None
     results = dicomweb.series_results(instances, summary, _base(request))
     return JSONResponse(results, media_type=dicomweb.DICOM_JSON)
 

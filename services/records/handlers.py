@@ -1,7 +1,8 @@
 """Handlers of the records service: one function per event and per command.
 
-Every change goes through `change_case`: load the case, let the domain decide, save the case
-and its events in one single-document write (retried if someone else saved in between).
+Every change goes through `change_case`, the unit of work (shared/unit_of_work.py): load the
+case, let the domain decide, write the case, its events and the consumed event's id in one
+conditional write (decided again if someone else wrote in between).
 """
 
 from __future__ import annotations
@@ -12,27 +13,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.records import access, rules
+from services.records.case_documents import case_to_document
 from services.records.config import RecordsSettings
 from services.records.domain import CaseRecord, DocumentEntry, DomainError
-from services.records.store import RecordsStore, StoredCase
+from services.records.store import RecordsStore, case_of
 from shared.auth import Principal
-from shared.consumer import Delivery, TransientError
+from shared.consumer import Delivery
 from shared.contracts import CaseSubmitted, CaseUpdated, RecordsRequested, payload_as
 from shared.contracts.common import Actor
 from shared.envelope import Payload, make_event
 from shared.expert_access import experts_after
 from shared.objectstore import ObjectStore
+from shared.unit_of_work import Change, Loaded, Tracking
 
 SOURCE = "/services/records"
 CONSUMED_TYPES = ("case.submitted", "case.updated", "expert.assigned", "assignment.updated")
-SAVE_ATTEMPTS = 20
+SERVICE = "records"
 
 # None: nothing changed, so nothing is saved.
 Mutation = Callable[[CaseRecord], list[Payload] | None]
-
-
-class CaseBusy(TransientError):
-    """The case changed under us on every attempt; the caller may retry."""
 
 
 @dataclass(frozen=True)
@@ -55,35 +54,42 @@ async def change_case(
     case_id: str,
     mutate: Mutation,
     *,
-    event_id: str | None = None,
+    delivery: Delivery | None = None,
     create: bool = False,
     just_read: CaseRecord | None = None,
 ) -> CaseRecord | None:
-    """Apply `mutate` and save with its events; None when `event_id` was already applied.
+    """Apply `mutate` and write the case with its events; None when `delivery`'s event was
+    already applied.
 
     `just_read`: the case as the caller has just read it (to check access), tried first
-    instead of reading it again; if it is no longer the latest, the save says so and the
+    instead of reading it again; if another writer changed it since, the write misses and the
     next attempt reads afresh."""
-    for _ in range(SAVE_ATTEMPTS):
-        if just_read is not None and event_id is None:
-            stored: StoredCase | None = StoredCase(just_read, frozenset())
-            just_read = None
-        else:
-            stored = await ports.store.load(case_id)
-        if stored is not None and event_id in stored.applied_event_ids:
-            return None
-        if stored is None and not create:
+    decided: list[CaseRecord] = []
+
+    def decide(loaded: Loaded) -> Change | None:
+        case = case_of(loaded)
+        if case is None and not create:
             raise access.not_found(case_id)
-        case = stored.case if stored else CaseRecord(case_id, uid_salt=secrets.token_hex(16))
+        case = case or CaseRecord(case_id, uid_salt=secrets.token_hex(16))
+        decided[:] = [case]
         payloads = mutate(case)
         if payloads is None:
-            return case
+            return None
         events = [make_event(p, source=SOURCE, subject=case_id) for p in payloads]
-        if saved := await ports.store.save(case, events, applied_event_id=event_id):
-            if events:
-                ports.nudge(saved)
-            return case
-    raise CaseBusy(f"case {case_id} changed on each of {SAVE_ATTEMPTS} attempts")
+        return Change(case_to_document(case), events)
+
+    first = None
+    if just_read is not None:
+        first = Loaded(case_id, just_read.revision, case_to_document(just_read))
+    tracking = Tracking(SERVICE, delivery.event.id) if delivery else None
+    outcome = await ports.store.documents.change(case_id, decide, tracking=tracking, loaded=first)
+    if not decided:
+        return None  # the event was applied before
+    if outcome.written:
+        decided[0].revision = outcome.version
+        if outcome.events:
+            ports.nudge(case_id)
+    return decided[0]
 
 
 async def on_case_submitted(delivery: Delivery, *, ports: Ports) -> None:
@@ -94,7 +100,7 @@ async def on_case_submitted(delivery: Delivery, *, ports: Ports) -> None:
         case.submit(payload)
         return case.events_after_change(now())
 
-    await change_case(ports, payload.case_id, mutate, event_id=delivery.event.id, create=True)
+    await change_case(ports, payload.case_id, mutate, delivery=delivery, create=True)
 
 
 async def on_case_updated(delivery: Delivery, *, ports: Ports) -> None:
@@ -105,7 +111,7 @@ async def on_case_updated(delivery: Delivery, *, ports: Ports) -> None:
         rules_changed = case.update_status(payload.status, payload.specialty)
         return case.events_after_change(now()) if rules_changed and case.submitted else []
 
-    await change_case(ports, payload.case_id, mutate, event_id=delivery.event.id, create=True)
+    await change_case(ports, payload.case_id, mutate, delivery=delivery, create=True)
 
 
 async def on_assignment_event(delivery: Delivery, *, ports: Ports) -> None:
@@ -119,7 +125,7 @@ async def on_assignment_event(delivery: Delivery, *, ports: Ports) -> None:
         return []
 
     case_id = delivery.event.subject
-    await change_case(ports, case_id, mutate, event_id=delivery.event.id, create=True)
+    await change_case(ports, case_id, mutate, delivery=delivery, create=True)
 
 
 async def load_case(
@@ -127,8 +133,7 @@ async def load_case(
 ) -> CaseRecord:
     """The case, if it exists and this caller may do `action` on it."""
     access.check_case_scope(principal, action, case_id)
-    stored = await ports.store.load(case_id)
-    return access.check_case(principal, action, stored.case if stored else None, case_id)
+    return access.check_case(principal, action, await ports.store.load(case_id), case_id)
 
 
 async def waive_item(

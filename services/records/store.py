@@ -1,14 +1,11 @@
-"""The records service's own collections: the versions of each case, one document per instance.
+"""The records service's own collections: one document per case, one per instance.
 
-A case is a chain of immutable versions (shared/versions.py): a change inserts the next version
-whole, with its pending events and the ids of the events it applied, so the state and the
-events it causes cannot part, and the unique `_id` is the compare-and-set. (A conditional
-`update_one` is not one on FerretDB 1.x: two processes can both match the same revision and
-overwrite each other, which lost uploads once two records instances shared the work.)
-An instance document is inserted (claimed) under its upload's id before its object is stored;
-it is served only once the case document lists that upload id, which the same write that counts
-the instances and queues their events adds. No multi-document update is ever needed (they are
-also slow on FerretDB: about 2.6 ms per document).
+A case is one document (`_id` = case id) changed only through the unit of work
+(shared/unit_of_work.py): the new state, the events it causes and the id of the consumed event
+in one conditional write, so the state and its events cannot part and two writers cannot both
+win. An instance document is inserted (claimed) under its upload's id before its object is
+stored; it is served only once the case document lists that upload id, which the same write
+that counts the instances and queues their events adds.
 """
 
 from __future__ import annotations
@@ -19,25 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.records.case_documents import case_from_document, case_to_document
+from services.records.case_documents import case_from_document
 from services.records.domain import CaseRecord
-from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD, save_next_version
-from shared.versions import VersionChain
+from shared.unit_of_work import APPLIED_FIELD, OUTBOX_FIELD, CaseDocuments, Loaded
 
 ClaimOutcome = Literal["claimed", "duplicate", "conflict"]
-
-
-@dataclass(frozen=True)
-class StoredCase:
-    case: CaseRecord
-    applied_event_ids: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -66,7 +55,7 @@ class RecordsStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.instances: AsyncCollection[Document] = db["instances"]
-        self.versions = VersionChain(self.cases, db["case_heads"])
+        self.documents = CaseDocuments(self.cases)
 
     async def create_indexes(self) -> None:
         await self.instances.create_index(
@@ -77,53 +66,18 @@ class RecordsStore:
         )
         await self.instances.create_index([("upload_id", ASCENDING)])
         await self.cases.create_index([("organization_id", ASCENDING)])
-        await self.cases.create_index([("case_id", ASCENDING), ("version", DESCENDING)])
 
-    async def load(self, case_id: str) -> StoredCase | None:
-        doc = await self.versions.latest(case_id, projection={OUTBOX_FIELD: 0})
-        if doc is None:
-            return None
-        return StoredCase(case_from_document(doc), frozenset(doc.get("applied_event_ids", [])))
-
-    async def save(
-        self,
-        case: CaseRecord,
-        events: Sequence[CloudEvent],
-        *,
-        applied_event_id: str | None = None,
-    ) -> str | None:
-        """Insert the case's next version with its events (and those still pending in the one
-        it replaces); its `_id`, or None if someone saved that version first."""
-        state = case_to_document(case)
-        saved = await save_next_version(
-            self.versions,
-            case.case_id,
-            case.revision,
-            state,
-            events,
-            applied_event_id=applied_event_id,
-        )
-        if saved:
-            case.revision += 1
-        return saved
+    async def load(self, case_id: str) -> CaseRecord | None:
+        return case_of(await self.documents.load(case_id))
 
     async def visible_cases(
         self, query: Document, *, with_studies: bool = True
     ) -> list[CaseRecord]:
-        """Cases matching an access query (see access.py), for listings such as QIDO: a case
-        counts when its latest version matches (a superseded one may be all that did)."""
+        """Cases matching an access query (see access.py), for listings such as QIDO."""
         if with_studies:
             query = {**query, "studies.0": {"$exists": True}}
-        matched: dict[str, dict[int, Document]] = {}
-        fields = {OUTBOX_FIELD: 0, "applied_event_ids": 0}
-        async for doc in self.cases.find(query, projection=fields):
-            matched.setdefault(doc["case_id"], {})[doc["version"]] = doc
-        found = []
-        for case_id, versions in matched.items():
-            latest = await self.versions.latest(case_id, projection={"_id": 1})
-            if latest is not None and latest["version"] in versions:
-                found.append(case_from_document(versions[latest["version"]]))
-        return found
+        cursor = self.cases.find(query, projection={OUTBOX_FIELD: 0, APPLIED_FIELD: 0})
+        return [_case_of_document(doc) async for doc in cursor]
 
     async def claim_instance(
         self, record: InstanceRecord, *, upload_id: str, now: datetime, stale_after: timedelta
@@ -185,11 +139,11 @@ class RecordsStore:
         if sop is not None:
             query["sop_instance_uid"] = sop
         docs = await self.instances.find(query).sort("instance_number", ASCENDING).to_list()
-        cases = {doc["case_id"] for doc in docs}
-        committed: dict[str, set[str]] = {}
-        for case_id in sorted(cases):
-            case = await self.versions.latest(case_id, projection={"uploads": 1})
-            committed[case_id] = set((case or {}).get("uploads", []))
+        cases = sorted({doc["case_id"] for doc in docs})
+        committed = {
+            str(case["_id"]): set(case.get("uploads", []))
+            async for case in self.cases.find({"_id": {"$in": cases}}, projection={"uploads": 1})
+        }
         return [
             InstanceRecord.from_document(doc)
             for doc in docs
@@ -197,11 +151,24 @@ class RecordsStore:
         ]
 
     async def upload_committed(self, case_id: str, upload_id: str) -> bool:
-        case = await self.versions.latest(case_id, projection={"uploads": 1})
+        case = await self.cases.find_one({"_id": case_id}, projection={"uploads": 1})
         return case is not None and upload_id in case.get("uploads", [])
 
     async def _committed(self, instance: Document) -> bool:
         return await self.upload_committed(instance["case_id"], instance["upload_id"])
+
+
+def case_of(loaded: Loaded) -> CaseRecord | None:
+    """The case as the unit of work read it (None if there is none)."""
+    if loaded.state is None:
+        return None
+    return case_from_document(
+        {**loaded.state, "case_id": loaded.case_id, "version": loaded.version}
+    )
+
+
+def _case_of_document(doc: Document) -> CaseRecord:
+    return case_from_document({**doc, "case_id": doc["_id"]})
 
 
 def _instance_document(record: InstanceRecord, upload_id: str, now: datetime) -> Document:

@@ -12,6 +12,7 @@ from services.records.api import create_app
 from services.records.config import RecordsSettings
 from services.records.dicom import quiet_pydicom
 from services.records.handlers import (
+    SERVICE,
     Ports,
     on_assignment_event,
     on_case_submitted,
@@ -23,8 +24,6 @@ from shared.consumer import ConsumerRunner
 from shared.objectstore import MinioObjectStore
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTask, Connections
-
-SERVICE = "records"
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,7 @@ async def assemble(
             "assignment.updated": partial(on_assignment_event, ports=ports),
         },
         publisher=connections.publisher,
+        prefetch=store.documents.preload,
     )
 
     async def consumer_ready() -> bool:

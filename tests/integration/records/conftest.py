@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from services.records.config import RecordsSettings
-from services.records.wiring import SERVICE, RecordsService, assemble
+from services.records.handlers import SERVICE
+from services.records.wiring import RecordsService, assemble
 from shared.auth import Role, TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
 from shared.contracts import ExpertAssigned
@@ -79,8 +80,8 @@ class RecordsHarness:
         await self.publisher.publish([make_event(assigned, source="/tests", subject=case_id)])
 
         async def followed() -> bool:
-            stored = await self.service.ports.store.load(case_id)
-            return stored is not None and expert_id in stored.case.experts
+            case = await self.service.ports.store.load(case_id)
+            return case is not None and expert_id in case.experts
 
         await eventually(followed)
 

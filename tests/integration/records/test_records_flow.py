@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pytest
 
-from services.records.wiring import SERVICE
+from services.records.handlers import SERVICE
 from shared.auth import Role
 from shared.contracts import CaseUpdated, RecordsReady, RecordsUpdated
 from shared.contracts.case_updated import CaseStatus
@@ -34,18 +34,18 @@ async def test_case_submitted_opens_the_checklist_and_a_redelivery_changes_nothi
     ]  # fmt: skip
     assert checklist["present"] == ["family-questions"]
     assert checklist["identity_check"] == {"status": "not-checked", "findings": []}
-    versions = records.service.ports.store.versions
+    cases = records.service.ports.store.cases
     # The outbox empties when the relay publishes; everything else must stay as it was.
-    before = await versions.latest("case-open", {"outbox": 0})
+    before = await cases.find_one({"_id": "case-open"}, {"outbox": 0})
 
     await records.publisher.publish([event])  # the same event, delivered again
     group = records.stack.topic(SERVICE)
     await eventually(lambda: consumed_everything(records.stack, group, "case.submitted"))
 
-    after = await versions.latest("case-open", {"outbox": 0})
+    after = await cases.find_one({"_id": "case-open"}, {"outbox": 0})
     assert after == before
-    assert after is not None and after["applied_event_ids"][0] == event.id
-    assert event.id not in after["applied_event_ids"][1:]
+    assert after is not None and after["applied"][SERVICE][0] == event.id
+    assert event.id not in after["applied"][SERVICE][1:]
     updates = await eventually(lambda: events_on(records.stack, "records.updated", "case-open"))
     assert len(updates) == 1
 

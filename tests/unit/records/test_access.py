@@ -89,7 +89,7 @@ def test_an_unsubmitted_case_does_not_exist() -> None:
 def test_listing_queries_follow_the_same_rules() -> None:
     assert visible_cases_query(caller("intake-staff"), "read-imaging") == {}
     assert visible_cases_query(caller("guardian", ("b", "a")), "upload") == {
-        "case_id": {"$in": ["a", "b"]}
+        "_id": {"$in": ["a", "b"]}
     }
     hospital = visible_cases_query(caller("hospital-system", organization="org-1"), "stow")
     assert hospital == {"organization_id": "org-1"}
