@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from services.assignment.api import create_app
 from services.assignment.config import AssignmentSettings
-from services.assignment.handlers import AssignmentContext, consumer_handlers
+from services.assignment.handlers import SERVICE, AssignmentContext, consumer_handlers
 from services.assignment.roster_handlers import load_roster, read_roster_file
 from services.assignment.scanner import run_scanner
 from services.assignment.store import AssignmentStore
@@ -22,7 +22,6 @@ from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTask, Connections, main
 from shared.settings import StackSettings
 
-SERVICE = "assignment"
 log = logging.getLogger(__name__)
 
 
@@ -70,6 +69,7 @@ async def assemble(
         group_id=stack.topic(SERVICE),
         handlers=consumer_handlers(context),
         publisher=publisher,
+        prefetch=store.documents.preload,
     )
 
     async def consumer_ready() -> bool:

@@ -1,5 +1,5 @@
-"""One function per consumed event and per command. Each writes the next version of one case
-with the events it caused, atomically, through `change_case`."""
+"""One function per consumed event and per command. Each changes one case with the events it
+caused, atomically, through `change_case` (the unit of work, shared/unit_of_work.py)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from services.assignment.domain.errors import NotFound
 from services.assignment.domain.matching import chosen_candidate, rank_candidates
 from services.assignment.domain.service_levels import ServiceLevelPolicy
 from services.assignment.domain.transitions import OfferTerms, Transition
-from services.assignment.store import AssignmentStore
-from shared.consumer import Delivery, Handler, TransientError
+from services.assignment.store import AssignmentStore, document_of, record_of
+from shared.consumer import Delivery, Handler
 from shared.contracts import CaseSubmitted, CaseUpdated, RecordsReady, ReportIssued, payload_as
 from shared.contracts.common import Actor
 from shared.envelope import make_event, new_event_id
+from shared.unit_of_work import Change, Loaded, Tracking
 
 SOURCE = "/services/assignment"
-# How often a command re-reads and decides again when another writer saved the case first.
-WRITE_ATTEMPTS = 8
+SERVICE = "assignment"
 
 Decide = Callable[[CaseRecord, OfferTerms], Awaitable[Transition | None]]
 
@@ -52,13 +52,19 @@ class AssignmentContext:
 
 
 async def change_case(
-    ctx: AssignmentContext, case_id: str, decide: Decide, *, create: bool = False
+    ctx: AssignmentContext,
+    case_id: str,
+    decide: Decide,
+    *,
+    create: bool = False,
+    tracking: Tracking | None = None,
 ) -> CaseRecord:
     """Read the case, decide, match the next candidate if needed, and write it all at once.
 
     With `create`, an unknown case starts empty (events may arrive in any order)."""
-    for _ in range(WRITE_ATTEMPTS):
-        record = await ctx.store.get_case(case_id)
+
+    async def decide_document(loaded: Loaded) -> Change | None:
+        record = record_of(loaded)
         if record is None:
             if not create:
                 raise NotFound("case_not_found", f"no case {case_id} is known here", "case_id")
@@ -66,20 +72,24 @@ async def change_case(
         terms = ctx.terms()
         transition = await decide(record, terms)
         if transition is None:
-            return record
+            return None
         if transition.match_next:
             transition = await _match_next(ctx, transition, terms)
         events = [
             make_event(p, source=SOURCE, subject=case_id, time=terms.now) for p in transition.events
         ]
-        saved = await ctx.store.save_case(
-            read_version=record.version, record=transition.record, events=events
-        )
-        if saved:
-            if events:
-                ctx.events_queued(saved)
-            return transition.record.model_copy(update={"version": record.version + 1})
-    raise TransientError(f"case {case_id} kept changing under concurrent writers")
+        return Change(document_of(transition.record), events)
+
+    outcome = await ctx.store.documents.change(case_id, decide_document, tracking=tracking)
+    if outcome.state is None:
+        return CaseRecord(case_id=case_id)
+    record = record_of(Loaded(case_id, outcome.version, dict(outcome.state)))
+    assert record is not None
+    if outcome.written:
+        ctx.store.noted(record, outcome.state)
+        if outcome.events:
+            ctx.events_queued(case_id)
+    return record
 
 
 async def _match_next(
@@ -144,17 +154,11 @@ def consumer_handlers(ctx: AssignmentContext) -> dict[str, Handler]:
 async def _consume(
     ctx: AssignmentContext, delivery: Delivery, note: Callable[[CaseRecord], CaseRecord]
 ) -> None:
-    event_id = delivery.event.id
-
     async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
-        if event_id in record.applied_event_ids:
-            return None
-        noted = note(record).model_copy(
-            update={"applied_event_ids": [*record.applied_event_ids, event_id]}
-        )
-        return lifecycle.settle(noted, ctx.policy, terms)
+        return lifecycle.settle(note(record), ctx.policy, terms)
 
-    await change_case(ctx, delivery.event.subject, decide, create=True)
+    tracking = Tracking(SERVICE, delivery.event.id)
+    await change_case(ctx, delivery.event.subject, decide, create=True, tracking=tracking)
 
 
 # Commands from experts and staff.

@@ -34,8 +34,6 @@ async def scan_once(ctx: AssignmentContext) -> int:
                 await expire_offer(ctx=ctx, case_id=case_id, offer_id=offer_id)
             else:
                 await announce_service_levels(ctx=ctx, case_id=case_id)
-            # A match may have come from a version a crash left behind; drop it.
-            await store.prune(case_id)
         except _SKIPPABLE as exc:
             log.warning(
                 "scan step failed; next pass retries", extra={"case_id": case_id}, exc_info=exc

@@ -1,20 +1,16 @@
-"""The assignment service's own collections: the versions of each case, and the roster.
+"""The assignment service's own collections: one document per case, and the roster.
 
-A case is a chain of immutable versions, one document each, `_id` = `<case id>#<version>`.
-A command reads the latest, decides, and inserts the next version with its events in the
-document's outbox: the unique `_id` makes that insert the compare-and-set, so of two
-concurrent writers exactly one wins and the other re-reads and decides again. Conditional
-`update_one` cannot do this here: FerretDB 1.x evaluates the filter and writes the document in
-separate steps, so concurrent updates of one document can all "match" and overwrite each
-other (including the outbox relay's `$unset`). Events still pending in the version being
-replaced are carried into the new one, so deleting superseded versions never loses one (the
-relay may publish it twice; consumers ignore the repeat by its id). Expert load and fairness
-are derived from the latest versions, so a redelivered event can never count twice.
+A case is one document (`_id` = case id) changed only through the unit of work
+(shared/unit_of_work.py): a command reads it, decides, and writes the new record with the
+events it caused and the consumed event's id in one update guarded by the version read, so of
+two concurrent writers exactly one wins and the other reads and decides again. Derived
+top-level fields (`offer_ids`, `offered_expert_ids`, the load and scan fields) let the lookups
+and lists use indexes. Expert load and fairness are derived from the case documents, so a
+redelivered event can never count twice.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -30,13 +26,10 @@ from pymongo.errors import DuplicateKeyError
 from services.assignment.domain.cases import CaseRecord
 from services.assignment.domain.matching import RosterSnapshot
 from services.assignment.domain.roster import Board, Expert
-from shared.envelope import CloudEvent
 from shared.mongo import Document
-from shared.outbox import OUTBOX_FIELD, save_next_version
-from shared.versions import VERSIONS_ONLY, VersionChain
+from shared.unit_of_work import APPLIED_FIELD, OUTBOX_FIELD, CaseDocuments, Loaded
 
 SCAN_BATCH = 200
-LATEST_FIRST = [("case_id", ASCENDING), ("version", DESCENDING)]
 
 
 class AssignmentStore:
@@ -44,109 +37,60 @@ class AssignmentStore:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.experts: AsyncCollection[Document] = db["experts"]
         self.boards: AsyncCollection[Document] = db["boards"]
-        # offer id → case id, so accepting an offer is a look-up by `_id`, not a scan.
-        self.offers: AsyncCollection[Document] = db["offers"]
-        self.versions = VersionChain(self.cases, db["case_heads"])
+        self.documents = CaseDocuments(self.cases)
         self._roster_fresh_s = roster_fresh_s
         self._roster: _RosterView | None = None
 
     async def ensure_indexes(self) -> None:
-        await self.cases.create_index(LATEST_FIRST)
-        await self.cases.create_index([("offers.offer_id", ASCENDING)])
-        await self.cases.create_index([("offers.lead.expert_id", ASCENDING)])
+        await self.cases.create_index([("offer_ids", ASCENDING)])
+        await self.cases.create_index([("offered_expert_ids", ASCENDING)])
         await self.cases.create_index([("stage", ASCENDING), ("open_offer_expires_at", ASCENDING)])
         await self.cases.create_index([("assigned_keys", ASCENDING), ("assigned_at", DESCENDING)])
         await self.cases.create_index([("service_level.due_at", ASCENDING)])
 
-    # Case versions.
+    # Cases.
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
-        """The latest version of the case."""
-        doc = await self.versions.latest(case_id, projection=_RECORD_FIELDS)
-        return _record(doc) if doc else None
+        return record_of(await self.documents.load(case_id))
 
-    async def save_case(
-        self, *, read_version: int, record: CaseRecord, events: Sequence[CloudEvent]
-    ) -> str | None:
-        """Insert the version after `read_version` with its events; returns its `_id`, or None
-        if another writer inserted it first (then nothing was written)."""
-        state = _document(record)
-        saved = await save_next_version(self.versions, record.case_id, read_version, state, events)
-        if saved:
-            await self._index_offers(record)
-            if self._roster is not None:
-                self._roster.note(record.case_id, state)
-        return saved
-
-    async def _index_offers(self, record: CaseRecord) -> None:
-        offer = record.open_offer
-        if offer is not None:
-            with contextlib.suppress(DuplicateKeyError):
-                await self.offers.insert_one({"_id": offer.offer_id, "case_id": record.case_id})
-
-    async def prune(self, case_id: str, *, below: int | None = None) -> None:
-        """Prune superseded versions (their pending events live on in the latest one)."""
-        if below is None:
-            latest = await self.get_case(case_id)
-            if latest is None:
-                return
-            below = latest.version
-        older = self.cases.find(
-            {"case_id": case_id, "version": {"$lt": below}}, projection={"version": 1}
-        )
-        for version in [doc["version"] async for doc in older]:
-            await self.versions.prune(case_id, version)
+    def noted(self, record: CaseRecord, document: Document) -> None:
+        """A case this process has just written: matching here sees its load at once."""
+        if self._roster is not None:
+            self._roster.note(record.case_id, document)
 
     async def case_id_for_offer(self, offer_id: str) -> str | None:
-        doc = await self.offers.find_one({"_id": offer_id})
-        if doc is None:  # a process that died between saving the offer and indexing it
-            doc = await self.cases.find_one({"offers.offer_id": offer_id}, {"case_id": 1})
-        return str(doc["case_id"]) if doc else None
+        doc = await self.cases.find_one({"offer_ids": offer_id}, {"_id": 1})
+        return str(doc["_id"]) if doc else None
 
     async def cases_offered_to(self, expert_id: str, limit: int) -> list[CaseRecord]:
-        records = await self._latest_matching({"offers.lead.expert_id": expert_id}, limit)
-        return [r for r in records if any(o.lead.expert_id == expert_id for o in r.offers)]
+        return await self._find({"offered_expert_ids": expert_id}, limit)
 
     async def list_cases(
         self, *, stages: Sequence[str] = (), with_offers: bool = False, limit: int = 100
     ) -> list[CaseRecord]:
-        query: dict[str, Any] = dict(VERSIONS_ONLY)
+        query: dict[str, Any] = {}
         if stages:
             query["stage"] = {"$in": list(stages)}
         if with_offers:
-            query["offers.offer_id"] = {"$exists": True}
-        records = await self._latest_matching(query, limit)
-        return [
-            r
-            for r in records
-            if (not stages or r.stage in stages) and (r.offers or not with_offers)
-        ]
+            query["offer_ids.0"] = {"$exists": True}
+        return await self._find(query, limit)
 
-    async def _latest_matching(self, query: Mapping[str, Any], limit: int) -> list[CaseRecord]:
-        """The latest version of each case with some version matching `query` (the caller
-        checks the latest still matches: a superseded version may be all that did)."""
-        cursor = self.cases.find(query, projection={"case_id": 1}, sort=LATEST_FIRST, limit=limit)
-        case_ids = list(dict.fromkeys([str(doc["case_id"]) async for doc in cursor]))
-        cursor = self.cases.find({"case_id": {"$in": case_ids}}, projection=_RECORD_FIELDS)
-        latest: dict[str, CaseRecord] = {}
-        async for doc in cursor:
-            record = _record(doc)
-            known = latest.get(record.case_id)
-            if known is None or record.version > known.version:
-                latest[record.case_id] = record
-        return [latest[case_id] for case_id in case_ids if case_id in latest]
+    async def _find(self, query: Mapping[str, Any], limit: int) -> list[CaseRecord]:
+        cursor = self.cases.find(
+            dict(query), projection=_RECORD_FIELDS, sort=[("_id", ASCENDING)], limit=limit
+        )
+        return [_record(doc) async for doc in cursor]
 
-    # What the background scan looks for (a superseded version may match; the command
-    # re-reads the latest and finds nothing to do).
+    # What the background scan looks for (the command reads the case again and may find
+    # nothing to do).
 
     async def expired_offers(self, now: datetime) -> list[tuple[str, str]]:
         cursor = self.cases.find(
             {"stage": "offered", "open_offer_expires_at": {"$lte": now}},
-            projection={"case_id": 1, "open_offer_id": 1},
+            projection={"open_offer_id": 1},
             limit=SCAN_BATCH,
         )
-        found = [(str(doc["case_id"]), str(doc["open_offer_id"])) async for doc in cursor]
-        return list(dict.fromkeys(found))
+        return [(str(doc["_id"]), str(doc["open_offer_id"])) async for doc in cursor]
 
     async def service_levels_due(self, now: datetime) -> list[str]:
         query = {
@@ -156,8 +100,8 @@ class AssignmentStore:
                 {"service_level.overdue_raised": False, "service_level.due_at": {"$lte": now}},
             ],
         }
-        cursor = self.cases.find(query, projection={"case_id": 1}, limit=SCAN_BATCH)
-        return list(dict.fromkeys([str(doc["case_id"]) async for doc in cursor]))
+        cursor = self.cases.find(query, projection={"_id": 1}, limit=SCAN_BATCH)
+        return [str(doc["_id"]) async for doc in cursor]
 
     # Load and fairness, derived from the case documents.
 
@@ -170,8 +114,8 @@ class AssignmentStore:
 
     async def _roster_view(self) -> _RosterView:
         """What matching reads: the roster and every case's load, read at most every
-        `roster_fresh_s` (each read is a pass over every case: FerretDB indexes only `_id`)
-        and kept current in between with this process's own saves. Another instance's offers
+        `roster_fresh_s` (each read is a pass over every case) and kept current in between
+        with this process's own writes. Another instance's offers
         reach it within `roster_fresh_s`; capacity is a matching preference, not a lock."""
         now = time.monotonic()
         view = self._roster
@@ -181,14 +125,8 @@ class AssignmentStore:
                 boards=await self.all_boards(),
                 read_at=now,
             )
-            fields = {f: 1 for f in ("case_id", "version", *_LOAD_FIELDS)}
-            latest: dict[str, Document] = {}
-            async for doc in self.cases.find(VERSIONS_ONLY, projection=fields):
-                known = latest.get(doc["case_id"])
-                if known is None or doc["version"] > known["version"]:
-                    latest[doc["case_id"]] = doc
-            for case_id, doc in latest.items():
-                view.note(case_id, doc)
+            async for doc in self.cases.find({}, projection=dict.fromkeys(_LOAD_FIELDS, 1)):
+                view.note(str(doc["_id"]), doc)
             self._roster = view
         return view
 
@@ -234,8 +172,8 @@ class AssignmentStore:
         return (await self.boards.delete_one({"_id": board_id})).deleted_count == 1
 
 
-# The outbox is the relay's business, not the domain's.
-_RECORD_FIELDS = {OUTBOX_FIELD: 0}
+# The outbox and applied ids are the unit of work's business, not the domain's.
+_RECORD_FIELDS = {OUTBOX_FIELD: 0, APPLIED_FIELD: 0}
 _LOAD_FIELDS = ("stage", "load_expert_ids", "assigned_keys", "assigned_at")
 
 
@@ -268,11 +206,20 @@ class _RosterView:
         return dict(counted)
 
 
+def record_of(loaded: Loaded) -> CaseRecord | None:
+    """The case as the unit of work read it (None if there is none)."""
+    if loaded.state is None:
+        return None
+    return CaseRecord.model_validate(
+        {**loaded.state, "case_id": loaded.case_id, "version": loaded.version}
+    )
+
+
 def _record(doc: Document) -> CaseRecord:
-    return CaseRecord.model_validate(doc)
+    return CaseRecord.model_validate({**doc, "case_id": doc["_id"]})
 
 
-def _document(record: CaseRecord) -> dict[str, Any]:
+def document_of(record: CaseRecord) -> dict[str, Any]:
     """The record's fields plus the derived ones the scan and the load queries use."""
     doc = record.model_dump(exclude={"case_id", "version"})
     # Derived, so the scan and the load queries need no aggregation.
@@ -282,6 +229,8 @@ def _document(record: CaseRecord) -> dict[str, Any]:
         assigned_keys=record.assigned_keys(),
         assigned_at=record.assignment.assigned_at if record.assignment else None,
         open_offer_id=offer.offer_id if offer else None,
+        offer_ids=[o.offer_id for o in record.offers],
+        offered_expert_ids=sorted({o.lead.expert_id for o in record.offers}),
         open_offer_expires_at=offer.expires_at if offer else None,
     )
     return doc

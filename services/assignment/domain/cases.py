@@ -103,8 +103,6 @@ class CaseRecord(BaseModel):
     cancelled_at: AwareDatetime | None = None
     report_issued_at: AwareDatetime | None = None
     rematch_requested: bool = False
-    # The consumed events already applied: a redelivered one changes nothing.
-    applied_event_ids: list[str] = Field(default_factory=list)
     stage: Stage = "waiting"
     assignment_id: str | None = None
     offers: list[Offer] = Field(default_factory=list)

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.assignment.__main__ import AssignmentService, assemble
 from services.assignment.config import AssignmentSettings
+from services.assignment.handlers import SERVICE
 from services.assignment.store import AssignmentStore
 from shared.auth import Role, TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
@@ -104,8 +105,11 @@ class Running:
         await self.publisher.publish(events)
 
     async def applied(self, case_id: str, event_id: str) -> bool:
-        record = await self.store.get_case(case_id)
-        return record is not None and event_id in record.applied_event_ids
+        return event_id in await self.applied_ids(case_id)
+
+    async def applied_ids(self, case_id: str) -> list[str]:
+        """The consumed events the case records as applied, oldest first."""
+        return (await self.store.documents.load(case_id)).applied.get(SERVICE, [])
 
     async def offered_to(self, case_id: str, expert_id: str, nth: int = 1) -> str:
         """Wait for the nth offer to this expert on the topic; returns its offer id."""
