@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -15,7 +15,6 @@ from shared.bus import EventPublisher
 from shared.envelope import CloudEvent
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.mongo import Document
-from shared.versions import VersionChain
 
 log = logging.getLogger(__name__)
 
@@ -33,58 +32,11 @@ def pending_filter() -> dict[str, Any]:
     return {OUTBOX_FIELD: {"$exists": True, "$ne": {}}}
 
 
-APPLIED_FIELD = "applied_event_ids"
-
-
-async def save_next_version(
-    versions: VersionChain,
-    case_id: str,
-    read_version: int,
-    state: Document,
-    events: Sequence[CloudEvent],
-    *,
-    applied_event_id: str | None = None,
-) -> str | None:
-    """Insert the version after `read_version`: `state`, with `events` queued in its outbox
-    beside those still pending in the version it replaces (so superseding a version never
-    loses one). Unless `state` keeps its own applied-event ids, the version carries them
-    forward (plus `applied_event_id`). Returns its `_id`, or None if another writer inserted
-    that version first, or pruned the one read (then the next one may be taken and pruned too:
-    see versions.py)."""
-    outbox: dict[str, Any] = {}
-    applied: list[str] = []
-    if read_version:
-        fields = {OUTBOX_FIELD: 1, APPLIED_FIELD: 1}
-        previous = await versions.get(case_id, read_version, projection=fields)
-        if previous is None:
-            versions.forget(case_id)
-            return None
-        outbox.update(previous.get(OUTBOX_FIELD) or {})
-        applied = list(previous.get(APPLIED_FIELD) or [])
-    outbox.update({e.id: e.model_dump(mode="json") for e in events})
-    if applied_event_id:
-        applied.append(applied_event_id)
-    doc = {**state, OUTBOX_FIELD: outbox}
-    if applied and APPLIED_FIELD not in state:
-        doc[APPLIED_FIELD] = applied
-    return await versions.insert(case_id, read_version + 1, doc)
-
-
-class PublishedEvents(Protocol):
-    """The ids of events a relay has published, for a service that wants an event carried
-    forward from one version to the next published once even across relay passes."""
-
-    async def already_published(self, event_ids: Sequence[str]) -> set[str]: ...
-    async def mark_published(self, event_ids: Sequence[str]) -> None: ...
-
-
 class OutboxRelay:
     """Publishes what the outboxes of one collection hold.
 
     A crash after publishing and before removing publishes the same event again on restart;
     consumers absorb that through their applied-event records, so nothing is lost or invented.
-    With `published`, events it lists are removed from the outboxes without being published
-    again (only a crash between publishing and recording can repeat one).
     """
 
     def __init__(
@@ -92,14 +44,12 @@ class OutboxRelay:
         *,
         collection: AsyncCollection[Document],
         publisher: EventPublisher,
-        published: PublishedEvents | None = None,
         poll_interval_s: float = 0.5,
         sweep_interval_s: float = 30.0,
         batch_size: int = 200,
     ) -> None:
         self._collection = collection
         self._publisher = publisher
-        self._published = published
         self._poll_interval_s = poll_interval_s
         self._sweep_interval_s = sweep_interval_s
         self._batch_size = batch_size
@@ -138,17 +88,11 @@ class OutboxRelay:
 
     async def _publish(self, documents: list[Document]) -> int:
         batches = [(doc["_id"], _pending_events(doc)) for doc in documents]
-        # The same event may sit in two versions of one document (carried forward).
-        unique = {e.id: e for _, doc_events in batches for e in doc_events}
-        OUTBOX_PENDING.set(len(unique))
-        if not unique:
+        fresh = sorted((e for _, doc_events in batches for e in doc_events), key=lambda e: e.id)
+        OUTBOX_PENDING.set(len(fresh))
+        if not fresh:
             return 0
-        done = await self._published.already_published(list(unique)) if self._published else set()
-        fresh = [e for event_id, e in sorted(unique.items()) if event_id not in done]
-        if fresh:
-            await self._publisher.publish(fresh)
-            if self._published:
-                await self._published.mark_published([e.id for e in fresh])
+        await self._publisher.publish(fresh)
         # One command removes what was published from every document read.
         await self._collection.bulk_write(
             [

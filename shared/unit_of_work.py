@@ -30,8 +30,8 @@ from pymongo.errors import DuplicateKeyError
 from shared.consumer import TransientError
 from shared.envelope import CloudEvent
 from shared.mongo import Document
+from shared.outbox import OUTBOX_FIELD as OUTBOX_FIELD  # re-exported: stores project it out
 
-OUTBOX_FIELD = "outbox"
 APPLIED_FIELD = "applied"
 VERSION_FIELD = "version"
 # Fields the unit of work owns; a state never sets them.

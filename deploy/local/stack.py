@@ -56,6 +56,8 @@ FERRETDB_BUILD = (  # names the patched binary in the cache: editing the patch r
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 NAMES = ("kafka", "mongo", "minio")
 EXTERNAL_VAR = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "mongo": "MONGO_URL", "minio": "S3_ENDPOINT"}
+# As root, PostgreSQL data lives here (the postgres user cannot reach root's home).
+POSTGRES_ROOT_DATA = Path("/var/lib/second-opinion")
 FIXED_PORTS = {
     "kafka": 19092,
     "kafka_controller": 19093,
@@ -455,8 +457,15 @@ class Stack:
         links to (`discard` removes both)."""
         if os.geteuid() != 0:
             return self.dir / "postgres", None
-        digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
-        data = Path(self.meta.setdefault("postgres_dir", f"/var/lib/second-opinion/pg-{digest}"))
+        if "postgres_dir" not in self.meta:
+            digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
+            data = POSTGRES_ROOT_DATA / f"pg-{digest}"
+            if data.exists():
+                # Left by a state dir at this path that was deleted (`rm -rf .state`): its
+                # password went with it, so this stack could never sign in to that cluster.
+                shutil.rmtree(data)
+            self.meta["postgres_dir"] = str(data)
+        data = Path(self.meta["postgres_dir"])
         link = self.dir / "postgres"
         if not link.is_symlink():
             link.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.reports.api import create_app
 from services.reports.config import ReportsSettings
-from services.reports.handlers import ReportsContext, consumer_handlers
+from services.reports.handlers import SERVICE, ReportsContext, consumer_handlers
 from services.reports.pdf import PdfRenderer
 from services.reports.store import ReportsStore
 from shared.auth import AuthSettings, TokenVerifier, principal_dependency
@@ -19,8 +19,6 @@ from shared.consumer import ConsumerRunner
 from shared.objectstore import MinioObjectStore, ObjectStore
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTask, Connections, main
-
-SERVICE = "reports"
 
 
 @dataclass
@@ -56,7 +54,7 @@ async def assemble(
     """Indexes, the bucket, and the app with its consumer, relay and PDF workers."""
     await store.ensure_indexes()
     await objects.ensure_bucket()
-    relay = OutboxRelay(collection=store.reports, publisher=publisher, published=store)
+    relay = OutboxRelay(collection=store.reports, publisher=publisher)
     context = ReportsContext(
         store=store,
         objects=objects,
@@ -71,6 +69,7 @@ async def assemble(
         group_id=stack.topic(SERVICE),
         handlers=consumer_handlers(context),
         publisher=publisher,
+        prefetch=store.documents.preload,
     )
 
     async def consumer_ready() -> bool:

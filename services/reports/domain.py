@@ -210,7 +210,6 @@ class ReportRecord(BaseModel):
 
     case_id: str
     revision: int = 0
-    applied_event_ids: list[str] = Field(default_factory=list)
     facts: CaseFacts | None = None
     manifest: Manifest | None = None
     authors: Authors | None = None

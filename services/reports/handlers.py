@@ -1,5 +1,6 @@
 """One function per consumed event and per command. Each writes the next revision of one
-case's report, with the events it caused, in one insert (`change_report`)."""
+case's report, with the events it caused, in one conditional write (`change_report`, the unit
+of work of shared/unit_of_work.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from services.reports.domain import ReportError, ReportRecord, language_of
 from services.reports.i18n import LANGUAGES
 from services.reports.pdf import PdfRenderer
 from services.reports.rendering import Letterhead, ReportContent, render_report
-from services.reports.store import ReportRevisions
+from services.reports.store import Reports
 from shared.auth import Principal
-from shared.consumer import Delivery, Handler, TransientError
+from shared.consumer import Delivery, Handler
 from shared.contracts import (
     AssignmentUpdated,
     CaseSubmitted,
@@ -29,12 +30,12 @@ from shared.contracts import (
     payload_as,
 )
 from shared.contracts.report_issued import StoredObject
-from shared.envelope import Payload, make_event, new_event_id
+from shared.envelope import CloudEvent, Payload, make_event, new_event_id
 from shared.objectstore import ObjectStore
+from shared.unit_of_work import Tracking
 
 SOURCE = "/services/reports"
-# How often a command re-reads and decides again when another writer saved first.
-WRITE_ATTEMPTS = 8
+SERVICE = "reports"
 
 Decide = Callable[[ReportRecord], tuple[ReportRecord, list[Payload]] | None]
 
@@ -51,7 +52,7 @@ def _nothing(_doc_id: str) -> None:
 class ReportsContext:
     """What every handler needs: the store, the bucket, the renderer, a clock, the relay."""
 
-    store: ReportRevisions
+    store: Reports
     objects: ObjectStore
     renderer: PdfRenderer
     letterhead: Letterhead
@@ -63,35 +64,32 @@ class ReportsContext:
     languages: tuple[str, ...] = field(default=LANGUAGES)
 
 
-class ReportBusy(TransientError):
-    """The report changed under us on every attempt; the caller may retry."""
-
-
 async def change_report(
-    ctx: ReportsContext, case_id: str, decide: Decide, *, create: bool = False
+    ctx: ReportsContext,
+    case_id: str,
+    decide: Decide,
+    *,
+    create: bool = False,
+    tracking: Tracking | None = None,
 ) -> ReportRecord:
-    """Read the latest revision, decide, and insert the next one with its events.
+    """Read the report, decide, and write the next revision with its events.
 
     With `create`, an unknown case starts empty (events may arrive in any order)."""
-    for _ in range(WRITE_ATTEMPTS):
-        record = await ctx.store.get(case_id)
-        if record is None:
-            if not create:
-                raise access.not_found(case_id)
-            record = ReportRecord(case_id=case_id)
-        decided = decide(record)
+
+    def decide_record(current: ReportRecord | None) -> tuple[ReportRecord, list[CloudEvent]] | None:
+        if current is None and not create:
+            raise access.not_found(case_id)
+        decided = decide(current or ReportRecord(case_id=case_id))
         if decided is None:
-            return record
+            return None
         after, payloads = decided
         now = ctx.clock()
-        events = [make_event(p, source=SOURCE, subject=case_id, time=now) for p in payloads]
-        if saved := await ctx.store.save(
-            read_revision=record.revision, record=after, events=events
-        ):
-            if events:
-                ctx.events_queued(saved)
-            return after.model_copy(update={"revision": record.revision + 1})
-    raise ReportBusy(f"report of case {case_id} kept changing under concurrent writers")
+        return after, [make_event(p, source=SOURCE, subject=case_id, time=now) for p in payloads]
+
+    change = await ctx.store.change(case_id, decide_record, tracking=tracking)
+    if change.written and change.events:
+        ctx.events_queued(case_id)
+    return change.record or ReportRecord(case_id=case_id)
 
 
 # Consumed events: the change and the event's id in one write, so a redelivery is a no-op.
@@ -100,17 +98,10 @@ async def change_report(
 async def _consume(
     ctx: ReportsContext, delivery: Delivery, note: Callable[[ReportRecord], ReportRecord]
 ) -> None:
-    event_id = delivery.event.id
-
-    def decide(record: ReportRecord) -> tuple[ReportRecord, list[Payload]] | None:
-        if event_id in record.applied_event_ids:
-            return None
-        noted = note(record)
-        return noted.model_copy(
-            update={"applied_event_ids": [*record.applied_event_ids, event_id]}
-        ), []
-
-    await change_report(ctx, delivery.event.subject, decide, create=True)
+    tracking = Tracking(SERVICE, delivery.event.id)
+    await change_report(
+        ctx, delivery.event.subject, lambda r: (note(r), []), create=True, tracking=tracking
+    )
 
 
 async def on_case_submitted(delivery: Delivery, *, ctx: ReportsContext) -> None:
@@ -160,7 +151,7 @@ async def load_report(
 
 
 async def list_reports(ctx: ReportsContext, principal: Principal, limit: int) -> list[ReportRecord]:
-    found = await ctx.store.list_latest(access.listing_query(principal), limit)
+    found = await ctx.store.list_reports(access.listing_query(principal), limit)
     visible = []
     for record in found:
         try:

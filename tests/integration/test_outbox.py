@@ -139,37 +139,3 @@ async def test_a_pass_reads_the_nudged_documents_and_a_sweep_finds_the_rest(
         assert await collection.count_documents(pending_filter()) == 0
     finally:
         await mongo.drop_database(topics.database("outbox-nudge"))
-
-
-class _PublishedIds:
-    def __init__(self) -> None:
-        self.ids: set[str] = set()
-
-    async def already_published(self, event_ids: Sequence[str]) -> set[str]:
-        return self.ids & set(event_ids)
-
-    async def mark_published(self, event_ids: Sequence[str]) -> None:
-        self.ids |= set(event_ids)
-
-
-async def test_an_event_carried_into_the_next_version_goes_out_once_with_a_published_log(
-    topics: StackSettings, mongo: AsyncMongoClient[Document]
-) -> None:
-    """The relay published v1's event; a writer had already carried it into v2 (it read v1
-    first). With a published log, v2's copy is removed without being published again."""
-    collection = mongo[topics.database("outbox-once")]["reports"]
-    publisher = InMemoryEventPublisher(topics)
-    relay = OutboxRelay(collection=collection, publisher=publisher, published=_PublishedIds())
-    try:
-        event = sample_event("case-r")
-        pending = {event.id: event.model_dump(mode="json")}
-        await collection.insert_one({"_id": "r#1", OUTBOX_FIELD: pending})
-        relay.nudge("r#1")
-        assert await relay.relay_once(sweep=False) == 1
-        await collection.insert_one({"_id": "r#2", OUTBOX_FIELD: pending})  # carried forward
-        relay.nudge("r#2")
-        assert await relay.relay_once(sweep=False) == 0
-        assert [r.key for r in publisher.records] == [b"case-r"]
-        assert await collection.count_documents(pending_filter()) == 0
-    finally:
-        await mongo.drop_database(topics.database("outbox-once"))

@@ -1,33 +1,41 @@
-"""A hand-written fake of the report revisions: the same insert-only compare-and-set."""
+"""A hand-written fake of the reports port: a change decides on the report as it stands."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from services.reports.domain import ReportRecord
+from services.reports.store import DecideReport, ReportChange
 from shared.envelope import CloudEvent
 from shared.mongo import Document
+from shared.unit_of_work import Tracking
 
 
-class FakeReportRevisions:
+class FakeReports:
     def __init__(self) -> None:
         self.latest: dict[str, ReportRecord] = {}
         self.outbox: list[CloudEvent] = []
+        self.applied: set[str] = set()
         self.saves = 0
 
     async def get(self, case_id: str) -> ReportRecord | None:
         return self.latest.get(case_id)
 
-    async def save(
-        self, *, read_revision: int, record: ReportRecord, events: Sequence[CloudEvent] = ()
-    ) -> str | None:
-        current = self.latest.get(record.case_id)
-        if (current.revision if current else 0) != read_revision:
-            return None
-        self.latest[record.case_id] = record.model_copy(update={"revision": read_revision + 1})
+    async def change(
+        self, case_id: str, decide: DecideReport, *, tracking: Tracking | None = None
+    ) -> ReportChange:
+        current = self.latest.get(case_id)
+        if tracking is not None and tracking.event_id in self.applied:
+            return ReportChange(current, (), written=False)
+        decided = decide(current)
+        if decided is None:
+            return ReportChange(current, (), written=False)
+        record, events = decided
+        revision = current.revision + 1 if current else 1
+        self.latest[case_id] = written = record.model_copy(update={"revision": revision})
         self.outbox.extend(events)
+        if tracking is not None:
+            self.applied.add(tracking.event_id)
         self.saves += 1
-        return f"{record.case_id}#{read_revision + 1:010d}"
+        return ReportChange(written, events, written=True)
 
-    async def list_latest(self, query: Document, limit: int = 100) -> list[ReportRecord]:
+    async def list_reports(self, query: Document, limit: int = 100) -> list[ReportRecord]:
         return list(self.latest.values())[:limit]

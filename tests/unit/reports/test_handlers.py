@@ -18,7 +18,7 @@ from shared.contracts import decode_payload
 from shared.envelope import CloudEvent, Payload, make_event
 from shared.objectstore import InMemoryObjectStore
 from tests.unit.reports import factories
-from tests.unit.reports.fakes import FakeReportRevisions
+from tests.unit.reports.fakes import FakeReports
 
 ANA = Principal(subject="ana", role="expert", token_id="t")
 
@@ -33,7 +33,7 @@ def delivery(payload: Payload) -> Delivery:
 def ctx() -> ReportsContext:
     ticks = iter(range(1000))
     return ReportsContext(
-        store=FakeReportRevisions(),
+        store=FakeReports(),
         objects=InMemoryObjectStore("reports"),
         renderer=PdfRenderer(kind="thread", workers=1),
         letterhead=Letterhead("Program", "Hospital"),
@@ -56,7 +56,7 @@ async def open_case(ctx: ReportsContext, case_id: str = "case-0001") -> list[Del
 async def test_redelivered_events_change_nothing(ctx: ReportsContext) -> None:
     deliveries = await open_case(ctx)
     store = ctx.store
-    assert isinstance(store, FakeReportRevisions)
+    assert isinstance(store, FakeReports)
     saves = store.saves
     handle = handlers.consumer_handlers(ctx)
     for d in deliveries:
@@ -86,7 +86,7 @@ async def test_sign_stores_both_files_and_queues_report_issued(ctx: ReportsConte
     )
     assert signed.status == "issued"
     store, objects = ctx.store, ctx.objects
-    assert isinstance(store, FakeReportRevisions) and isinstance(objects, InMemoryObjectStore)
+    assert isinstance(store, FakeReports) and isinstance(objects, InMemoryObjectStore)
     (event,) = store.outbox
     assert event.type == "report.issued" and event.data["version"] == 1
     for kind in ("html", "pdf"):
