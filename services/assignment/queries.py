@@ -28,11 +28,9 @@ async def list_offers(
     limit: int,
 ) -> list[OfferView]:
     """Offers newest first; `expert_id` narrows to the offers whose lead is that expert."""
-    if expert_id is not None:
-        records = await ctx.store.cases_offered_to(expert_id, limit=limit)
-    else:
-        stages: list[Stage] = ["offered"] if status == "open" else []
-        records = await ctx.store.list_cases(stages=stages, with_offers=True, limit=limit)
+    # Only cases in stage "offered" have an open offer.
+    stages: list[Stage] = ["offered"] if status == "open" else []
+    records = await ctx.store.cases_by_newest_offer(expert_id=expert_id, stages=stages, limit=limit)
     views = [
         OfferView.of(record, offer)
         for record in records

@@ -43,7 +43,8 @@ class AssignmentStore:
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_index([("offer_ids", ASCENDING)])
-        await self.cases.create_index([("offered_expert_ids", ASCENDING)])
+        await self.cases.create_index([("offered_expert_ids", ASCENDING), *_NEWEST_OFFER_FIRST])
+        await self.cases.create_index(_NEWEST_OFFER_FIRST)
         await self.cases.create_index([("stage", ASCENDING), ("open_offer_expires_at", ASCENDING)])
         await self.cases.create_index([("assigned_keys", ASCENDING), ("assigned_at", DESCENDING)])
         await self.cases.create_index([("service_level.due_at", ASCENDING)])
@@ -62,23 +63,27 @@ class AssignmentStore:
         doc = await self.cases.find_one({"offer_ids": offer_id}, {"_id": 1})
         return str(doc["_id"]) if doc else None
 
-    async def cases_offered_to(self, expert_id: str, limit: int) -> list[CaseRecord]:
-        return await self._find({"offered_expert_ids": expert_id}, limit)
+    async def list_cases(self, *, stages: Sequence[str] = (), limit: int = 100) -> list[CaseRecord]:
+        query = {"stage": {"$in": list(stages)}} if stages else {}
+        return await self._find(query, [("_id", ASCENDING)], limit)
 
-    async def list_cases(
-        self, *, stages: Sequence[str] = (), with_offers: bool = False, limit: int = 100
+    async def cases_by_newest_offer(
+        self, *, expert_id: str | None = None, stages: Sequence[str] = (), limit: int = 100
     ) -> list[CaseRecord]:
-        query: dict[str, Any] = {}
+        """Cases with offers (to `expert_id`, if given), the case with the newest offer first.
+        The newest `limit` offers of these cases are offers of the first `limit` cases; an
+        expert's, though, are ordered by each case's newest offer to anyone."""
+        query: dict[str, Any] = {"last_offered_at": {"$ne": None}}
+        if expert_id is not None:
+            query = {"offered_expert_ids": expert_id}
         if stages:
             query["stage"] = {"$in": list(stages)}
-        if with_offers:
-            query["offer_ids.0"] = {"$exists": True}
-        return await self._find(query, limit)
+        return await self._find(query, _NEWEST_OFFER_FIRST, limit)
 
-    async def _find(self, query: Mapping[str, Any], limit: int) -> list[CaseRecord]:
-        cursor = self.cases.find(
-            dict(query), projection=_RECORD_FIELDS, sort=[("_id", ASCENDING)], limit=limit
-        )
+    async def _find(
+        self, query: Mapping[str, Any], sort: list[tuple[str, int]], limit: int
+    ) -> list[CaseRecord]:
+        cursor = self.cases.find(dict(query), projection=_RECORD_FIELDS, sort=sort, limit=limit)
         return [_record(doc) async for doc in cursor]
 
     # What the background scan looks for (the command reads the case again and may find
@@ -174,6 +179,7 @@ class AssignmentStore:
 
 # The outbox and applied ids are the unit of work's business, not the domain's.
 _RECORD_FIELDS = {OUTBOX_FIELD: 0, APPLIED_FIELD: 0}
+_NEWEST_OFFER_FIRST = [("last_offered_at", DESCENDING), ("_id", ASCENDING)]
 _LOAD_FIELDS = ("stage", "load_expert_ids", "assigned_keys", "assigned_at")
 
 
@@ -231,6 +237,8 @@ def document_of(record: CaseRecord) -> dict[str, Any]:
         open_offer_id=offer.offer_id if offer else None,
         offer_ids=[o.offer_id for o in record.offers],
         offered_expert_ids=sorted({o.lead.expert_id for o in record.offers}),
+        # Offers are kept oldest first.
+        last_offered_at=record.offers[-1].offered_at if record.offers else None,
         open_offer_expires_at=offer.expires_at if offer else None,
     )
     return doc

@@ -131,3 +131,19 @@ async def test_concurrent_accepts_assign_the_case_once(
         record = await svc.store.get_case("case-c")
         assert record is not None and record.stage == "assigned"
         assert len(svc.log.of("case-c", "expert.assigned")) == 1
+
+
+async def test_offers_are_listed_newest_first_across_cases(
+    start_assignment: StartAssignment,
+) -> None:
+    """The list is paged by when offers were made, not by case id."""
+    async with start_assignment() as svc:
+        await svc.publish(sample_event("case-a"), records_ready("case-a"))
+        await eventually(lambda: svc.log.of("case-a"))
+        await svc.publish(sample_event("case-b"), records_ready("case-b"))
+        await eventually(lambda: svc.log.of("case-b"))
+
+        newest = (await svc.client.get("/offers?limit=1", headers=svc.staff)).json()
+        assert [o["case_id"] for o in newest] == ["case-b"]
+        both = (await svc.client.get("/offers", headers=svc.staff)).json()
+        assert [o["case_id"] for o in both] == ["case-b", "case-a"]
