@@ -8,7 +8,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -92,6 +92,7 @@ class ConsumerRunner:
         max_records: int = 500,
         client_id: str | None = None,
         prefetch: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+        prefetch_topics: Collection[str] | None = None,
     ) -> None:
         self._stack = stack
         self._group_id = group_id
@@ -105,6 +106,10 @@ class ConsumerRunner:
         # Told the case ids (message keys) of each batch before its handlers run, so a store
         # can read them all in one query (CaseDocuments.preload).
         self._prefetch = prefetch
+        # Only the topics whose handlers read the case (None: all of them).
+        self._prefetch_topics = (
+            None if prefetch_topics is None else {stack.topic(t) for t in prefetch_topics}
+        )
         self._consumer: AIOKafkaConsumer | None = None
         self._healthy = False
         self._broker_reachable = False
@@ -161,9 +166,16 @@ class ConsumerRunner:
         self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]
     ) -> None:
         if self._prefetch is not None:
-            keys = {m.key.decode(errors="replace") for ms in batches.values() for m in ms if m.key}
+            keys = {
+                m.key.decode(errors="replace")
+                for tp, ms in batches.items()
+                if self._prefetch_topics is None or tp.topic in self._prefetch_topics
+                for m in ms
+                if m.key
+            }
             try:
-                await self._prefetch(sorted(keys))
+                if keys:
+                    await self._prefetch(sorted(keys))
             except TRANSIENT_ERRORS as exc:
                 # Only a shortcut: each handler reads what it needs anyway.
                 log.warning("prefetch failed", exc_info=exc)

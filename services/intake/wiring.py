@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.intake.api import create_app
 from services.intake.config import IntakeSettings
-from services.intake.handlers import IntakeContext, consumer_handlers
+from services.intake.handlers import HOSPITAL_TOPIC, IntakeContext, consumer_handlers
 from services.intake.store import IntakeStore
 from shared.auth import TokenIssuer, TokenVerifier, principal_dependency
 from shared.bus import EventPublisher
@@ -50,6 +50,8 @@ async def assemble(
         handlers=consumer_handlers(context),
         publisher=publisher,
         prefetch=store.documents.preload,
+        # Progress events only add milestones; the case is read for submissions alone.
+        prefetch_topics=(HOSPITAL_TOPIC, "case.submitted"),
     )
 
     async def consumer_ready() -> bool:

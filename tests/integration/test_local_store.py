@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -213,3 +213,14 @@ async def test_equality_lookups_use_an_index(db: AsyncDatabase[Document]) -> Non
         assert _index_names(explained["queryPlanner"]), (query, explained["queryPlanner"])
     assert len(await db.cases.find({"case_id": "c7"}).to_list()) == 10
     assert len(await db.cases.find({"_id": {"$in": ["d1", "d2", "nope"]}}).to_list()) == 2
+
+
+async def test_a_bulk_update_of_many_statements_completes(db: AsyncDatabase[Document]) -> None:
+    """One `update` command of 200 statements (the outbox relay's bulk `$unset`). FerretDB kept
+    each statement's query, and its pooled PostgreSQL connection, open until the command
+    ended, so 50 statements took the whole pool and the server stalled for every client."""
+    await db.outbox.insert_many([{"_id": n, "pending": True} for n in range(200)])
+    bulk = [UpdateOne({"_id": n}, {"$unset": {"pending": ""}}) for n in range(200)]
+    result = await asyncio.wait_for(db.outbox.bulk_write(bulk, ordered=False), timeout=60)
+    assert result.modified_count == 200
+    assert await asyncio.wait_for(db.outbox.count_documents({"pending": True}), timeout=10) == 0
