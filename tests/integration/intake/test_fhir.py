@@ -3,6 +3,7 @@ once per ServiceRequest identifier; every refusal is an OperationOutcome naming 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -47,6 +48,18 @@ async def test_a_bundle_becomes_one_case_for_the_hospitals_organization(
     assert own.status_code == 200
     other = intake.auth("hospital-system", organization="org-other")
     assert (await intake.client.get(f"/cases/{case_id}/status", headers=other)).status_code == 404
+
+
+async def test_a_bundle_sent_concurrently_is_one_case(intake: IntakeHarness) -> None:
+    hospital = {**intake.auth("hospital-system", organization="org-valley"), **FHIR}
+    answers = await asyncio.gather(
+        *(intake.client.post("/fhir", json=bundle("REQ-10"), headers=hospital) for _ in range(4))
+    )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    (case_id,) = {a.json()["id"] for a in answers}
+    assert len(await eventually(lambda: intake.published("case.submitted", case_id))) == 1
+    listed = (await intake.client.get("/cases", headers=intake.staff)).json()
+    assert [c["case_id"] for c in listed] == [case_id]
 
 
 async def test_refusals_are_operation_outcomes_that_name_the_element(
