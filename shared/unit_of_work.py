@@ -53,9 +53,13 @@ class Tracking:
     event_id: str
 
     @property
+    def group(self) -> str:
+        """The consumer group as a field name (dots would make it a path in `$set`)."""
+        return self.consumer.replace(".", "_")
+
+    @property
     def key(self) -> str:
-        # Dots would make the group name a path in `$set`.
-        return f"{APPLIED_FIELD}.{self.consumer.replace('.', '_')}"
+        return f"{APPLIED_FIELD}.{self.group}"
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,7 @@ class Loaded:
     applied: dict[str, list[str]] = field(default_factory=dict)
 
     def has_applied(self, tracking: Tracking) -> bool:
-        group = tracking.key.partition(".")[2]
-        return tracking.event_id in self.applied.get(group, ())
+        return tracking.event_id in self.applied.get(tracking.group, ())
 
     @classmethod
     def of(cls, case_id: str, doc: Document | None) -> Loaded:
@@ -179,7 +182,7 @@ class CaseDocuments:
             doc: Document = {"_id": read.case_id, VERSION_FIELD: version, **change.state}
             doc[OUTBOX_FIELD] = outbox
             if tracking is not None:
-                doc[APPLIED_FIELD] = {tracking.key.partition(".")[2]: [tracking.event_id]}
+                doc[APPLIED_FIELD] = {tracking.group: [tracking.event_id]}
             try:
                 await self.collection.insert_one(doc)
             except DuplicateKeyError:
@@ -196,8 +199,7 @@ def update_of(read: Loaded, change: Change, tracking: Tracking | None) -> tuple[
     sets: dict[str, Any] = {**change.state, VERSION_FIELD: read.version + 1}
     sets.update({f"{OUTBOX_FIELD}.{e.id}": e.model_dump(mode="json") for e in change.events})
     if tracking is not None:
-        group = tracking.key.partition(".")[2]
-        kept = [*read.applied.get(group, ()), tracking.event_id][-APPLIED_KEPT:]
+        kept = [*read.applied.get(tracking.group, ()), tracking.event_id][-APPLIED_KEPT:]
         sets[tracking.key] = kept
     update: Document = {"$set": sets}
     gone = (read.state or {}).keys() - change.state.keys()
