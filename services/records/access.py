@@ -70,15 +70,25 @@ def check_case(
 
 
 def visible_cases_query(principal: Principal, action: Action) -> Document:
-    """A filter on the cases collection: the cases this caller may see for `action`."""
+    """A filter on the cases collection: the cases this caller may see for `action`.
+
+    One flat document of top-level equalities (never `$and`), so the store can serve every
+    part of it from an index."""
     check_role(principal, action)
-    clauses: list[Document] = []
+    query: Document = {}
     if principal.role in CASE_SCOPED or principal.case_ids:
-        clauses.append({"_id": {"$in": sorted(principal.case_ids)}})
+        query["_id"] = {"$in": sorted(principal.case_ids)}
     if principal.role == "hospital-system":
-        clauses.append({"organization_id": principal.organization or "\x00no-organization"})
+        query["organization_id"] = principal.organization or "\x00no-organization"
     if principal.role == "expert":
-        clauses.append({"experts.expert_id": principal.subject})
-    if len(clauses) > 1:
-        return {"$and": clauses}
-    return clauses[0] if clauses else {}
+        query["expert_ids"] = principal.subject
+    return query
+
+
+def narrowed_to_case(query: Document, case_id: str) -> Document | None:
+    """`query` (from visible_cases_query) for one case only, still flat; None when the caller's
+    token does not reach that case (an empty `$in` would not be served from an index)."""
+    reachable = query.get("_id", {}).get("$in")
+    if reachable is not None and case_id not in reachable:
+        return None
+    return {**query, "_id": case_id}

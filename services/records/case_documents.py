@@ -1,5 +1,9 @@
 """A CaseRecord as a MongoDB document and back (dates as ISO strings; UIDs never as keys,
-because the dots in them would read as paths)."""
+because the dots in them would read as paths).
+
+Two derived top-level lists, `expert_ids` and `study_uids`, exist only so that listings can
+filter on an index: the store only uses an index for equality on a top-level field, never on a
+path into `experts` or `studies`. They are rewritten with every change and never read back."""
 
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ def case_to_document(case: CaseRecord) -> Document:
         # A list, not a map: expert ids are not field names (they may hold dots).
         "experts": [{"expert_id": e, "standing": s} for e, s in sorted(case.experts.items())],
         "ready_at": case.ready_at,
+        "expert_ids": sorted(case.experts),
+        "study_uids": [*case.studies, *(c.study_instance_uid for c in case.deidentified)],
     }
 
 

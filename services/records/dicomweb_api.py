@@ -6,6 +6,7 @@ one case may leave it out. QIDO and WADO answer only for cases the caller may re
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.records import access, dicomweb, ingest
 from services.records.deps import CallerDep, PortsDep
+from services.records.domain import CaseRecord
 from services.records.handlers import Ports, load_case
 from services.records.store import InstanceRecord
 from services.records.uploads import spooled, stream_multipart
@@ -32,7 +34,7 @@ async def case_ids_for(ports: Ports, principal: Principal) -> list[str] | None:
     query = access.visible_cases_query(principal, "read-imaging")
     if not query:
         return None
-    return [c.case_id for c in await ports.store.visible_cases(query, with_studies=False)]
+    return await ports.store.visible_case_ids(query)
 
 
 @router.post(
@@ -81,17 +83,32 @@ async def search_studies(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
     """QIDO-RS: the studies of the cases the caller may read (filter by `case_id`)."""
-    query = access.visible_cases_query(principal, "read-imaging")
-    if case_id is not None:
-        # A plain `_id` filter where it can be: FerretDB pushes no `$and` down to an index.
-        query = {"$and": [query, {"_id": case_id}]} if query else {"_id": case_id}
-    results = []
-    for case in await ports.store.visible_cases(query):
-        results += [dicomweb.study_result(s, _base(request)) for s in case.studies.values()]
-        results += [dicomweb.copy_result(c, _base(request)) for c in case.deidentified]
+    visible = access.visible_cases_query(principal, "read-imaging")
+    query = visible if case_id is None else access.narrowed_to_case(visible, case_id)
+    if query is None:
+        return JSONResponse([], media_type=dicomweb.DICOM_JSON)
     if StudyInstanceUID:
-        results = [r for r in results if r["0020000D"]["Value"] == [StudyInstanceUID]]
+        query["study_uids"] = StudyInstanceUID
+    results: list[dicomweb.Attributes] = []
+    # Cases hold several studies each, so a page of studies is cut here, not by the query;
+    # reading stops at the page's last case.
+    async with contextlib.aclosing(ports.store.cases_with_imaging(query)) as cases:
+        async for case in cases:
+            results += _studies_of(case, _base(request), StudyInstanceUID)
+            if len(results) >= offset + limit:
+                break
     return JSONResponse(results[offset : offset + limit], media_type=dicomweb.DICOM_JSON)
+
+
+def _studies_of(
+    case: CaseRecord, base_url: str, study_uid: str | None
+) -> list[dicomweb.Attributes]:
+    """A case's studies and de-identified copies as QIDO results (only `study_uid`, if given)."""
+    results = [dicomweb.study_result(s, base_url) for s in case.studies.values()]
+    results += [dicomweb.copy_result(c, base_url) for c in case.deidentified]
+    if study_uid:
+        results = [r for r in results if r["0020000D"]["Value"] == [study_uid]]
+    return results
 
 
 @router.get("/studies/{study}/series", response_model=None)

@@ -11,7 +11,7 @@ that counts the instances and queues their events adds.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -65,19 +65,31 @@ class RecordsStore:
             [("study_instance_uid", ASCENDING), ("series_instance_uid", ASCENDING)]
         )
         await self.instances.create_index([("upload_id", ASCENDING)])
+        # The access filters of listings (access.visible_cases_query) and QIDO's study filter.
         await self.cases.create_index([("organization_id", ASCENDING)])
+        await self.cases.create_index([("expert_ids", ASCENDING)])
+        await self.cases.create_index([("study_uids", ASCENDING)])
 
     async def load(self, case_id: str) -> CaseRecord | None:
         return case_of(await self.documents.load(case_id))
 
-    async def visible_cases(
-        self, query: Document, *, with_studies: bool = True
-    ) -> list[CaseRecord]:
-        """Cases matching an access query (see access.py), for listings such as QIDO."""
-        if with_studies:
-            query = {**query, "studies.0": {"$exists": True}}
-        cursor = self.cases.find(query, projection={OUTBOX_FIELD: 0, APPLIED_FIELD: 0})
-        return [_case_of_document(doc) async for doc in cursor]
+    async def visible_case_ids(self, query: Document) -> list[str]:
+        """The ids of the cases matching an access query (see access.py)."""
+        cursor = self.cases.find(query, projection={"_id": 1})
+        return [str(doc["_id"]) async for doc in cursor]
+
+    async def cases_with_imaging(self, query: Document) -> AsyncGenerator[CaseRecord]:
+        """The cases matching an access query that hold studies, in case-id order (so QIDO's
+        pages are stable); the caller stops reading once its page is full."""
+        cursor = self.cases.find(
+            {**query, "studies.0": {"$exists": True}},
+            projection={OUTBOX_FIELD: 0, APPLIED_FIELD: 0},
+        ).sort("_id", ASCENDING)
+        try:
+            async for doc in cursor:
+                yield _case_of_document(doc)
+        finally:
+            await cursor.close()
 
     async def claim_instance(
         self, record: InstanceRecord, *, upload_id: str, now: datetime, stale_after: timedelta

@@ -82,13 +82,19 @@ def check_report(
     return record
 
 
-def listing_query(principal: Principal) -> Document:
-    """A filter on the report revisions: the reports this caller may list."""
+def listing_query(principal: Principal) -> Document | None:
+    """The filter that selects exactly the reports `check_report(principal, "list", ...)`
+    lets through, so a page of them is one query with an exact limit; None if there are none
+    (a case link without cases: an empty `$in` would scan the collection)."""
     check_role(principal, "list")
-    if principal.role == "expert":
-        return {"author_ids": principal.subject}
+    # A report is not one until case.submitted told what it is about (events come in any order).
+    query: Document = {"facts": {"$ne": None}}
     if principal.role in CASE_SCOPED:
-        return {"case_id": {"$in": sorted(principal.case_ids)}, "versions.0": {"$exists": True}}
+        if not principal.case_ids:
+            return None
+        query["versions.0"] = {"$exists": True}
     if principal.case_ids:
-        return {"case_id": {"$in": sorted(principal.case_ids)}}
-    return {}
+        query["_id"] = {"$in": sorted(principal.case_ids)}
+    if principal.role == "expert":
+        query["author_ids"] = principal.subject
+    return query

@@ -204,12 +204,11 @@ class IssuedVersion(_Frozen):
 
 
 class ReportRecord(BaseModel):
-    """The report of one case; every change writes the next revision of it, whole."""
+    """The report of one case; every change writes it whole."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     case_id: str
-    revision: int = 0
     facts: CaseFacts | None = None
     manifest: Manifest | None = None
     authors: Authors | None = None

@@ -1,6 +1,6 @@
-"""One function per consumed event and per command. Each writes the next revision of one
-case's report, with the events it caused, in one conditional write (`change_report`, the unit
-of work of shared/unit_of_work.py)."""
+"""One function per consumed event and per command. Each changes one case's report, with the
+events it caused, in one conditional write (`change_report`, the unit of work of
+shared/unit_of_work.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services.reports import access, lifecycle
-from services.reports.domain import ReportError, ReportRecord, language_of
+from services.reports.domain import ReportRecord, language_of
 from services.reports.i18n import LANGUAGES
 from services.reports.pdf import PdfRenderer
 from services.reports.rendering import Letterhead, ReportContent, render_report
@@ -59,7 +59,7 @@ class ReportsContext:
     records_base_url: str = "http://127.0.0.1:8002"
     clock: Callable[[], datetime] = _utc_now
     new_id: Callable[[], str] = new_event_id
-    # Wakes the outbox relay for the revision (by `_id`) that queued events.
+    # Wakes the outbox relay for the report (by case id) that queued events.
     events_queued: Callable[[str], None] = _nothing
     languages: tuple[str, ...] = field(default=LANGUAGES)
 
@@ -72,7 +72,7 @@ async def change_report(
     create: bool = False,
     tracking: Tracking | None = None,
 ) -> ReportRecord:
-    """Read the report, decide, and write the next revision with its events.
+    """Read the report, decide, and write the result with its events.
 
     With `create`, an unknown case starts empty (events may arrive in any order)."""
 
@@ -151,14 +151,8 @@ async def load_report(
 
 
 async def list_reports(ctx: ReportsContext, principal: Principal, limit: int) -> list[ReportRecord]:
-    found = await ctx.store.list_reports(access.listing_query(principal), limit)
-    visible = []
-    for record in found:
-        try:
-            visible.append(access.check_report(principal, "list", record, record.case_id))
-        except ReportError:
-            continue
-    return visible
+    query = access.listing_query(principal)
+    return [] if query is None else await ctx.store.list_reports(query, limit)
 
 
 async def _command(

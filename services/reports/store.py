@@ -1,11 +1,10 @@
 """The reports service's own collection: one document per case's report.
 
 A report is one document (`_id` = case id) changed only through the unit of work
-(shared/unit_of_work.py): a command reads it, decides, and writes the next revision with the
-events it caused (and the consumed event's id) in one update guarded by the revision read, so
-of two concurrent writers exactly one wins and the other reads and decides again. The revision
-is the document's version. `author_ids` (a top-level array) lists an expert's reports from an
-index.
+(shared/unit_of_work.py): a command reads it, decides, and writes the new state with the events
+it caused (and the consumed event's id) in one update guarded by the version read, so of two
+concurrent writers exactly one wins and the other reads and decides again. The document is the
+record's fields plus `author_ids` (a top-level array, indexed), which lists an expert's reports.
 """
 
 from __future__ import annotations
@@ -65,42 +64,40 @@ class ReportsStore:
         self.documents = CaseDocuments(self.reports)
 
     async def ensure_indexes(self) -> None:
-        await self.reports.create_index([("authors.lead.expert_id", ASCENDING)])
         await self.reports.create_index([("author_ids", ASCENDING)])
 
     async def get(self, case_id: str) -> ReportRecord | None:
         loaded = await self.documents.load(case_id)
-        return _record(loaded.state, loaded.version) if loaded.state else None
+        return _record(loaded.state)
 
     async def change(
         self, case_id: str, decide: DecideReport, *, tracking: Tracking | None = None
     ) -> ReportChange:
         def decide_document(loaded: Loaded) -> Change | None:
-            decided = decide(_record(loaded.state, loaded.version) if loaded.state else None)
+            decided = decide(_record(loaded.state))
             if decided is None:
                 return None
             record, events = decided
             return Change(_document(record), events)
 
         outcome = await self.documents.change(case_id, decide_document, tracking=tracking)
-        record = _record(outcome.state, outcome.version) if outcome.state else None
-        return ReportChange(record, outcome.events, outcome.written)
+        return ReportChange(_record(outcome.state), outcome.events, outcome.written)
 
     async def list_reports(self, query: Document, limit: int = 100) -> list[ReportRecord]:
+        """The first `limit` reports matching `query`, in case order: one query, exact."""
         cursor = self.reports.find(
             query, projection=_RECORD_FIELDS, sort=[("_id", ASCENDING)], limit=limit
         )
-        return [_record(doc, doc["version"]) async for doc in cursor]
+        return [ReportRecord.model_validate(doc) async for doc in cursor]
 
 
-def _record(state: Document, revision: int) -> ReportRecord:
-    return ReportRecord.model_validate({**state, "revision": revision})
+def _record(state: Document | None) -> ReportRecord | None:
+    return ReportRecord.model_validate(state) if state else None
 
 
 def _document(record: ReportRecord) -> Document:
     return {
-        **record.model_dump(mode="json", exclude={"revision"}),
-        # Derived, so listing an expert's reports needs no scan of the authors.
+        **record.model_dump(mode="json"),
+        # Derived, so listing an expert's reports is an indexed equality on a top-level field.
         "author_ids": record.authors.expert_ids() if record.authors else [],
-        "status": record.status,
     }

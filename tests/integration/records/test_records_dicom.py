@@ -100,6 +100,28 @@ async def test_a_cd_zip_is_indexed_and_every_instance_reads_back_byte_identical(
     assert checklist["identity_check"] == {"status": "match", "findings": []}
 
 
+async def test_qido_pages_studies_in_case_order_and_filters_by_study_uid(
+    records: RecordsHarness,
+) -> None:
+    studies = {}
+    for case_id in ("case-q2", "case-q1", "case-q3"):
+        await records.submit(case_id)
+        (studies[case_id],) = build_study((("MR_small.dcm", 1),))
+        assert (await stow(records, case_id, [studies[case_id].data])).status_code == 200
+    in_order = [studies[c].study for c in ("case-q1", "case-q2", "case-q3")]
+
+    def uids(results: list[dict[str, Any]]) -> list[str]:
+        return [value(r, "0020000D") for r in results]
+
+    assert uids(await qido(records, "/studies")) == in_order
+    assert uids(await qido(records, "/studies?limit=1&offset=1")) == in_order[1:2]
+    assert uids(await qido(records, "/studies?offset=2")) == in_order[2:]
+    assert uids(await qido(records, f"/studies?StudyInstanceUID={in_order[1]}")) == in_order[1:2]
+    one_case = records.auth(case_ids=["case-q1"])
+    response = await records.client.get("/dicomweb/studies?case_id=case-q2", headers=one_case)
+    assert (response.status_code, response.json()) == (200, [])
+
+
 async def test_stow_stores_instances_once_and_reports_conflicting_copies(
     records: RecordsHarness,
 ) -> None:

@@ -10,6 +10,7 @@ from shared.contracts import AssignmentUpdated
 from shared.contracts.common import Actor
 from tests.integration.reports.conftest import Running, event
 from tests.support import eventually
+from tests.unit.reports import factories
 from tests.unit.reports.factories import LEAD
 
 pytestmark = pytest.mark.real
@@ -113,3 +114,26 @@ async def test_follow_up_questions_are_asked_seen_and_answered(reports: Running)
     assert answered.status_code == 200, answered.text
     read = (await reports.client.get(url, headers=family)).json()
     assert read["follow_ups"][0]["answer"] == "Yes, on most days."
+
+
+async def test_an_experts_list_is_one_exact_page_of_known_reports(reports: Running) -> None:
+    for case_id in ("case-l1", "case-l2", "case-l3"):
+        await reports.open_case(case_id)
+    # Assigned before case.submitted arrived: not a report to list yet.
+    await reports.publish(event(factories.expert_assigned("case-l0")))
+
+    async def assigned() -> bool:
+        return await reports.store.get("case-l0") is not None
+
+    await eventually(assigned)
+
+    async def listed(headers: dict[str, str], limit: int) -> list[str]:
+        answer = await reports.client.get(f"/reports?limit={limit}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return [r["case_id"] for r in answer.json()]
+
+    assert await listed(reports.auth("ana"), 2) == ["case-l1", "case-l2"]
+    assert await listed(reports.auth("ana"), 10) == ["case-l1", "case-l2", "case-l3"]
+    assert await listed(reports.staff, 1) == ["case-l1"]
+    scoped = reports.auth("ana", case_ids=["case-l0", "case-l3"])
+    assert await listed(scoped, 10) == ["case-l3"]

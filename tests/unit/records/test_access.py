@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.records.access import Action, check_case, visible_cases_query
+from services.records.access import Action, check_case, narrowed_to_case, visible_cases_query
 from services.records.domain import CaseRecord, DomainError
 from shared.auth import Principal, Role
 from tests.support import sample_case
@@ -106,4 +106,20 @@ def test_an_expert_sees_only_cases_offered_or_assigned_to_them() -> None:
     assert refusal(caller("expert"), "read-documents", record) == "not_found"
     record.experts = {"s": "offered"}
     assert refusal(caller("expert"), "read-imaging", record) is None
-    assert visible_cases_query(caller("expert"), "read-imaging") == {"experts.expert_id": "s"}
+    assert visible_cases_query(caller("expert"), "read-imaging") == {"expert_ids": "s"}
+
+
+def test_listing_queries_stay_flat_so_each_part_can_use_an_index() -> None:
+    scoped = caller("hospital-system", ("a",), organization="org-1")
+    assert visible_cases_query(scoped, "stow") == {
+        "_id": {"$in": ["a"]},
+        "organization_id": "org-1",
+    }
+    expert = visible_cases_query(caller("expert"), "read-imaging")
+    assert narrowed_to_case(expert, "c") == {"expert_ids": "s", "_id": "c"}
+    assert narrowed_to_case({}, "c") == {"_id": "c"}
+    assert narrowed_to_case(visible_cases_query(scoped, "stow"), "a") == {
+        "_id": "a",
+        "organization_id": "org-1",
+    }
+    assert narrowed_to_case(visible_cases_query(scoped, "stow"), "b") is None

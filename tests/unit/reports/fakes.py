@@ -29,13 +29,12 @@ class FakeReports:
         if decided is None:
             return ReportChange(current, (), written=False)
         record, events = decided
-        revision = current.revision + 1 if current else 1
-        self.latest[case_id] = written = record.model_copy(update={"revision": revision})
+        self.latest[case_id] = record
         self.outbox.extend(events)
         if tracking is not None:
             self.applied.add(tracking.event_id)
         self.saves += 1
-        return ReportChange(written, events, written=True)
+        return ReportChange(record, events, written=True)
 
     async def list_reports(self, query: Document, limit: int = 100) -> list[ReportRecord]:
         return list(self.latest.values())[:limit]
