@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 UV_VERSION := 0.13.8
 
-.PHONY: help system-packages setup provision run test unit lint format contracts bench chaos token stack-up stack-down stack-status clean
+.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token stack-up stack-down stack-status clean
 
 help:
 	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
@@ -23,7 +23,16 @@ $(VENV)/.synced: pyproject.toml uv.lock
 system-packages:
 	@bash deploy/local/system_packages.sh
 
-setup: system-packages $(VENV)/.synced
+# Browser assets the platform serves itself (Swagger UI, the DICOM viewer, axe-core for tests),
+# from the checked-in lock file; install scripts never run (one is a telemetry ping).
+WEB_ASSETS := deploy/web/node_modules/.installed
+$(WEB_ASSETS): deploy/web/package.json deploy/web/package-lock.json
+	npm ci --prefix deploy/web --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web-assets: $(WEB_ASSETS)
+
+setup: system-packages $(VENV)/.synced $(WEB_ASSETS)
 
 # Kafka jars, the FerretDB and MinIO binaries: built or fetched once, cached by version.
 provision:

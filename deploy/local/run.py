@@ -23,7 +23,8 @@ from shared.auth import Role, TokenIssuer, provision_local_auth  # noqa: E402
 from shared.runtime import PARENT_PID_VAR  # noqa: E402
 
 MAIL_PORT = 1025
-SERVICES = {
+# The services that own data and meet through Kafka, each with its JSON API.
+API_SERVICES = {
     "intake": 8001,
     "records": 8002,
     "assignment": 8003,
@@ -31,6 +32,8 @@ SERVICES = {
     "notify": 8005,
     "audit": 8006,
 }
+# ... and the web front door: pages only, calling those APIs with the person's own token.
+SERVICES = {**API_SERVICES, "web": 8000}
 
 
 @dataclass
@@ -76,17 +79,22 @@ def start_services(
 
 
 def _links_between(ports: Mapping[str, int]) -> dict[str, str]:
-    """Where services send people to one another (links in pages, emails and reports)."""
-    records = f"http://127.0.0.1:{ports.get('records', SERVICES['records'])}"
-    reports = f"http://127.0.0.1:{ports.get('reports', SERVICES['reports'])}"
-    intake = f"http://127.0.0.1:{ports.get('intake', SERVICES['intake'])}"
+    """Where services send people to one another (links in pages, emails and reports), and
+    where the web front door finds each service's API."""
+    url = {name: f"http://127.0.0.1:{ports.get(name, port)}" for name, port in SERVICES.items()}
+    web = url["web"]
     return {
-        "INTAKE_RECORDS_PUBLIC_URL": records,
-        "REPORTS_RECORDS_BASE_URL": records,
-        "NOTIFY_REPORT_LINK_TEMPLATE": (
-            reports + "/cases/{case_id}/report/latest/report.pdf?access_token={token}"
-        ),
-        "NOTIFY_CASE_LINK_TEMPLATE": intake + "/cases/{case_id}/status",
+        "INTAKE_RECORDS_PUBLIC_URL": url["records"],
+        "REPORTS_RECORDS_BASE_URL": url["records"],
+        # People open pages of the web front door; family links carry their case token.
+        "NOTIFY_CASE_LINK_TEMPLATE": web + "/c/{case_id}?access_token={token}",
+        "NOTIFY_REPORT_LINK_TEMPLATE": web + "/c/{case_id}?access_token={token}#report",
+        "NOTIFY_STAFF_CASE_LINK_TEMPLATE": web + "/staff/cases/{case_id}",
+        "NOTIFY_EXPERT_LINK_TEMPLATE": web + "/expert/cases/{case_id}",
+        "NOTIFY_EXPERT_OFFERS_LINK": web + "/expert/offers",
+        **{f"WEB_{name.upper()}_URL": url[name] for name in API_SERVICES if name != "audit"},
+        "WEB_PUBLIC_URL": web,
+        "WEB_BOARD_PUBLIC_URL": url["notify"] + "/board",
     }
 
 
@@ -148,6 +156,8 @@ def main() -> int:
     # A development signing key stands in for the identity provider (see shared/auth.py).
     env.update(provision_local_auth(state / "auth"))
     env["ASSIGNMENT_LOAD_DEMO_ROSTER"] = "true"
+    # The sign-in page's demonstration accounts (never in production; see services/web).
+    env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_LINK_KEY_PATH"]
     env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
     # SIGINT too: a script that starts `make run` in the background inherits SIGINT ignored,
     # and Python then leaves it so; Ctrl-C and `kill -INT` must stop everything all the same.
@@ -167,9 +177,12 @@ def main() -> int:
     services = start_services(env, state / "services")
     try:
         wait_ready(services)
-        print("\nThe platform is running (Ctrl-C stops everything `make run` started):")
+        web = next(s for s in services if s.name == "web")
+        print("\nThe platform is running (Ctrl-C stops everything `make run` started).")
+        print(f"\n  Open this first:  {web.url}/\n")
         for service in services:
-            print(f"  {service.name:<11} {service.url}/docs   (ready: {service.url}/readyz)")
+            if service.name in API_SERVICES:
+                print(f"  {service.name:<11} {service.url}/docs   (ready: {service.url}/readyz)")
         print(f"  logs        {state / 'services'}")
         print(f"  emails      {mailbox} (a maildir; nothing leaves this machine)")
         staff = _token(env, "intake-staff", "staff-1")

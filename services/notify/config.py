@@ -26,11 +26,14 @@ class NotifySettings(ServiceSettings):
     staff_email: str = "intake-team@second-opinion.localhost"
     # Where an expert's mail goes when no address was registered for them (None: skip).
     expert_email_template: str | None = None
-    # The secure link in the report email; `{token}` is a case-scoped link token.
-    report_link_template: str = (
-        "http://127.0.0.1:8004/cases/{case_id}/report/latest/report.pdf?access_token={token}"
-    )
-    case_link_template: str = "http://127.0.0.1:8001/cases/{case_id}/status"
+    # Links in emails open pages of the web front door. A family's or physician's link carries
+    # a fresh case-scoped token in `{token}` (none is issued for a template without it); the
+    # report link may also use `{report_id}`. Staff and experts sign in: their links have none.
+    case_link_template: str = "http://127.0.0.1:8000/c/{case_id}?access_token={token}"
+    report_link_template: str = "http://127.0.0.1:8000/c/{case_id}?access_token={token}#report"
+    staff_case_link_template: str = "http://127.0.0.1:8000/staff/cases/{case_id}"
+    expert_link_template: str = "http://127.0.0.1:8000/expert/cases/{case_id}"
+    expert_offers_link: str = "http://127.0.0.1:8000/expert/offers"
     link_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
     # Events older than this cause no message (a replay of history must not mail anyone).
     message_max_age_s: float = Field(default=2 * 24 * 3600, gt=0)

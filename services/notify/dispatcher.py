@@ -22,47 +22,16 @@ from services.notify.addresses import AddressBook
 from services.notify.channels import Mailer, WebhookSender
 from services.notify.domain.deliveries import Outcome, next_attempt
 from services.notify.emails import EmailRenderer, build_message
+from services.notify.links import Links
 from services.notify.metrics import DELIVERY_ATTEMPTS
 from services.notify.store import NotifyStore
-from shared.auth import Role, TokenIssuer
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)
-REPORT_TEMPLATES = ("report-issued", "follow-up-answered")
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Links:
-    """The links an email carries: the case page, and a case-scoped token for the report."""
-
-    case_template: str
-    report_template: str
-    issuer: TokenIssuer | None
-    ttl_s: int
-
-    def params(self, doc: Document, now: datetime) -> dict[str, Any] | None:
-        case_id = str(doc["case_id"])
-        params: dict[str, Any] = {"case_id": case_id}
-        params["case_link"] = self.case_template.format(case_id=case_id)
-        if doc.get("template") not in REPORT_TEMPLATES:
-            return params
-        if self.issuer is None:
-            return None
-        role: Role = "guardian" if doc["recipient"] == "guardian" else "referring-physician"
-        token = self.issuer.issue(
-            subject=f"{role}:{case_id}", role=role, case_ids=[case_id], ttl_s=self.ttl_s
-        )
-        report_id = doc.get("params", {}).get("report_id", "")
-        params["report_link"] = self.report_template.format(
-            case_id=case_id, report_id=report_id, token=token
-        )
-        expires = now + timedelta(seconds=self.ttl_s)
-        params["link_expires"] = expires.strftime("%Y-%m-%d")
-        return params
 
 
 @dataclass
@@ -210,11 +179,13 @@ class Dispatcher:
         return False
 
     async def _send_email(self, doc: Document, now: datetime) -> Outcome:
-        links = self._links.params(doc, now)
+        template, language = str(doc["template"]), str(doc["language"])
+        links = self._links.params(doc, now, shown=self._renderer.fields(template, language))
         if links is None:
             return Outcome("failed", "no_link_key", "AUTH_LINK_KEY_PATH is not set")
+        # The links (tokens) live only in the message: never stored or logged.
         params = {**doc.get("params", {}), **links}
-        rendered = self._renderer.render(str(doc["template"]), str(doc["language"]), params)
+        rendered = self._renderer.render(template, language, params)
         message = build_message(
             rendered, sender=self._sender, to=str(doc["address"]), delivery_id=str(doc["_id"])
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 TEMPLATES = Path(__file__).with_name("templates")
 FOOTERS = {
@@ -39,6 +40,7 @@ class EmailRenderer:
     def __init__(self, *, team: str = "Second Opinion Team") -> None:
         self._env = template_environment()
         self._team = team
+        self._fields: dict[tuple[str, str], frozenset[str]] = {}
 
     def render(self, template: str, language: str, params: dict[str, Any]) -> RenderedEmail:
         """Subject, text and HTML of one message; English when no translation exists."""
@@ -57,6 +59,18 @@ class EmailRenderer:
             link_label=LINK_LABELS[language],
         )
         return RenderedEmail(subject=subject, text=text, html=html, language=language)
+
+    def fields(self, template: str, language: str) -> frozenset[str]:
+        """The names a template uses (such as `case_link`) in the language it renders in, so a
+        link is made, and a token issued, only for a message that shows it."""
+        key = (template, language)
+        if key not in self._fields:
+            _, source = self._template(template, language)
+            assert self._env.loader is not None and source.name is not None
+            text, _, _ = self._env.loader.get_source(self._env, source.name)
+            names = jinja2.meta.find_undeclared_variables(self._env.parse(text))
+            self._fields[key] = frozenset(names)
+        return self._fields[key]
 
     def _template(self, template: str, language: str) -> tuple[str, jinja2.Template]:
         try:

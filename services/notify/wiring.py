@@ -19,10 +19,11 @@ from services.notify.board_view import BoardRenderer
 from services.notify.channels import HttpWebhookSender, Mailer, SmtpMailer, WebhookSender
 from services.notify.config import NotifySettings
 from services.notify.deps import NotifyPorts
-from services.notify.dispatcher import Dispatcher, DispatchPolicy, Links
+from services.notify.dispatcher import Dispatcher, DispatchPolicy
 from services.notify.emails import EmailRenderer
 from services.notify.handlers import NotifyContext, consumer_handlers
 from services.notify.hub import BoardHub
+from services.notify.links import Links
 from services.notify.rebuild import rebuild_timeline
 from services.notify.store import NotifyStore
 from shared.auth import TokenIssuer, TokenVerifier
@@ -86,9 +87,22 @@ def smtp_mailer(settings: NotifySettings) -> SmtpMailer:
 
 def link_issuer(link_key_path: Path | None) -> TokenIssuer | None:
     if link_key_path is None:
-        log.warning("AUTH_LINK_KEY_PATH is not set: report emails cannot carry a link")
+        log.warning("AUTH_LINK_KEY_PATH is not set: emails with a family link cannot be sent")
         return None
     return TokenIssuer.from_pem(link_key_path.read_bytes())
+
+
+def email_links(settings: NotifySettings, issuer: TokenIssuer | None) -> Links:
+    """The links emails carry, from the settings."""
+    return Links(
+        case_template=settings.case_link_template,
+        report_template=settings.report_link_template,
+        staff_case_template=settings.staff_case_link_template,
+        expert_case_template=settings.expert_link_template,
+        expert_offers_link=settings.expert_offers_link,
+        issuer=issuer,
+        ttl_s=settings.link_ttl_s,
+    )
 
 
 async def assemble(
@@ -108,12 +122,7 @@ async def assemble(
     board = BoardRenderer()
     broadcaster = BoardBroadcaster(publisher, settings.stack)
     feed = BoardFeed(hub, settings.stack)
-    links = Links(
-        case_template=settings.case_link_template,
-        report_template=settings.report_link_template,
-        issuer=issuer,
-        ttl_s=settings.link_ttl_s,
-    )
+    links = email_links(settings, issuer)
     dispatcher = Dispatcher(
         store=store,
         mailer=mailer or smtp_mailer(settings),

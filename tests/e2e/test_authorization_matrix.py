@@ -27,7 +27,7 @@ import pytest
 from pydicom.filebase import DicomBytesIO
 
 from bench.journey import Journey
-from deploy.local.run import SERVICES, start_services, stop_services, wait_ready
+from deploy.local.run import API_SERVICES, start_services, stop_services, wait_ready
 from shared.auth import Role, TokenIssuer
 from shared.bus import KafkaEventPublisher
 from shared.settings import StackSettings
@@ -445,7 +445,7 @@ async def matrix(
         **auth_env,
     }
     # Ports of its own: other platforms (PORT_BASE) may be running on this machine.
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in API_SERVICES}
     log_dir = Path(tmp_path_factory.mktemp("matrix")) / "logs"
     started = {s.name: s for s in start_services(env, log_dir, ports)}
     platform = Platform(stack, env, log_dir, ports, started, issuer)

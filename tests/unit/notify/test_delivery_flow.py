@@ -9,10 +9,11 @@ from typing import cast
 
 from services.notify.addresses import AddressBook
 from services.notify.channels import InMemoryMailer
-from services.notify.dispatcher import Dispatcher, DispatchPolicy, Links
+from services.notify.dispatcher import Dispatcher, DispatchPolicy
 from services.notify.domain.deliveries import Outcome
 from services.notify.emails import EmailRenderer
 from services.notify.handlers import NotifyContext, on_case_event
+from services.notify.links import Links
 from services.notify.store import NotifyStore
 from shared.auth import TokenIssuer
 from shared.consumer import Delivery
@@ -53,6 +54,9 @@ def setup(
         links=Links(
             case_template="https://x.test/{case_id}",
             report_template="https://x.test/{case_id}/{report_id}?t={token}",
+            staff_case_template="https://x.test/staff/{case_id}",
+            expert_case_template="https://x.test/expert/{case_id}",
+            expert_offers_link="https://x.test/expert/offers",
             issuer=ISSUER,
             ttl_s=3600,
         ),

@@ -1,0 +1,211 @@
+"""The family's and the referring physician's pages, reached by the case link in every email."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from services.web.backends import BackendError
+from services.web.session import Person
+from services.web.web import (
+    Web,
+    WebDep,
+    problem_page,
+    redirect,
+    render,
+    sentence,
+    session_ended,
+    wrong_role,
+)
+from shared.auth import CASE_LINK_ROLES
+
+router = APIRouter(prefix="/c")
+UPLOAD_KINDS = (
+    "mri-imaging",
+    "ct-imaging",
+    "xray-imaging",
+    "other-imaging",
+    "pathology-report",
+    "lab-results",
+    "genetic-test-results",
+    "treatment-records",
+    "operative-reports",
+    "biopsy-slides",
+    "discharge-summaries",
+    "current-medications",
+    "past-medications",
+    "other-records",
+)
+
+
+def _case_person(request: Request, web: Web, case_id: str) -> Person | Response:
+    person = web.sessions.person(request)
+    if person is None:
+        return session_ended(request)
+    if person.role not in CASE_LINK_ROLES:
+        return wrong_role(request, person, sorted(CASE_LINK_ROLES))
+    if not person.principal.may_see_case(case_id):
+        return problem_page(request, BackendError(404, "not_found", ""))
+    return person
+
+
+@router.get("/{case_id}")
+async def case_page(
+    case_id: str, request: Request, web: WebDep, access_token: str | None = None
+) -> Response:
+    """The case link's page: the stage, what is missing, uploads, the report, follow-ups."""
+    if access_token:
+        # The link's token becomes the session cookie and leaves the address bar (and history).
+        person = web.sessions.verify(access_token)
+        if person is None:
+            return session_ended(request)
+        response = redirect(f"/c/{case_id}")
+        web.sessions.start(response, person)
+        return response
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return who
+    try:
+        status, checklist, report = await asyncio.gather(
+            web.backends.call("GET", "intake", f"/cases/{case_id}/status", token=who.token),
+            _optional(web, "records", f"/cases/{case_id}/checklist", who.token),
+            _optional(web, "reports", f"/cases/{case_id}/report", who.token),
+        )
+    except BackendError as error:
+        return problem_page(request, error)
+    return render(
+        request,
+        "case.html",
+        case_id=case_id,
+        status=status,
+        checklist=checklist,
+        report=report,
+        upload_kinds=_upload_kinds(checklist),
+        notice=request.query_params.get("notice", ""),
+    )
+
+
+async def _optional(web: Web, service: Any, path: str, token: str) -> Any:
+    """A part of the page that may not exist yet (no report before it is issued)."""
+    try:
+        return await web.backends.call("GET", service, path, token=token)
+    except BackendError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _upload_kinds(checklist: dict[str, Any] | None) -> list[str]:
+    """Missing items first, so the first choice is what we are waiting for."""
+    missing = list(checklist["missing"]) if checklist else []
+    return [
+        *[k for k in missing if k in UPLOAD_KINDS],
+        *[k for k in UPLOAD_KINDS if k not in missing],
+    ]
+
+
+@router.post("/{case_id}/upload")
+async def upload(case_id: str, request: Request, web: WebDep, csrf: str = "") -> Response:
+    """One file, passed through to the records service as it arrives (JS sends one per file)."""
+    wants_json = "application/json" in request.headers.get("accept", "")
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return _json_refusal(401, "unauthenticated", "sign in again") if wants_json else who
+    sent = request.headers.get("x-csrf-token") or csrf
+    if not web.sessions.csrf_ok(request, sent):
+        return _json_refusal(403, "csrf", "the page expired; reload it")
+    try:
+        status, body = await web.backends.upload(
+            "records",
+            f"/cases/{case_id}/documents",
+            token=who.token,
+            body=request.stream(),
+            content_type=request.headers.get("content-type", ""),
+            content_length=request.headers.get("content-length"),
+        )
+    except BackendError as error:
+        if wants_json:
+            return _json_refusal(error.status, error.code, sentence(request, error))
+        return problem_page(request, error)
+    if wants_json:
+        return JSONResponse(body, status_code=status)
+    return redirect(f"/c/{case_id}?notice=uploaded#records")
+
+
+def _json_refusal(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@router.get("/{case_id}/report.{fmt}")
+async def report_file(case_id: str, fmt: str, request: Request, web: WebDep) -> Response:
+    """The issued report as the family reads it (HTML) or keeps it (PDF)."""
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return who
+    if fmt not in ("html", "pdf"):
+        return problem_page(request, BackendError(404, "not_found", ""))
+    path = f"/cases/{case_id}/report/latest/report.{fmt}"
+    return await pass_on_download(request, web, "reports", path, who.token)
+
+
+async def pass_on_download(
+    request: Request, web: Web, service: Any, path: str, token: str
+) -> Response:
+    try:
+        download = await web.backends.download(service, path, token=token)
+    except BackendError as error:
+        return problem_page(request, error)
+    kept = ("content-type", "content-length", "content-disposition", "etag")
+    headers = {k: v for k, v in download.headers.items() if k.lower() in kept}
+    headers["cache-control"] = "private, no-store"
+    headers["x-content-type-options"] = "nosniff"
+    # The report's HTML is our own rendering; it still runs no script and loads nothing else.
+    headers["content-security-policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    )
+
+    async def chunks() -> Any:
+        try:
+            async for chunk in download.chunks:
+                yield chunk
+        finally:
+            await download.close()
+
+    return StreamingResponse(chunks(), status_code=download.status, headers=headers)
+
+
+@router.post("/{case_id}/follow-ups")
+async def ask_follow_up(
+    case_id: str,
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+    question: Annotated[str, Form()] = "",
+) -> Response:
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return who
+    if not web.sessions.csrf_ok(request, csrf):
+        return redirect(f"/c/{case_id}?notice=csrf#follow-ups")
+    try:
+        await web.backends.call(
+            "POST",
+            "reports",
+            f"/cases/{case_id}/report/follow-ups",
+            token=who.token,
+            json={"question": question.strip()},
+        )
+    except BackendError as error:
+        if error.status == 401:
+            return problem_page(request, error)
+        return render(
+            request,
+            "problem.html",
+            status_code=error.status,
+            message=sentence(request, error),
+            back=f"/c/{case_id}#follow-ups",
+        )
+    return redirect(f"/c/{case_id}?notice=asked#follow-ups")

@@ -1,0 +1,255 @@
+"""Pages anyone may open: the landing page, the family's request form, and sign-in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from services.web.backends import BackendError
+from services.web.i18n import translator
+from services.web.session import TIME_ZONE_COOKIE
+from services.web.web import (
+    STAFF_ROLES,
+    WebDep,
+    field_errors,
+    language_of,
+    redirect,
+    render,
+    sentence,
+)
+from shared.auth import Role, TokenIssuer
+
+router = APIRouter()
+
+SPECIALTIES = (
+    "not-sure",
+    "neuro-oncology",
+    "neurosurgery",
+    "oncology",
+    "hematology",
+    "cardiology",
+    "genetics",
+)
+FORM_FIELDS = (
+    "submitted_by",
+    "patient.given_name",
+    "patient.family_name",
+    "patient.date_of_birth",
+    "patient.sex",
+    "patient.mrn",
+    "guardian.name",
+    "guardian.relationship",
+    "guardian.email",
+    "guardian.phone",
+    "guardian.preferred_language",
+    "referring_physician.name",
+    "referring_physician.organization",
+    "referring_physician.email",
+    "referring_physician.phone",
+    "specialty",
+    "working_diagnosis",
+    "diagnosis_stage",
+    "urgency",
+    "questions",
+    "country",
+    "time_zone",
+    "consent.agreed",
+    "consent.given_by",
+)
+# Demonstration people for the "Sign in as" buttons (the demo roster's experts).
+DEMO_PEOPLE: tuple[tuple[Role, str, str], ...] = (
+    ("intake-staff", "staff-1", "Intake coordinator"),
+    ("expert", "ana-ruiz", "Dr. Ana Ruiz (expert)"),
+    ("expert", "ben-okafor", "Dr. Ben Okafor (expert)"),
+    ("admin", "admin-1", "Administrator"),
+)
+HOME_OF_ROLE = {
+    "intake-staff": "/staff",
+    "admin": "/admin",
+    "expert": "/expert",
+}
+
+
+@router.get("/")
+async def landing(request: Request, web: WebDep) -> Response:
+    return render(request, "landing.html", docs_url=f"{web.settings.intake_url}/docs")
+
+
+@router.get("/request")
+async def request_form(request: Request, web: WebDep) -> Response:
+    return render(
+        request,
+        "request_form.html",
+        values={"submitted_by": "guardian", "guardian.preferred_language": language_of(request)},
+        errors={},
+        idempotency_key=str(uuid.uuid4()),
+        specialties=SPECIALTIES,
+        consent_version=web.settings.consent_version,
+    )
+
+
+@router.post("/request")
+async def send_request(request: Request, web: WebDep) -> Response:
+    form = await request.form()
+    values = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
+    # One case however often the button is pressed: the key was fixed when the form was drawn.
+    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+    again = {
+        "values": values,
+        "idempotency_key": key,
+        "specialties": SPECIALTIES,
+        "consent_version": web.settings.consent_version,
+    }
+    try:
+        accepted = await web.backends.call(
+            "POST",
+            "intake",
+            "/cases",
+            token=None,
+            json=_case_create(values, web.settings.consent_version),
+            headers={"Idempotency-Key": key},
+        )
+    except BackendError as error:
+        if error.status >= 500 or error.status == 429:
+            return render(
+                request,
+                "request_form.html",
+                status_code=error.status,
+                errors={"_form": sentence(request, error)},
+                **again,
+            )
+        errors = field_errors(request, error)
+        if not errors:
+            errors = {"_form": sentence(request, error)}
+        return render(request, "request_form.html", status_code=422, errors=errors, **again)
+    link = accepted["link"]
+    person = web.sessions.verify(link["token"])
+    case_id = accepted["case_id"]
+    response = render(
+        request,
+        "request_sent.html",
+        case_id=case_id,
+        case_link=f"{web.settings.public_url}/c/{case_id}?access_token={link['token']}",
+        person=person,
+    )
+    if person is not None:
+        web.sessions.start(response, person)
+    if values["time_zone"]:
+        web.sessions.remember(response, TIME_ZONE_COOKIE, values["time_zone"])
+    return response
+
+
+def _case_create(values: dict[str, str], consent_version: str) -> dict[str, Any]:
+    """The form's flat fields as the intake API's request body (blank optional fields left out)."""
+
+    def part(prefix: str, names: tuple[str, ...]) -> dict[str, str]:
+        return {n: values[f"{prefix}.{n}"] for n in names if values.get(f"{prefix}.{n}")}
+
+    questions = [line.strip() for line in values["questions"].splitlines() if line.strip()]
+    body: dict[str, Any] = {
+        "submitted_by": values["submitted_by"] or "guardian",
+        "patient": part("patient", ("given_name", "family_name", "date_of_birth", "sex", "mrn")),
+        "guardian": part(
+            "guardian", ("name", "relationship", "email", "phone", "preferred_language")
+        ),
+        "referring_physician": part(
+            "referring_physician", ("name", "organization", "email", "phone")
+        ),
+        "specialty": values["specialty"],
+        "working_diagnosis": values["working_diagnosis"],
+        "urgency": values["urgency"],
+        "questions": questions,
+        "country": values["country"].upper(),
+        "consent": {
+            "agreed": values["consent.agreed"] == "yes",
+            "given_by": values["consent.given_by"],
+            "text_version": consent_version,
+            "given_at": datetime.now(UTC).isoformat(),
+        },
+    }
+    if values["diagnosis_stage"]:
+        body["diagnosis_stage"] = values["diagnosis_stage"]
+    return body
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, web: WebDep, next: str = "") -> Response:
+    return render(request, "sign_in.html", next=_safe_next(next), demo=_demo(web), error=None)
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+    demo: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    if not web.sessions.csrf_ok(request, csrf):
+        t = translator(language_of(request))
+        return render(
+            request,
+            "sign_in.html",
+            status_code=403,
+            next=next,
+            demo=_demo(web),
+            error=t("error.csrf"),
+        )
+    if demo and web.settings.dev_signin_key_path is not None:
+        token = _demo_token(web.settings.dev_signin_key_path, demo) or ""
+    person = web.sessions.verify(token) if token else None
+    if person is None or person.role not in {*STAFF_ROLES, "expert"}:
+        t = translator(language_of(request))
+        return render(
+            request,
+            "sign_in.html",
+            status_code=401,
+            next=_safe_next(next),
+            demo=_demo(web),
+            error=t("signin.bad"),
+        )
+    response = redirect(_safe_next(next) or HOME_OF_ROLE.get(person.role, "/"))
+    web.sessions.start(response, person)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, web: WebDep, csrf: Annotated[str, Form()] = "") -> Response:
+    response = redirect("/")
+    if web.sessions.csrf_ok(request, csrf):
+        web.sessions.end(response)
+    return response
+
+
+@router.get("/time-zone")
+async def remember_time_zone(request: Request, web: WebDep, tz: str = "UTC") -> Response:
+    """The browser says its time zone once (web.js); dates are then shown in it."""
+    response = Response(status_code=204)
+    if 0 < len(tz) <= 64:
+        web.sessions.remember(response, TIME_ZONE_COOKIE, tz)
+    return response
+
+
+def _safe_next(next_path: str) -> str:
+    # Only this site's own paths: never a redirect to somewhere else.
+    return next_path if next_path.startswith("/") and not next_path.startswith("//") else ""
+
+
+def _demo(web: Any) -> list[tuple[str, str]]:
+    if web.settings.dev_signin_key_path is None:
+        return []
+    return [(f"{role}:{subject}", name) for role, subject, name in DEMO_PEOPLE]
+
+
+def _demo_token(key_path: Path, choice: str) -> str | None:
+    for role, subject, _ in DEMO_PEOPLE:
+        if choice == f"{role}:{subject}":
+            issuer = TokenIssuer.from_pem(key_path.read_bytes())
+            return issuer.issue(subject=subject, role=role, ttl_s=8 * 3600)
+    return None

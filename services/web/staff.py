@@ -1,0 +1,187 @@
+"""The intake team's pages: the case queue, a case's detail, and what they do to a case."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.web.backends import BackendError
+from services.web.public import SPECIALTIES
+from services.web.session import Person
+from services.web.web import (
+    STAFF_ROLES,
+    Web,
+    WebDep,
+    field_errors,
+    problem_page,
+    redirect,
+    render,
+    sentence,
+    wrong_role,
+)
+
+router = APIRouter(prefix="/staff")
+STATUSES = ("open", "on-hold", "cancelled")
+URGENCIES = ("urgent", "routine")
+AGE_BANDS = ("infant", "toddler", "child", "adolescent", "young-adult")
+NOTE_CHANNELS = ("phone", "email", "video", "message", "other")
+REQUESTABLE = (
+    "mri-imaging",
+    "ct-imaging",
+    "xray-imaging",
+    "other-imaging",
+    "pathology-report",
+    "lab-results",
+    "genetic-test-results",
+    "treatment-records",
+    "operative-reports",
+    "biopsy-slides",
+    "discharge-summaries",
+    "current-medications",
+    "past-medications",
+    "other-records",
+)
+PAGE = 50
+
+
+def staff_person(request: Request, web: Web) -> Person | Response:
+    person = web.sessions.person(request)
+    if person is None:
+        return redirect(f"/sign-in?next={request.url.path}")
+    if person.role not in STAFF_ROLES:
+        return wrong_role(request, person, sorted(STAFF_ROLES))
+    return person
+
+
+@router.get("")
+async def queue(request: Request, web: WebDep) -> Response:
+    who = staff_person(request, web)
+    if isinstance(who, Response):
+        return who
+    query = request.query_params
+    chosen = {
+        "status": query.get("status", "open"),
+        "specialty": query.get("specialty", ""),
+        "urgency": query.get("urgency", ""),
+        "age_band": query.get("age_band", ""),
+    }
+    offset = max(0, int(query.get("offset", "0") or 0)) if query.get("offset", "0").isdigit() else 0
+    params: dict[str, Any] = {k: v for k, v in chosen.items() if v}
+    params.update(limit=PAGE + 1, offset=offset)
+    try:
+        cases = await web.backends.call("GET", "intake", "/cases", token=who.token, params=params)
+    except BackendError as error:
+        return problem_page(request, error)
+    return render(
+        request,
+        "staff_queue.html",
+        cases=cases[:PAGE],
+        more=len(cases) > PAGE,
+        offset=offset,
+        page=PAGE,
+        chosen=chosen,
+        statuses=STATUSES,
+        specialties=SPECIALTIES,
+        urgencies=URGENCIES,
+        age_bands=AGE_BANDS,
+    )
+
+
+@router.get("/cases/{case_id}")
+async def case_detail(case_id: str, request: Request, web: WebDep) -> Response:
+    who = staff_person(request, web)
+    if isinstance(who, Response):
+        return who
+    return await _detail(request, web, who, case_id)
+
+
+async def _detail(
+    request: Request,
+    web: Web,
+    who: Person,
+    case_id: str,
+    *,
+    status_code: int = 200,
+    **extra: Any,
+) -> Response:
+    try:
+        case, checklist = await asyncio.gather(
+            web.backends.call("GET", "intake", f"/cases/{case_id}", token=who.token),
+            _checklist(web, case_id, who.token),
+        )
+    except BackendError as error:
+        return problem_page(request, error)
+    return render(
+        request,
+        "staff_case.html",
+        status_code=status_code,
+        case=case,
+        checklist=checklist,
+        specialties=SPECIALTIES,
+        requestable=REQUESTABLE,
+        channels=NOTE_CHANNELS,
+        notice=request.query_params.get("notice", ""),
+        errors=extra.pop("errors", {}),
+        **extra,
+    )
+
+
+async def _checklist(web: Web, case_id: str, token: str) -> Any:
+    try:
+        return await web.backends.call("GET", "records", f"/cases/{case_id}/checklist", token=token)
+    except BackendError as error:
+        if error.status == 404:  # records has not seen the case yet
+            return None
+        raise
+
+
+@router.post("/cases/{case_id}/{action}")
+async def act(case_id: str, action: str, request: Request, web: WebDep) -> Response:
+    """Every button on the case page: one call to the service that owns that part."""
+    who = staff_person(request, web)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
+        return await _detail(request, web, who, case_id, status_code=403, errors={"_form": "csrf"})
+
+    def text(name: str) -> str | None:
+        value = str(form.get(name, "")).strip()
+        return value or None
+
+    calls: dict[str, tuple[Any, str, dict[str, Any]]] = {
+        "triage": ("intake", "triage", {"specialty": text("specialty"), "reason": text("reason")}),
+        "notes": ("intake", "notes", {"text": text("text"), "channel": text("channel") or "phone"}),
+        "hold": ("intake", "hold", {"reason": text("reason")}),
+        "resume": ("intake", "resume", {"reason": text("reason")}),
+        "cancel": ("intake", "cancel", {"reason": text("reason")}),
+        "links": ("intake", "links", {"role": text("role")}),
+        "revoke": ("intake", "links/revoke", {"reason": text("reason") or "lost-or-shared"}),
+        "requests": (
+            "records",
+            "requests",
+            {"items": [str(i) for i in form.getlist("items")], "message": text("message")},
+        ),
+    }
+    if action not in calls:
+        return problem_page(request, BackendError(404, "not_found", ""))
+    service, path, body = calls[action]
+    body = {k: v for k, v in body.items() if v is not None}
+    try:
+        answer = await web.backends.call(
+            "POST", service, f"/cases/{case_id}/{path}", token=who.token, json=body
+        )
+    except BackendError as error:
+        if error.status == 401:
+            return problem_page(request, error)
+        errors = {f"{action}.{k}": v for k, v in field_errors(request, error).items()}
+        errors.setdefault(action, sentence(request, error))
+        return await _detail(request, web, who, case_id, status_code=error.status, errors=errors)
+    if action == "links":
+        link = f"{web.settings.public_url}/c/{case_id}?access_token={answer['token']}"
+        return await _detail(request, web, who, case_id, issued_link=link)
+    notice = {"requests": "requested", "revoke": "revoked"}.get(action, "saved")
+    return redirect(f"/staff/cases/{case_id}?notice={notice}")

@@ -1,0 +1,1 @@
+export default window.MagicWand; // magic-wand.min.js (UMD) is loaded first
