@@ -94,6 +94,8 @@ def _links_between(ports: Mapping[str, int]) -> dict[str, str]:
         "NOTIFY_EXPERT_OFFERS_LINK": web + "/expert/offers",
         **{f"WEB_{name.upper()}_URL": url[name] for name in API_SERVICES if name != "audit"},
         "WEB_PUBLIC_URL": web,
+        # The web front door passes the family's address on for intake's rate limit.
+        "INTAKE_TRUSTED_PROXIES": '["127.0.0.1"]',
         "WEB_BOARD_PUBLIC_URL": url["notify"] + "/board",
     }
 

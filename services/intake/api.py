@@ -222,6 +222,7 @@ def create_app(
     app.state.intake = ctx
     app.state.authenticate = authenticate
     app.state.submission_limiter = RateLimiter(settings.submissions_per_minute)
+    app.state.trusted_proxies = frozenset(settings.trusted_proxies)
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_form_bytes,

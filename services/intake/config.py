@@ -24,6 +24,9 @@ class IntakeSettings(ServiceSettings):
     consent_versions: list[str] = Field(default_factory=lambda: ["2026-01"], min_length=1)
     # Per client address, on the public request form.
     submissions_per_minute: int = Field(default=10, ge=1)
+    # Front doors whose X-Forwarded-For names the family's own address for the rate limit
+    # (JSON list; `make run` trusts the web service on loopback).
+    trusted_proxies: list[str] = Field(default_factory=list)
     max_form_bytes: int = Field(default=64 * KIB, gt=0)
     max_fhir_bytes: int = Field(default=2 * KIB * KIB, gt=0)
 

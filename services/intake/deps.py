@@ -37,10 +37,21 @@ def _context(request: Request) -> IntakeContext:
 
 def _within_rate(request: Request) -> None:
     limiter: RateLimiter = request.app.state.submission_limiter
-    address = request.client.host if request.client else "unknown"
-    wait = limiter.check(address)
+    wait = limiter.check(client_address(request))
     if wait is not None:
         raise ApiError(429, "too_many_requests", f"too many requests; retry in {wait} s")
+
+
+def client_address(request: Request) -> str:
+    """Who sent the form: the connecting address, or, when that is a trusted front door (the
+    web service, a load balancer), the address it appended to X-Forwarded-For. Without this
+    every family behind the web front door would share one rate limit."""
+    address = request.client.host if request.client else "unknown"
+    trusted: frozenset[str] = request.app.state.trusted_proxies
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if address in trusted and forwarded:
+        return forwarded.split(",")[-1].strip() or address
+    return address
 
 
 Caller = Annotated[Principal, Depends(_principal)]

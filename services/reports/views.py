@@ -32,14 +32,21 @@ class _Request(BaseModel):
 
 
 class DraftUpdate(_Request):
-    """Autosave: the sections sent replace the draft's (answers merge by question id)."""
+    """Autosave: only the sections sent change. `diagnosis` and `treatment` merge field by
+    field (a field left out keeps its value; null clears `concordance` or `plan_change`),
+    `answers` merge by question id, and the lists (`trials`, `records_limitations`,
+    `follow_up`) and `summary` are replaced whole."""
 
     revision: int | None = Field(
         default=None, ge=1, description="The draft revision edited; or send If-Match."
     )
     summary: SectionText | None = None
-    diagnosis: DiagnosisReview | None = None
-    treatment: TreatmentReview | None = None
+    diagnosis: DiagnosisReview | None = Field(
+        default=None, description="Only the fields sent change; null clears `concordance`."
+    )
+    treatment: TreatmentReview | None = Field(
+        default=None, description="Only the fields sent change; null clears `plan_change`."
+    )
     trials: list[TrialOption] | None = Field(default=None, max_length=30)
     answers: dict[str, SectionText] | None = None
     records_limitations: list[RecordLimitation] | None = Field(default=None, max_length=50)
@@ -52,6 +59,12 @@ class DraftUpdate(_Request):
             for name in SECTION_FIELDS
             if name in self.model_fields_set and getattr(self, name) is not None
         }
+        for name, sent in changes.items():
+            if isinstance(sent, BaseModel):
+                kept = getattr(current, name)
+                changes[name] = kept.model_copy(
+                    update={field: getattr(sent, field) for field in sent.model_fields_set}
+                )
         if "answers" in changes:
             changes["answers"] = {**current.answers, **changes["answers"]}
         return changes

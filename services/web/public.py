@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,7 +111,7 @@ async def send_request(request: Request, web: WebDep) -> Response:
             "/cases",
             token=None,
             json=_case_create(values, web.settings.consent_version),
-            headers={"Idempotency-Key": key},
+            headers={"Idempotency-Key": key, "X-Forwarded-For": _address_of(request)},
         )
     except BackendError as error:
         if error.status >= 500 or error.status == 429:
@@ -168,8 +167,9 @@ def _case_create(values: dict[str, str], consent_version: str) -> dict[str, Any]
         "consent": {
             "agreed": values["consent.agreed"] == "yes",
             "given_by": values["consent.given_by"],
+            # No given_at: intake records the time of submission, so a repeated send of the
+            # same form is the same request (its Idempotency-Key compares the bodies).
             "text_version": consent_version,
-            "given_at": datetime.now(UTC).isoformat(),
         },
     }
     if values["diagnosis_stage"]:
@@ -234,6 +234,12 @@ async def remember_time_zone(request: Request, web: WebDep, tz: str = "UTC") -> 
     if 0 < len(tz) <= 64:
         web.sessions.remember(response, TIME_ZONE_COOKIE, tz)
     return response
+
+
+def _address_of(request: Request) -> str:
+    """The family's address, for intake's rate limit (behind a load balancer, uvicorn's proxy
+    headers setting makes `request.client` that address)."""
+    return request.client.host if request.client else "unknown"
 
 
 def _safe_next(next_path: str) -> str:

@@ -156,6 +156,28 @@ async def test_submissions_per_client_are_limited(
         assert refused.json()["error"]["code"] == "too_many_requests"
 
 
+async def test_families_behind_the_web_front_door_each_have_their_own_limit(
+    issuer: TokenIssuer, verifier: TokenVerifier
+) -> None:
+    # ASGITransport connects from 127.0.0.1: here that is the trusted front door.
+    trusted = {"submissions_per_minute": 1, "trusted_proxies": ["127.0.0.1"]}
+    async with await limited_client(issuer, verifier, **trusted) as client:
+
+        async def sent_by(address: str) -> int:
+            headers = {"X-Forwarded-For": address}
+            return (await client.post("/cases", json=form(), headers=headers)).status_code
+
+        assert [await sent_by("198.51.100.7"), await sent_by("203.0.113.9")] == [201, 201]
+        assert await sent_by("198.51.100.7") == 429
+    # A client that is not a trusted front door cannot choose its own address.
+    async with await limited_client(issuer, verifier, submissions_per_minute=1) as client:
+        spoofed = [
+            (await client.post("/cases", json=form(), headers={"X-Forwarded-For": f"10.0.0.{i}"}))
+            for i in range(2)
+        ]
+        assert [r.status_code for r in spoofed] == [201, 429]
+
+
 async def test_an_oversized_body_is_refused_before_it_is_parsed(
     issuer: TokenIssuer, verifier: TokenVerifier
 ) -> None:

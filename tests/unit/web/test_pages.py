@@ -1,0 +1,206 @@
+"""The web front door's own rules, with the services faked by an HTTP transport: who may open
+which page, CSRF on every form, what a refused form shows, and headers on every answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.web.app import create_app
+from services.web.backends import Backends
+from services.web.config import WebSettings
+from shared.auth import Role, TokenIssuer, TokenVerifier
+
+ISSUER = TokenIssuer.generate()
+VERIFIER = TokenVerifier(jwks=ISSUER.jwks(), issuers=[ISSUER.issuer], audience=ISSUER.audience)
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeServices:
+    """Answers the services' APIs from a table of (method, path) -> JSON; records requests."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str], Answer] = {}
+        self.sent: list[httpx.Request] = []
+
+    def on(self, method: str, path: str, status: int = 200, body: Any = None) -> None:
+        self.answers[(method, path)] = lambda _: httpx.Response(status, json=body)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        answer = self.answers.get((request.method, request.url.path))
+        if answer is None:
+            return httpx.Response(404, json={"error": {"code": "not_found", "message": "x"}})
+        return answer(request)
+
+
+@pytest.fixture
+def services() -> FakeServices:
+    return FakeServices()
+
+
+@pytest.fixture
+def client(services: FakeServices, tmp_path: Path) -> httpx.AsyncClient:
+    settings = WebSettings(assets_dir=tmp_path)
+    backends = Backends(settings, transport=httpx.MockTransport(services.handle))
+    app = create_app(settings, backends, VERIFIER)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://web")
+
+
+def token(role: Role, subject: str = "someone", cases: tuple[str, ...] = ()) -> str:
+    return ISSUER.issue(subject=subject, role=role, case_ids=cases)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+STATUS = {
+    "case_id": "c-1",
+    "status": "open",
+    "stage": "gathering-records",
+    "stages": [{"stage": "submitted", "reached_at": "2026-12-01T10:00:00+00:00"}],
+    "required": ["family-questions", "mri-imaging"],
+    "present": ["family-questions"],
+    "missing": ["mri-imaging"],
+    "report_version": None,
+    "records": {"upload_url": "x", "checklist_url": "y"},
+    "warnings": [],
+}
+
+
+async def test_a_case_link_becomes_a_cookie_and_leaves_the_address_bar(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/cases/c-1/status", body=STATUS)
+    link = token("guardian", cases=("c-1",))
+    opened = await client.get(f"/c/c-1?access_token={link}")
+    assert opened.status_code == 303 and opened.headers["location"] == "/c/c-1"
+    cookie = opened.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    page = await client.get("/c/c-1", headers={"accept-language": "es-MX,es;q=0.9"})
+    assert page.status_code == 200
+    assert "Resonancia magnética (RM)" in page.text  # the missing item, in Spanish
+    assert link not in page.text
+    # The services were asked with the person's own token, never another.
+    assert {r.headers["authorization"] for r in services.sent} == {f"Bearer {link}"}
+
+
+async def test_without_a_session_a_family_page_says_how_to_get_back_in(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/c/c-1")
+    assert page.status_code == 401
+    assert "newest link we emailed you" in page.text
+
+
+async def test_a_revoked_link_ends_the_browser_session(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    refused = {"error": {"code": "link_revoked", "message": "revoked"}}
+    services.on("GET", "/cases/c-1/status", status=401, body=refused)
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    page = await client.get("/c/c-1")
+    assert page.status_code == 401
+    assert "was withdrawn" in page.text
+    assert 'sop_session=""' in page.headers["set-cookie"]
+
+
+async def test_another_case_than_the_link_names_is_not_found(client: httpx.AsyncClient) -> None:
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    page = await client.get("/c/c-2")
+    assert page.status_code == 404
+
+
+async def test_a_page_for_another_role_explains_itself_instead_of_bouncing(
+    client: httpx.AsyncClient,
+) -> None:
+    client.cookies.set("sop_session", token("expert", "ana-ruiz"))
+    page = await client.get("/staff")
+    assert page.status_code == 403
+    assert "This page is not for your role" in page.text and "an expert" in page.text
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    page = await client.get("/admin")
+    assert page.status_code == 403 and "an administrator" in page.text
+
+
+async def test_staff_pages_send_a_stranger_to_sign_in(client: httpx.AsyncClient) -> None:
+    for path in ("/staff", "/staff/cases/c-1", "/expert/offers", "/admin"):
+        page = await client.get(path)
+        assert page.status_code == 303, path
+        assert page.headers["location"] == f"/sign-in?next={path}"
+
+
+async def test_sign_in_takes_a_staff_token_and_refuses_a_family_link(
+    client: httpx.AsyncClient,
+) -> None:
+    form = await client.get("/sign-in")
+    csrf = csrf_of(form.text)
+    refused = await client.post(
+        "/sign-in", data={"csrf": csrf, "token": token("guardian", cases=("c-1",))}
+    )
+    assert refused.status_code == 401 and "not valid here" in refused.text
+    signed = await client.post(
+        "/sign-in", data={"csrf": csrf, "token": token("intake-staff"), "next": "/staff"}
+    )
+    assert signed.status_code == 303 and signed.headers["location"] == "/staff"
+    # The form's CSRF token belongs to the session it was drawn in: draw it again.
+    csrf = csrf_of((await client.get("/sign-in")).text)
+    elsewhere = await client.post(
+        "/sign-in", data={"csrf": csrf, "token": token("admin"), "next": "//evil.example"}
+    )
+    assert elsewhere.headers["location"] == "/admin"  # never a redirect off this site
+
+
+async def test_every_form_post_without_its_csrf_token_changes_nothing(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    client.cookies.set("sop_session", token("intake-staff"))
+    await client.post("/staff/cases/c-1/cancel", data={"reason": "forged"})
+    client.cookies.set("sop_session", token("expert", "ana-ruiz"))
+    await client.post("/expert/offers/o-1/accept", data={})
+    await client.post("/expert/cases/c-1/draft", data={"summary": "forged", "revision": "1"})
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    await client.post("/c/c-1/follow-ups", data={"question": "forged"})
+    upload = await client.post("/c/c-1/upload", files={"file": ("a.pdf", b"%PDF-1.4")})
+    assert upload.status_code == 403
+    assert [r.method for r in services.sent if r.method != "GET"] == []
+
+
+async def test_a_refused_request_form_keeps_what_was_typed_and_names_the_field(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    problems = [{"field": "guardian.email", "code": "value_error", "message": "x"}]
+    services.on(
+        "POST",
+        "/cases",
+        status=422,
+        body={"error": {"code": "invalid_field", "message": "x", "problems": problems}},
+    )
+    form = {"patient.given_name": "Amelia", "guardian.email": "not-an-email", "lang": "es"}
+    page = await client.post("/request?lang=es", data=form)
+    assert page.status_code == 422
+    assert 'value="Amelia"' in page.text
+    assert 'id="f-guardian-email-error">Este valor no es válido.' in page.text
+    sent = json.loads(services.sent[0].content)
+    assert sent["guardian"]["email"] == "not-an-email"
+    assert services.sent[0].headers["idempotency-key"]
+
+
+async def test_pages_say_what_they_may_load(client: httpx.AsyncClient) -> None:
+    page = await client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'self'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"
+    # Scripts, styles and images come from this site only (links to other pages may not).
+    assert not re.search(r'src="(https?:)?//', page.text)
+    assert not re.search(r'<link[^>]+href="(https?:)?//', page.text)
