@@ -15,6 +15,7 @@ from services.records.domain import (
     CaseRecord,
     DeidentifiedCopy,
     DocumentEntry,
+    RecordsRequestEntry,
     Waiver,
 )
 from services.records.identity import CasePatient
@@ -38,6 +39,7 @@ def case_to_document(case: CaseRecord) -> Document:
         "studies": [_study_to_document(s) for s in case.studies.values()],
         "waivers": [asdict(w) for w in case.waivers.values()],
         "deidentified": [_copy_to_document(c) for c in case.deidentified],
+        "requests": [asdict(r) for r in case.requests],
         "uploads": case.uploads,
         "uid_salt": case.uid_salt,
         # A list, not a map: expert ids are not field names (they may hold dots).
@@ -66,6 +68,8 @@ def case_from_document(doc: Document) -> CaseRecord:
         studies={s["study_instance_uid"]: _study_from_document(s) for s in doc.get("studies", [])},
         waivers={w["item"]: Waiver(**w) for w in doc.get("waivers", [])},
         deidentified=[_copy_from_document(c) for c in doc.get("deidentified", [])],
+        # Cases written before requests were kept have no such field.
+        requests=[RecordsRequestEntry(**r) for r in doc.get("requests", [])],
         uploads=doc.get("uploads", []),
         uid_salt=doc.get("uid_salt", ""),
         experts={e["expert_id"]: e["standing"] for e in doc.get("experts", [])},

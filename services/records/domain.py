@@ -26,6 +26,9 @@ from shared.envelope import Payload
 from shared.expert_access import ExpertStanding
 
 CaseStatus = Literal["open", "on-hold", "cancelled"]
+# The case is one document (each change is one single-document write), so its request history
+# is bounded: the family needs the recent asks, and the full history is on records.requested.
+REQUESTS_KEPT = 20
 
 
 class DomainError(Exception):
@@ -57,6 +60,16 @@ class Waiver:
     reason: str
     waived_by: str
     waived_at: datetime
+
+
+@dataclass(frozen=True)
+class RecordsRequestEntry:
+    """Staff asked the family or the physician for these items, with an optional message."""
+
+    items: list[str]
+    message: str | None
+    requested_at: datetime
+    requested_by_role: str
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,8 @@ class CaseRecord:
     studies: dict[str, StudySummary] = field(default_factory=dict)
     waivers: dict[str, Waiver] = field(default_factory=dict)
     deidentified: list[DeidentifiedCopy] = field(default_factory=list)
+    # Requests for missing records, newest last, at most REQUESTS_KEPT.
+    requests: list[RecordsRequestEntry] = field(default_factory=list)
     # Committed uploads: an indexed instance is visible only once its upload is listed here,
     # which happens in the same write that counts it and announces it.
     uploads: list[str] = field(default_factory=list)
@@ -183,6 +198,11 @@ class CaseRecord:
             return False
         self.waivers[item] = Waiver(item, reason, waived_by, at)
         return True
+
+    def add_request(self, entry: RecordsRequestEntry) -> None:
+        """Keep a request for the case page; only the newest REQUESTS_KEPT stay."""
+        self.ensure_open()
+        self.requests = [*self.requests, entry][-REQUESTS_KEPT:]
 
     def checklist(self) -> Checklist:
         required = rules.required_items(self.specialty)

@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 from services.records import access, rules
 from services.records.case_documents import case_to_document
 from services.records.config import RecordsSettings
-from services.records.domain import CaseRecord, DocumentEntry, DomainError
+from services.records.domain import (
+    CaseRecord,
+    DocumentEntry,
+    DomainError,
+    RecordsRequestEntry,
+)
 from services.records.store import RecordsStore, case_of
 from shared.auth import Principal
 from shared.consumer import Delivery
@@ -154,7 +159,8 @@ async def waive_item(
 async def request_records(
     ports: Ports, *, principal: Principal, case_id: str, items: list[str], message: str | None
 ) -> RecordsRequested:
-    """Ask the family or the physician for specific items (notify sends the message)."""
+    """Ask the family or the physician for specific items (notify sends the message); the
+    request is also kept on the case, in the same write as the event, for the case page."""
     access.check_case_scope(principal, "manage-records", case_id)
     unknown = [item for item in items if item not in rules.ITEMS]
     if unknown:
@@ -165,10 +171,13 @@ async def request_records(
         message=message,
         requested_by=Actor(subject=principal.subject, role=principal.role),
     )
+    entry = RecordsRequestEntry(
+        items=list(items), message=message, requested_at=now(), requested_by_role=principal.role
+    )
 
     def mutate(case: CaseRecord) -> list[Payload]:
         access.check_case(principal, "manage-records", case, case_id)
-        case.ensure_open()
+        case.add_request(entry)
         return [request]
 
     await _changed(ports, case_id, mutate)

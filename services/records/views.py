@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.records import rules
-from services.records.domain import CaseRecord, DeidentifiedCopy, DocumentEntry
+from services.records.domain import (
+    REQUESTS_KEPT,
+    CaseRecord,
+    DeidentifiedCopy,
+    DocumentEntry,
+    RecordsRequestEntry,
+)
 from services.records.imaging import IdentityStatus
 from services.records.ingest import DicomReport
 from shared.contracts.common import LongText, ShortText
@@ -100,6 +106,22 @@ class ItemPublic(_Model):
     waiver_reason: str | None = None
 
 
+class RecordsRequestPublic(_Model):
+    items: list[str]
+    message: str | None
+    requested_at: datetime
+    requested_by_role: str
+
+    @classmethod
+    def of(cls, entry: RecordsRequestEntry) -> RecordsRequestPublic:
+        return cls(
+            items=list(entry.items),
+            message=entry.message,
+            requested_at=entry.requested_at,
+            requested_by_role=entry.requested_by_role,
+        )
+
+
 class ChecklistPublic(_Model):
     case_id: str
     status: str
@@ -114,6 +136,10 @@ class ChecklistPublic(_Model):
     identity_check: IdentityCheckPublic
     records_ready: bool
     deidentified: list[CopyPublic]
+    requests: list[RecordsRequestPublic] = Field(
+        description="Staff requests for missing items, with their message; newest last, the"
+        f" newest {REQUESTS_KEPT} only. The emails name no items: the case page shows them."
+    )
 
     @classmethod
     def of(cls, case: CaseRecord) -> ChecklistPublic:
@@ -149,6 +175,7 @@ class ChecklistPublic(_Model):
             identity_check=IdentityCheckPublic(status=status, findings=findings),
             records_ready=case.ready_at is not None,
             deidentified=[CopyPublic.of(c) for c in case.deidentified],
+            requests=[RecordsRequestPublic.of(r) for r in case.requests],
         )
 
 

@@ -83,6 +83,9 @@ async def walk(browser: Browser, site: Site, looked: Looked, files: Path) -> str
 
     await parent.goto(f"{site.web}/c/{case_id}")
     await expect(parent.locator(".item-missing", has_text="Medicación actual")).to_be_visible()
+    # What the coordinator asked for, and her message, reach the family on the case page.
+    await expect(parent.locator("#asked")).to_contain_text("current medication list")
+    await looked.at(parent, "family reads what the intake team asked for")
     await parent.select_option("#f-kind", "current-medications")
     await parent.set_input_files("#f-file", pdf_file(files, "medications"))
     await upload(parent)
