@@ -71,7 +71,15 @@ async def case_page(case_id: str, viewer: BoardViewer, ports: Ports) -> Response
     )
     if timeline is None or hidden:
         raise ApiError(404, "not_found", f"case {case_id} is not on the board")
-    return HTMLResponse(ports.board.case(timeline, principal=viewer), headers=NO_STORE)
+    settings = ports.settings
+    template = (
+        settings.expert_link_template
+        if viewer.role == "expert"
+        else settings.staff_case_link_template
+    )
+    work_link = template.format(case_id=case_id)
+    html = ports.board.case(timeline, principal=viewer, work_link=work_link)
+    return HTMLResponse(html, headers=NO_STORE)
 
 
 @router.get("/events")

@@ -96,9 +96,13 @@ class BoardRenderer:
             since=since,
         )
 
-    def case(self, timeline: CaseTimeline, *, principal: object) -> str:
+    def case(self, timeline: CaseTimeline, *, principal: object, work_link: str = "") -> str:
+        """`work_link`: where this viewer works on the case in the web front door."""
         return self._env.get_template("board/case.html").render(
-            c=timeline, stage_label=COLUMN_LABELS[timeline.stage], principal=principal
+            c=timeline,
+            stage_label=COLUMN_LABELS[timeline.stage],
+            principal=principal,
+            work_link=work_link,
         )
 
     def login(self, *, error: str | None = None) -> str:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.web.backends import BackendError
+from services.web.family import pass_on_download
 from services.web.public import SPECIALTIES
 from services.web.session import Person
 from services.web.web import (
@@ -136,6 +137,16 @@ async def _checklist(web: Web, case_id: str, token: str) -> Any:
         if error.status == 404:  # records has not seen the case yet
             return None
         raise
+
+
+@router.get("/cases/{case_id}/documents/{document_id}")
+async def document(case_id: str, document_id: str, request: Request, web: WebDep) -> Response:
+    """An uploaded document as the family sent it, for the coordinator to check."""
+    who = staff_person(request, web)
+    if isinstance(who, Response):
+        return who
+    path = f"/cases/{case_id}/documents/{document_id}"
+    return await pass_on_download(request, web, "records", path, who.token)
 
 
 @router.post("/cases/{case_id}/{action}")
