@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -29,7 +32,12 @@ async def _run(settings: WebSettings) -> None:
         access_log=False,  # query strings may carry a case link's token
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+    server = _SignalFreeServer(config)
+    # Our own handlers: uvicorn's would re-raise SIGTERM after serving, ending the process
+    # before it says it stopped (the chaos test reads that line, as for every service).
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     watchdog = asyncio.create_task(_stop_when_orphaned(server))
     log.info("service started", extra={"service": "web", "url": settings.public_url})
     try:
@@ -37,6 +45,13 @@ async def _run(settings: WebSettings) -> None:
     finally:
         watchdog.cancel()
         await backends.close()
+        log.info("service stopped", extra={"service": "web"})
+
+
+class _SignalFreeServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _stop_when_orphaned(server: uvicorn.Server) -> None:
