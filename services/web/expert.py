@@ -131,6 +131,7 @@ async def workspace(case_id: str, request: Request, web: WebDep) -> Response:
         plan_changes=PLAN_CHANGES,
         notice=request.query_params.get("notice", ""),
         error=request.query_params.get("error", ""),
+        error_field=request.query_params.get("field", ""),
     )
 
 
@@ -163,7 +164,9 @@ async def save_draft(case_id: str, request: Request, web: WebDep) -> Response:
     except BackendError as error:
         if wants_json:
             return _refusal(error.status, error.code, sentence(request, error))
-        return redirect(f"/expert/cases/{case_id}?error={error.code}#editor")
+        return redirect(
+            f"/expert/cases/{case_id}?error={error.code}&field={error.field or ''}#editor"
+        )
     if wants_json:
         return JSONResponse({"revision": draft["revision"], "saved_at": draft["saved_at"]})
     if form.get("then") == "sign":
@@ -246,7 +249,9 @@ async def _sign(request: Request, web: Web, who: Person, case_id: str, revision:
             json={"revision": revision},
         )
     except BackendError as error:
-        return redirect(f"/expert/cases/{case_id}?error={error.code}#editor")
+        return redirect(
+            f"/expert/cases/{case_id}?error={error.code}&field={error.field or ''}#editor"
+        )
     return redirect(f"/expert/cases/{case_id}?notice=signed")
 
 

@@ -125,7 +125,7 @@
           revision.value = result.json.revision;
           var at = new Date(result.json.saved_at);
           state.textContent = fill(form.dataset.saved, { when: at.toLocaleTimeString() });
-        } else if (result.json.error && result.json.error.code === "revision_conflict") {
+        } else if (result.json.error && result.json.error.code === "stale_revision") {
           state.textContent = form.dataset.conflict;
         } else {
           state.textContent = (result.json.error && result.json.error.message) || "";

@@ -40,7 +40,7 @@ def test_the_language_follows_the_person() -> None:
 
 
 def test_a_service_code_becomes_a_sentence_or_names_itself() -> None:
-    assert sentence_for("es", "rate_limited").startswith("Demasiadas")
+    assert sentence_for("es", "too_many_requests").startswith("Demasiadas")
     assert "weird_code" in sentence_for("en", "weird_code")
 
 
@@ -83,3 +83,14 @@ def test_one_instance_is_unwrapped_from_its_multipart_answer() -> None:
     body = b"--b7\r\nContent-Type: application/dicom\r\n\r\n" + dicom + b"\r\n--b7--\r\n"
     assert first_part(body, 'multipart/related; type="application/dicom"; boundary=b7') == dicom
     assert first_part(b"garbage", "multipart/related; boundary=b7") is None
+
+
+def test_the_services_refusals_people_meet_have_sentences() -> None:
+    """The codes a form or button of these pages can get back (grep of the services)."""
+    met = (
+        "too_many_requests consent_required date_in_future invalid_transition case_closed "
+        "unchanged unknown_item not_dicom too_large empty_file unsafe_zip stale_revision "
+        "unanswered_questions incomplete_report too_many_follow_ups offer_not_open "
+        "not_the_lead already_signed amendment_open link_revoked idempotency_key_reused"
+    ).split()
+    assert [code for code in met if f"code.{code}" not in EN] == []
