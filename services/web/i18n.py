@@ -770,7 +770,8 @@ ES: dict[str, str] = {
     "code.stale_revision": "Otra persona guardó el informe; recargue la página.",
     "code.unanswered_questions": "Responda todas las preguntas de la familia antes de firmar.",
     "code.incomplete_report": "Faltan secciones obligatorias.",
-    "code.too_many_follow_ups": "No se pueden hacer más preguntas de seguimiento sobre este informe.",
+    "code.too_many_follow_ups": "No se pueden hacer más preguntas de seguimiento sobre este "
+    "informe.",
     "code.not_found": "No encontrado.",
     "code.forbidden": "No puede hacer esto.",
     "code.link_revoked": "Este enlace del caso fue retirado. Pida uno nuevo al equipo de admisión.",

@@ -87,10 +87,27 @@ def test_one_instance_is_unwrapped_from_its_multipart_answer() -> None:
 
 def test_the_services_refusals_people_meet_have_sentences() -> None:
     """The codes a form or button of these pages can get back (grep of the services)."""
-    met = (
-        "too_many_requests consent_required date_in_future invalid_transition case_closed "
-        "unchanged unknown_item not_dicom too_large empty_file unsafe_zip stale_revision "
-        "unanswered_questions incomplete_report too_many_follow_ups offer_not_open "
-        "not_the_lead already_signed amendment_open link_revoked idempotency_key_reused"
-    ).split()
+    met = [
+        "too_many_requests",
+        "consent_required",
+        "date_in_future",
+        "invalid_transition",
+        "case_closed",
+        "unchanged",
+        "unknown_item",
+        "not_dicom",
+        "too_large",
+        "empty_file",
+        "unsafe_zip",
+        "stale_revision",
+        "unanswered_questions",
+        "incomplete_report",
+        "too_many_follow_ups",
+        "offer_not_open",
+        "not_the_lead",
+        "already_signed",
+        "amendment_open",
+        "link_revoked",
+        "idempotency_key_reused",
+    ]
     assert [code for code in met if f"code.{code}" not in EN] == []
