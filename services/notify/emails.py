@@ -4,7 +4,9 @@ exists. The text part is the template; the HTML part wraps it in an autoescaped 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +81,21 @@ class EmailRenderer:
             return "en", self._env.get_template(f"emails/en/{template}.txt")
 
 
-def build_message(email: RenderedEmail, *, sender: str, to: str, delivery_id: str) -> EmailMessage:
+def build_message(
+    email: RenderedEmail,
+    *,
+    sender: str,
+    to: str,
+    delivery_id: str,
+    sent_at: datetime | None = None,
+) -> EmailMessage:
     """A multipart message whose Message-ID derives from the delivery, so a receiving system
-    can drop the rare repeat after a crash mid-send."""
+    can drop the rare repeat after a crash mid-send. `Date:` is required by RFC 5322 (spam
+    filters score a message without one)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
+    message["Date"] = format_datetime(sent_at or datetime.now(UTC))
     message["Subject"] = email.subject
     message["Message-ID"] = f"<{_msgid_part(delivery_id)}@notify.second-opinion>"
     message["Auto-Submitted"] = "auto-generated"
