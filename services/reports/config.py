@@ -1,5 +1,7 @@
 """Settings for the reports service (environment variables prefixed `REPORTS_`)."""
 
+import base64
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -13,9 +15,16 @@ class ReportsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTS_", extra="ignore")
 
     http_port: int = 8004
-    # Printed on every page of every report.
+    # Printed on every report: the names as given, and per report language (JSON, e.g.
+    # '{"es": ["Programa de Segunda Opinión", "Hospital Infantil"]}'); a PNG or SVG logo.
     program_name: str = "Remote Second Opinion Program"
     institution_name: str = "Children's Hospital"
+    letterhead_translations: dict[str, tuple[str, str]] = Field(
+        default_factory=lambda: {
+            "es": ("Programa de Segunda Opinión a Distancia", "Hospital Infantil")
+        }
+    )
+    logo_path: Path | None = None
     # Where the records service answers, for the document and DICOMweb links in a draft.
     records_base_url: str = "http://127.0.0.1:8002"
     # WeasyPrint is CPU-bound: PDFs are made in worker processes (or threads, in tests).
@@ -23,4 +32,14 @@ class ReportsSettings(ServiceSettings):
     pdf_workers: int = Field(default=2, ge=1, le=16)
 
     def letterhead(self) -> Letterhead:
-        return Letterhead(program=self.program_name, institution=self.institution_name)
+        logo = None
+        if self.logo_path is not None:
+            kind = "svg+xml" if self.logo_path.suffix.lower() == ".svg" else "png"
+            encoded = base64.b64encode(self.logo_path.read_bytes()).decode()
+            logo = f"data:image/{kind};base64,{encoded}"
+        return Letterhead(
+            program=self.program_name,
+            institution=self.institution_name,
+            translated=self.letterhead_translations,
+            logo=logo,
+        )

@@ -5,7 +5,8 @@ that HTML into a PDF (WeasyPrint). The family's and the expert's text are data, 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -23,10 +24,18 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 @dataclass(frozen=True)
 class Letterhead:
-    """The program's name and institution printed on every report."""
+    """The program's name, institution and logo printed on every report; the names in the
+    report's language where the program gave them (`translated`: language -> (program,
+    institution)), else as given."""
 
     program: str
     institution: str
+    translated: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # A data: URI (read once at start), so rendering never reaches a file or the network.
+    logo: str | None = None
+
+    def names(self, language: str) -> tuple[str, str]:
+        return self.translated.get(language, (self.program, self.institution))
 
 
 @dataclass(frozen=True)
@@ -91,8 +100,9 @@ def render_report(record: ReportRecord, content: ReportContent, letterhead: Lett
         "lang": language,
         "t": LABELS[language],
         "css": _css(),
-        "program": letterhead.program,
-        "institution": letterhead.institution,
+        "program": letterhead.names(language)[0],
+        "institution": letterhead.names(language)[1],
+        "logo": letterhead.logo,
         "case_id": record.case_id,
         "version": content.version,
         "amends_version": content.amends_version,
