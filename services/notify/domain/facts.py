@@ -45,7 +45,13 @@ def facts_of(event_type: str, data: dict[str, Any], time: datetime) -> dict[str,
             "submitted_via": data.get("submitted_via"),
         }
     if event_type == "case.updated":
-        return {"change": data["change"], "status": data["status"], "specialty": data["specialty"]}
+        return {
+            "change": data["change"],
+            "status": data["status"],
+            "specialty": data["specialty"],
+            # Who made the change, by role only (a family's withdrawal is answered differently).
+            "by": data["actor"]["role"],
+        }
     if event_type == "records.updated":
         return {"missing": len(data["missing"]), "required": len(data["required"])}
     if event_type == "records.requested":

@@ -23,7 +23,10 @@ Template = Literal[
     "service-level-overdue",
     "report-issued",
     "follow-up-answered",
+    "case-withdrawn",
+    "case-cancelled",
 ]
+CASE_LINK_ROLES = ("guardian", "referring-physician")
 LANGUAGES = ("en", "es")
 
 
@@ -63,6 +66,9 @@ def messages_for(event: EventFacts) -> list[MessageIntent]:
             return [MessageIntent(guardian, "records-requested", {"items": f["items"]})]
         case "records.ready":
             return [MessageIntent(guardian, "records-complete")]
+        case "case.updated" if f.get("change") == "cancelled":
+            withdrawn = f.get("by") in CASE_LINK_ROLES
+            return [MessageIntent(guardian, "case-withdrawn" if withdrawn else "case-cancelled")]
         case "assignment.updated":
             return _assignment_messages(f, staff)
         case "expert.assigned":
