@@ -15,7 +15,13 @@ from services.intake.domain import CaseRecord, DomainError
 from shared.auth import STAFF_ROLES, Principal, Role
 
 Action = Literal[
-    "submit", "submit-fhir", "read-status", "read-cases", "manage-cases", "revoke-links"
+    "submit",
+    "submit-fhir",
+    "read-status",
+    "read-cases",
+    "manage-cases",
+    "revoke-links",
+    "withdraw",
 ]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
@@ -31,6 +37,12 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     "manage-cases": INTAKE_TEAM,
     # The holder of a link may end it (it may have been shared); the team may for any case.
     "revoke-links": CASE_SCOPED | INTAKE_TEAM,
+    # The family or physician withdraws their own request; the team cancels instead.
+    "withdraw": CASE_SCOPED,
+}
+# What a refused caller may do instead.
+INSTEAD: dict[Action, str] = {
+    "withdraw": "intake staff cancel a case with POST /cases/{case_id}/cancel",
 }
 
 
@@ -40,7 +52,8 @@ def not_found(case_id: str) -> DomainError:
 
 def check_role(principal: Principal, action: Action) -> None:
     if principal.role not in ROLES_FOR[action]:
-        raise DomainError("forbidden", f"the role {principal.role} may not {action}")
+        instead = f"; {INSTEAD[action]}" if action in INSTEAD else ""
+        raise DomainError("forbidden", f"the role {principal.role} may not {action}{instead}")
 
 
 def check_submitter(principal: Principal | None) -> None:

@@ -1,7 +1,8 @@
 """HTTP routes of the intake service: parse, authorize, call a handler.
 
 The request form is public (a family has no account yet) and limited in size and rate; every
-other route needs a token: a case link for the status page, staff for the intake team's view.
+other route needs a token: a case link for the status page and withdrawal, staff for the intake
+team's view.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from services.intake.views import (
     RevokeLinksRequest,
     SubmissionAccepted,
     TriageRequest,
+    WithdrawRequest,
     warnings_for,
 )
 from shared.auth import Principal
@@ -178,6 +180,15 @@ async def cancel(case_id: str, body: ReasonRequest, caller: Staff, ctx: Context)
         return domain.cancel(record, actor=actor, reason=body.reason, at=at)
 
     return await _changed(ctx, caller, case_id, decide)
+
+
+@router.post("/cases/{case_id}/withdraw", tags=["family"])
+async def withdraw(
+    case_id: str, body: WithdrawRequest, caller: Caller, ctx: Context
+) -> CaseStatusView:
+    """Withdraw your request with your case link (the family or the referring physician)."""
+    await handlers.withdraw_case(ctx=ctx, principal=caller, case_id=case_id, reason=body.reason)
+    return await queries.case_status(ctx=ctx, principal=caller, case_id=case_id)
 
 
 @router.post("/cases/{case_id}/links", status_code=201, tags=["intake team"])

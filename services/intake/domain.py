@@ -33,6 +33,12 @@ NoteChannel = Literal["phone", "email", "video", "message", "other"]
 Change = Literal["triaged", "note-added", "put-on-hold", "resumed", "cancelled"]
 # Recorded in the history, published as `access.revoked` rather than `case.updated`.
 LinksRevoked = Literal["links-revoked"]
+WITHDRAWN_BY = {
+    "guardian": "withdrawn by the family",
+    "referring-physician": "withdrawn by the referring physician",
+}
+# The family's own words follow "withdrawn by ...: " within case.updated's 4000 characters.
+MAX_WITHDRAWAL_REASON = 4000 - 100
 
 
 class DomainError(Exception):
@@ -196,6 +202,16 @@ def resume(record: CaseRecord, *, actor: Actor, reason: str | None, at: datetime
 def cancel(record: CaseRecord, *, actor: Actor, reason: str, at: datetime) -> Transition:
     _require_not_cancelled(record)
     return _change(record, "cancelled", actor=actor, reason=reason, at=at, status="cancelled")
+
+
+def withdraw(record: CaseRecord, *, actor: Actor, reason: str | None, at: datetime) -> Transition:
+    """The family or the referring physician withdraws the request: a cancel by them, so every
+    service follows it as it follows a staff cancel."""
+    withdrawn_by = WITHDRAWN_BY.get(actor.role)
+    if withdrawn_by is None:
+        raise DomainError("forbidden", "only the family or the referring physician may withdraw")
+    said = f"{withdrawn_by}: {reason}" if reason else withdrawn_by
+    return cancel(record, actor=actor, reason=said, at=at)
 
 
 def revoke_links(

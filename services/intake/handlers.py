@@ -229,7 +229,7 @@ def consumer_handlers(ctx: IntakeContext) -> dict[str, Handler]:
     return handlers
 
 
-# Staff commands.
+# Commands on a case (staff, and the family's link).
 
 Decide = Callable[[CaseRecord, Actor, datetime], Transition]
 
@@ -285,6 +285,20 @@ async def revoke_links(
     if reissue is not None:
         link = issue_link(ctx, case_id, reissue, not_before=record.links_not_before)
     return LinksRevoked(case_id=case_id, not_before=record.links_not_before, link=link)
+
+
+async def withdraw_case(
+    *, ctx: IntakeContext, principal: Principal, case_id: str, reason: str | None
+) -> CaseRecord:
+    """The family or the referring physician withdraws their request (a `case.updated`
+    cancel with them as actor), through their link to this case."""
+
+    def decide(record: CaseRecord, actor: Actor, at: datetime) -> Transition:
+        return domain.withdraw(record, actor=actor, reason=reason, at=at)
+
+    return await change_case(
+        ctx=ctx, principal=principal, case_id=case_id, decide=decide, action="withdraw"
+    )
 
 
 def issue_link(

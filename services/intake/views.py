@@ -1,4 +1,5 @@
-"""What the API accepts and answers: the request form, staff commands, and views of a case."""
+"""What the API accepts and answers: the request form, staff and family commands, and views
+of a case."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.intake.domain import CaseRecord, HistoryEntry, Note, NoteChannel
+from services.intake.domain import (
+    MAX_WITHDRAWAL_REASON,
+    CaseRecord,
+    HistoryEntry,
+    Note,
+    NoteChannel,
+)
 from services.intake.progress import STAGES, Progress, Stage
 from shared.contracts import CaseSubmitted
 from shared.contracts.access_revoked import RevocationReason
@@ -68,6 +75,14 @@ class ReasonRequest(_Request):
 
 class ResumeRequest(_Request):
     reason: LongText | None = None
+
+
+class WithdrawRequest(_Request):
+    reason: LongText | None = Field(
+        default=None,
+        max_length=MAX_WITHDRAWAL_REASON,
+        description="Why, in the family's or physician's words (optional).",
+    )
 
 
 class LinkRequest(_Request):

@@ -135,6 +135,34 @@ async def upload(case_id: str, request: Request, web: WebDep, csrf: str = "") ->
     return redirect(f"/c/{case_id}?notice=uploaded#records")
 
 
+@router.post("/{case_id}/withdraw")
+async def withdraw(
+    case_id: str,
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """The family (or the physician) withdraws the request; every service honours it."""
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return who
+    if not web.sessions.csrf_ok(request, csrf):
+        return redirect(f"/c/{case_id}?notice=csrf#withdraw")
+    body = {"reason": reason.strip()} if reason.strip() else {}
+    try:
+        await web.backends.call(
+            "POST", "intake", f"/cases/{case_id}/withdraw", token=who.token, json=body
+        )
+    except BackendError as error:
+        if error.status == 401:
+            return problem_page(request, error)
+        message = sentence(request, error)
+        back = f"/c/{case_id}#withdraw"
+        return render(request, "problem.html", status_code=error.status, message=message, back=back)
+    return redirect(f"/c/{case_id}?notice=withdrawn")
+
+
 def _json_refusal(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 

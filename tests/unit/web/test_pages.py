@@ -170,6 +170,7 @@ async def test_every_form_post_without_its_csrf_token_changes_nothing(
     await client.post("/expert/cases/c-1/draft", data={"summary": "forged", "revision": "1"})
     client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
     await client.post("/c/c-1/follow-ups", data={"question": "forged"})
+    await client.post("/c/c-1/withdraw", data={"reason": "forged"})
     upload = await client.post("/c/c-1/upload", files={"file": ("a.pdf", b"%PDF-1.4")})
     assert upload.status_code == 403
     assert [r.method for r in services.sent if r.method != "GET"] == []
@@ -204,3 +205,21 @@ async def test_pages_say_what_they_may_load(client: httpx.AsyncClient) -> None:
     # Scripts, styles and images come from this site only (links to other pages may not).
     assert not re.search(r'src="(https?:)?//', page.text)
     assert not re.search(r'<link[^>]+href="(https?:)?//', page.text)
+
+
+async def test_a_family_withdraws_its_request_with_its_own_link(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/cases/c-1/status", body=STATUS)
+    services.on("POST", "/cases/c-1/withdraw", body={**STATUS, "status": "cancelled"})
+    link = token("guardian", cases=("c-1",))
+    client.cookies.set("sop_session", link)
+    page = await client.get("/c/c-1")
+    assert "Withdraw this request" in page.text
+    done = await client.post(
+        "/c/c-1/withdraw", data={"csrf": csrf_of(page.text), "reason": "Care found nearby"}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/c/c-1?notice=withdrawn"
+    (sent,) = [r for r in services.sent if r.method == "POST"]
+    assert sent.headers["authorization"] == f"Bearer {link}"
+    assert json.loads(sent.content) == {"reason": "Care found nearby"}
