@@ -111,6 +111,9 @@ EN: dict[str, str] = {
     "case.waiting_for": "What we are waiting for",
     "case.checklist": "Records checklist",
     "case.nothing_missing": "Nothing is missing. Thank you.",
+    "notice.urgent_do_not_delay_treatment": "A second opinion takes time and must not delay "
+    "treatment your child needs now. Keep following your care team's plan, and seek emergency "
+    "care if your child's condition gets worse.",
     "case.withdraw": "Withdraw this request",
     "case.withdraw.help": "The experts will stop working on it and no report will be written. "
     "We will confirm by email. You can ask again later with a new request.",
@@ -504,6 +507,9 @@ ES: dict[str, str] = {
     "case.waiting_for": "Qué estamos esperando",
     "case.checklist": "Lista de registros",
     "case.nothing_missing": "No falta nada. Gracias.",
+    "notice.urgent_do_not_delay_treatment": "Una segunda opinión lleva tiempo y no debe "
+    "retrasar el tratamiento que su hijo necesita ahora. Siga el plan de su equipo médico y "
+    "busque atención de urgencia si el estado de su hijo empeora.",
     "case.withdraw": "Retirar esta solicitud",
     "case.withdraw.help": "Los expertos dejarán de trabajar en ella y no se escribirá ningún "
     "informe. Se lo confirmaremos por correo. Puede volver a pedirla más adelante.",

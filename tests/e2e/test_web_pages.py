@@ -69,12 +69,24 @@ async def test_pages_fit_a_phone_and_a_desktop_and_refuse_what_they_must(
         ids = [re.search(r"/c/([^?\"]+)\?", await r.text()) for r in (first, second)]
         assert ids[0] and ids[1] and ids[0].group(1) == ids[1].group(1)
 
+        # That family withdraws its request from the case page; the page says so.
+        twice = ids[0].group(1)
+        await form.goto(f"{web}/c/{twice}")
+        await form.click("#withdraw summary")
+        await form.fill("#f-withdraw-reason", "We found care nearby.")
+        await looked.at(form, "a family about to withdraw")
+        await form.click("#withdraw button[type=submit]")
+        await expect(form.locator(".alert.ok")).to_contain_text("withdrawn")
+        await expect(form.locator(".alert.warn", has_text="cancelled")).to_be_visible()
+        await expect(form.locator("#withdraw")).to_have_count(0)
+        await looked.at(form, "a withdrawn request")
+
         for phone in (True, False):
             size = "phone" if phone else "desktop"
             staff = await (await person(browser, phone=phone)).new_page()
             await sign_in(staff, site, "intake-staff", "staff-1", "/staff")
             await looked.at(staff, f"queue on a {size}")
-            await staff.goto(f"{web}/staff?urgency=urgent&status=open")
+            await staff.goto(f"{web}/staff?urgency=urgent&status=cancelled")
             await expect(staff.locator("table.cases")).to_contain_text("Urgent")
             await staff.goto(f"{web}/staff/cases/{case_id}")
             await looked.at(staff, f"case detail on a {size}")
