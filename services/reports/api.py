@@ -74,7 +74,8 @@ async def get_draft(case_id: str, caller: Caller, ctx: Context) -> JSONResponse:
 async def save_draft(
     case_id: str, body: DraftUpdate, caller: Caller, ctx: Context, if_match: IfMatch = None
 ) -> JSONResponse:
-    """Autosave: send the revision you edited (If-Match or `revision`); a stale one gets 409."""
+    """Autosave: send the revision you edited (If-Match or `revision`); a stale one gets 409,
+    as does any write once the case is cancelled (`case_cancelled`)."""
     expected = _expected_revision(if_match, body.revision)
     if expected is None:
         raise ApiError(428, "revision_required", "send If-Match or revision", "If-Match")
@@ -106,7 +107,8 @@ async def sign_report(
     body: SignRequest | None = None,
     if_match: IfMatch = None,
 ) -> VersionView:
-    """The lead signs: the version is frozen, stored as HTML and PDF, and report.issued sent."""
+    """The lead signs: the version is frozen, stored as HTML and PDF, and report.issued sent
+    (409 `case_cancelled` once the case is cancelled or withdrawn)."""
     expected = _expected_revision(if_match, body.revision if body else None)
     record = await handlers.sign_report(
         ctx, principal=caller, case_id=case_id, expected_revision=expected
@@ -117,7 +119,8 @@ async def sign_report(
 
 @router.post("/cases/{case_id}/report/amendments", status_code=201)
 async def open_amendment(case_id: str, caller: Caller, ctx: Context) -> JSONResponse:
-    """Start version n+1 from the latest issued one; signing it issues an amendment."""
+    """Start version n+1 from the latest issued one; signing it issues an amendment (409
+    `case_cancelled` once the case is cancelled or withdrawn)."""
     record = await handlers.open_amendment(ctx, principal=caller, case_id=case_id)
     return _draft_response(record, ctx, status=201)
 
@@ -177,7 +180,8 @@ async def list_follow_ups(case_id: str, caller: Caller, ctx: Context) -> ReportV
 async def ask_follow_up(
     case_id: str, body: FollowUpRequest, caller: Caller, ctx: Context
 ) -> ReportView:
-    """The family or the physician asks the expert a question about the issued report."""
+    """The family or the physician asks the expert a question about the issued report (409
+    `case_cancelled` once the case is cancelled or withdrawn)."""
     record = await handlers.ask_follow_up(
         ctx, principal=caller, case_id=case_id, question=body.question
     )
@@ -188,7 +192,8 @@ async def ask_follow_up(
 async def answer_follow_up(
     case_id: str, follow_up_id: str, body: AnswerRequest, caller: Caller, ctx: Context
 ) -> ReportView:
-    """An author answers; the answer is shown to the family and printed in the next version."""
+    """An author answers; the answer is shown to the family and printed in the next version
+    (409 `case_cancelled` once the case is cancelled or withdrawn)."""
     record = await handlers.answer_follow_up(
         ctx, principal=caller, case_id=case_id, follow_up_id=follow_up_id, answer=body.answer
     )

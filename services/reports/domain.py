@@ -3,7 +3,9 @@ versions and the family's follow-up questions. Pure rules, no I/O.
 
 A case has one report. It waits until an expert is assigned, is a draft while the expert
 writes, is issued when the lead signs, and goes back to a draft only through an amendment,
-which is signed as the next version; issued versions are never changed.
+which is signed as the next version; issued versions are never changed. A case cancelled by
+the intake team or withdrawn by the family stops its report where it stood: nothing more is
+written, signed, amended or asked, and what was issued stays readable.
 """
 
 from __future__ import annotations
@@ -215,6 +217,14 @@ class ReportRecord(BaseModel):
     draft: Draft | None = None
     versions: list[IssuedVersion] = Field(default_factory=list)
     follow_ups: list[FollowUp] = Field(default_factory=list)
+    # From case.updated: when the case was cancelled, and the role of who did it (intake-staff,
+    # admin; guardian or referring-physician for a withdrawal). Never the reason's free text.
+    cancelled_at: AwareDatetime | None = None
+    cancelled_by_role: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
 
     @property
     def report_id(self) -> str:

@@ -25,6 +25,7 @@ from shared.consumer import Delivery, Handler
 from shared.contracts import (
     AssignmentUpdated,
     CaseSubmitted,
+    CaseUpdated,
     ExpertAssigned,
     RecordsReady,
     payload_as,
@@ -130,9 +131,20 @@ async def on_assignment_updated(delivery: Delivery, *, ctx: ReportsContext) -> N
     await _consume(ctx, delivery, lambda r: lifecycle.reassigned(r, holder))
 
 
+async def on_case_updated(delivery: Delivery, *, ctx: ReportsContext) -> None:
+    """Only a cancellation (by staff, or the family's withdrawal) matters: the report stops.
+    Holds, resumes, triage and notes leave it as it is."""
+    update = payload_as(delivery.payload, CaseUpdated)
+    if update.status != "cancelled":
+        return
+    at, role = delivery.event.time, update.actor.role
+    await _consume(ctx, delivery, lambda r: lifecycle.case_cancelled(r, at=at, by_role=role))
+
+
 def consumer_handlers(ctx: ReportsContext) -> dict[str, Handler]:
     return {
         "case.submitted": partial(on_case_submitted, ctx=ctx),
+        "case.updated": partial(on_case_updated, ctx=ctx),
         "records.ready": partial(on_records_ready, ctx=ctx),
         "expert.assigned": partial(on_expert_assigned, ctx=ctx),
         "assignment.updated": partial(on_assignment_updated, ctx=ctx),

@@ -37,6 +37,7 @@ from shared.contracts.expert_assigned import ExpertRef
 from shared.contracts.report_issued import StoredObject
 
 RECIPIENTS: list[Any] = ["guardian", "referring-physician"]
+CANCELLED = "the case was cancelled or withdrawn; the report can no longer be changed"
 
 
 # Consumed events.
@@ -108,6 +109,14 @@ def reassigned(record: ReportRecord, holder_id: str | None) -> ReportRecord:
     return record.model_copy(update={"authors": None})
 
 
+def case_cancelled(record: ReportRecord, *, at: datetime, by_role: str) -> ReportRecord:
+    """The case was cancelled or withdrawn: the first cancellation is the one kept. It may
+    come before case.submitted (topics are not ordered with each other), and still holds."""
+    if record.cancelled_at is not None and record.cancelled_at <= at:
+        return record
+    return record.model_copy(update={"cancelled_at": at, "cancelled_by_role": by_role})
+
+
 def _prefill(record: ReportRecord) -> ReportRecord:
     """An untouched first draft starts from what intake and records said."""
     assert record.draft is not None
@@ -133,6 +142,11 @@ def require_author(record: ReportRecord, expert_id: str) -> None:
     if not record.is_author(expert_id):
         # Not assigned (any more): the case is not theirs to know about.
         raise NotFound("report_not_found", f"no report for case {record.case_id}", "case_id")
+
+
+def require_not_cancelled(record: ReportRecord) -> None:
+    if record.cancelled:
+        raise Conflict("case_cancelled", CANCELLED)
 
 
 def require_draft(record: ReportRecord) -> Draft:
@@ -166,6 +180,7 @@ def save_draft(
 ) -> ReportRecord:
     """Autosave: the sections named in `changes` replace those of the draft it was read from."""
     require_author(record, expert_id)
+    require_not_cancelled(record)
     draft = require_draft(record)
     check_revision(draft, expected_revision)
     sections = draft.sections.model_copy(update=dict(changes))
@@ -248,6 +263,7 @@ def plan_signing(
     require_author(record, expert_id)
     if not record.is_lead(expert_id):
         raise Forbidden("not_the_lead", "only the lead expert signs the report")
+    require_not_cancelled(record)
     draft = require_draft(record)
     check_revision(draft, expected_revision)
     unanswered = unanswered_questions(record, draft.sections)
@@ -291,7 +307,9 @@ def issue(
     pdf: StoredObject,
     issued_at: datetime,
 ) -> tuple[ReportRecord, ReportIssued]:
-    """Freeze the planned version; refused if the draft moved on since the plan was made."""
+    """Freeze the planned version; refused if the draft moved on (or the case was cancelled)
+    since the plan was made."""
+    require_not_cancelled(record)
     draft = require_draft(record)
     check_revision(draft, plan.draft_revision)
     if len(record.versions) + 1 != plan.version:
@@ -332,6 +350,7 @@ def issue(
 def open_amendment(record: ReportRecord, *, expert_id: str, now: datetime) -> ReportRecord:
     """A new draft from the latest issued version; signing it issues the next version."""
     require_author(record, expert_id)
+    require_not_cancelled(record)
     latest = record.latest
     if latest is None:
         raise Conflict("not_issued", "there is no issued version to amend yet")
@@ -349,6 +368,7 @@ def ask_follow_up(
 ) -> ReportRecord:
     if not record.versions:
         raise NotFound("report_not_found", f"no issued report for case {record.case_id}")
+    require_not_cancelled(record)
     if len(record.follow_ups) >= 50:
         raise ReportError("too_many_follow_ups", "this report has 50 follow-up questions")
     asked = FollowUp(follow_up_id=follow_up_id, asked_by_role=role, question=question, asked_at=now)
@@ -359,6 +379,8 @@ def answer_follow_up(
     record: ReportRecord, *, expert_id: str, follow_up_id: str, answer: str, now: datetime
 ) -> ReportRecord:
     require_author(record, expert_id)
+    # The case is closed: a question left open stays unanswered.
+    require_not_cancelled(record)
     found = next((f for f in record.follow_ups if f.follow_up_id == follow_up_id), None)
     if found is None:
         raise NotFound("follow_up_not_found", f"no follow-up {follow_up_id}", "follow_up_id")

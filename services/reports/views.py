@@ -25,6 +25,14 @@ from shared.contracts.expert_assigned import ExpertRef
 from shared.contracts.report_issued import StoredObject
 
 SECTION_FIELDS = tuple(Sections.model_fields)
+# Beside `status`, not in it: an issued report stays "issued" for its readers when the case is
+# cancelled afterwards, and a client that knows the statuses meets no new one.
+CANCELLED = (
+    "True once the case was cancelled by the intake team or withdrawn by the family: the report "
+    "takes no more drafts, signatures, amendments or follow-ups (409 case_cancelled); what was "
+    "issued stays readable."
+)
+CANCELLED_AT = "When the case was cancelled or withdrawn; null while it is not."
 
 
 class _Request(BaseModel):
@@ -162,6 +170,8 @@ class ReportView(BaseModel):
     case_id: str
     report_id: str
     status: Status
+    cancelled: bool = Field(description=CANCELLED)
+    cancelled_at: datetime | None = Field(description=CANCELLED_AT)
     versions: list[VersionView]
     follow_ups: list[FollowUp]
 
@@ -171,6 +181,8 @@ class ReportView(BaseModel):
             case_id=record.case_id,
             report_id=record.report_id,
             status=record.status,
+            cancelled=record.cancelled,
+            cancelled_at=record.cancelled_at,
             versions=[VersionView.of(record.case_id, v) for v in record.versions],
             follow_ups=record.follow_ups,
         )
@@ -182,6 +194,8 @@ class DraftView(BaseModel):
     case_id: str
     report_id: str
     status: Status
+    cancelled: bool = Field(description=CANCELLED)
+    cancelled_at: datetime | None = Field(description=CANCELLED_AT)
     kind: Literal["report", "amendment"]
     revision: int
     saved_at: datetime
@@ -238,6 +252,8 @@ class DraftView(BaseModel):
             case_id=record.case_id,
             report_id=record.report_id,
             status=record.status,
+            cancelled=record.cancelled,
+            cancelled_at=record.cancelled_at,
             kind="amendment" if record.versions else "report",
             revision=draft.revision,
             saved_at=draft.saved_at,
@@ -259,6 +275,8 @@ class ReportSummary(BaseModel):
     case_id: str
     report_id: str
     status: Status
+    cancelled: bool = Field(description=CANCELLED)
+    cancelled_at: datetime | None = Field(description=CANCELLED_AT)
     latest_version: int | None
     due_at: datetime | None
     lead_expert_id: str | None
@@ -269,6 +287,8 @@ class ReportSummary(BaseModel):
             case_id=record.case_id,
             report_id=record.report_id,
             status=record.status,
+            cancelled=record.cancelled,
+            cancelled_at=record.cancelled_at,
             latest_version=record.latest.version if record.latest else None,
             due_at=record.authors.due_at if record.authors else None,
             lead_expert_id=record.authors.lead.expert_id if record.authors else None,

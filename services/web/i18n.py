@@ -406,6 +406,7 @@ EN: dict[str, str] = {
     "code.malformed_body": "The upload was cut short; please send it again.",
     "code.idempotency_key_reused": "This form was already sent with other answers; reload it.",
     "code.csrf": "This page expired; reload it and try again.",
+    "code.case_cancelled": "The case was cancelled or withdrawn; the report can no longer change.",
     "code.other": "This was refused ({code}).",
 }
 
@@ -804,6 +805,7 @@ ES: dict[str, str] = {
     "code.malformed_body": "La subida se interrumpió; envíela de nuevo.",
     "code.idempotency_key_reused": "Este formulario ya se envió con otras respuestas; recárguelo.",
     "code.csrf": "Esta página caducó; recárguela e inténtelo de nuevo.",
+    "code.case_cancelled": "El caso fue cancelado o retirado; el informe ya no puede cambiar.",
     "code.other": "Se rechazó ({code}).",
 }
 
