@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +18,7 @@ from services.web.web import Web, create_templates, problem_page
 from shared.auth import TokenVerifier
 from shared.probes import probe_router
 
+STATIC = Path(__file__).parent / "static"
 # The parts of the npm packages a page loads (never the whole node_modules folder).
 VENDORED = {
     "dwv": "dwv/dist",
@@ -43,8 +46,7 @@ def create_app(settings: WebSettings, backends: Backends, verifier: TokenVerifie
     app.include_router(probe_router({"intake": services_answer}))
     for module in (public, family, staff, expert, admin):
         app.include_router(module.router)
-    static = __import__("pathlib").Path(__file__).parent / "static"
-    app.mount("/static", StaticFiles(directory=static), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for name, folder in VENDORED.items():
         path = settings.assets_dir / folder
         if path.is_dir():

@@ -6,7 +6,7 @@ and each service checks who is asking, exactly as it does for any other client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as default
 from typing import Any, Literal
@@ -43,10 +43,12 @@ class BackendError(Exception):
 
 @dataclass
 class Download:
+    """A streamed answer: pass `chunks` on, then `close()` (its connection returns to the pool)."""
+
     status: int
     headers: dict[str, str]
     chunks: AsyncIterator[bytes]
-    close: Any
+    close: Callable[[], Awaitable[None]]
 
 
 class Backends:
