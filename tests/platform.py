@@ -17,6 +17,7 @@ from deploy.local.run import (
     REPO,
     SERVICES,
     ServiceProcess,
+    links_between,
     start_services,
     stop_services,
     wait_ready,
@@ -110,6 +111,8 @@ def platform(
         **platform_env,
     }
     ports = {name: PORT_BASE + i for i, name in enumerate(SERVICES)}
+    # Where each service finds the others: fixed here, so one restarted alone finds them too.
+    env.update(links_between(ports))
     log_dir = tmp_path / "logs"
     started = {s.name: s for s in start_services(env, log_dir, ports)}
     platform = Platform(topics, env, log_dir, ports, started, issuer)

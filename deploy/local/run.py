@@ -54,7 +54,7 @@ def start_services(
     """Start every service as `python -m services.<name>`, logs to `log_dir/<name>.log`."""
     log_dir.mkdir(parents=True, exist_ok=True)
     started = []
-    links = _links_between(ports)
+    links = links_between(ports)
     for name, port in ports.items():
         service_env = {
             **os.environ,
@@ -78,7 +78,7 @@ def start_services(
     return started
 
 
-def _links_between(ports: Mapping[str, int]) -> dict[str, str]:
+def links_between(ports: Mapping[str, int]) -> dict[str, str]:
     """Where services send people to one another (links in pages, emails and reports), and
     where the web front door finds each service's API."""
     url = {name: f"http://127.0.0.1:{ports.get(name, port)}" for name, port in SERVICES.items()}

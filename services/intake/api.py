@@ -184,10 +184,12 @@ async def cancel(case_id: str, body: ReasonRequest, caller: Staff, ctx: Context)
 
 @router.post("/cases/{case_id}/withdraw", tags=["family"])
 async def withdraw(
-    case_id: str, body: WithdrawRequest, caller: Caller, ctx: Context
+    case_id: str, caller: Caller, ctx: Context, body: WithdrawRequest | None = None
 ) -> CaseStatusView:
-    """Withdraw your request with your case link (the family or the referring physician)."""
-    await handlers.withdraw_case(ctx=ctx, principal=caller, case_id=case_id, reason=body.reason)
+    """Withdraw your request with your case link (the family or the referring physician);
+    the body, with a reason, is optional."""
+    reason = body.reason if body else None
+    await handlers.withdraw_case(ctx=ctx, principal=caller, case_id=case_id, reason=reason)
     return await queries.case_status(ctx=ctx, principal=caller, case_id=case_id)
 
 

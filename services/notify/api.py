@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.staticfiles import StaticFiles
 
-from services.notify import board
+from services.notify import board, partners
 from services.notify.deps import Admin, Caller, NotifyPorts, Ports, Staff, TimelineReader
 from services.notify.domain.deliveries import new_webhook_secret
 from services.notify.domain.timeline import CaseTimeline, Stage
@@ -22,6 +22,7 @@ from services.notify.views import (
     ExpertContact,
     PartnerCreate,
     PartnerCreated,
+    PartnerDisable,
     PartnerPublic,
     RebuildStarted,
     ShareCreate,
@@ -125,10 +126,32 @@ async def list_partners(_: Admin, ports: Ports) -> list[PartnerPublic]:
 
 @router.post("/partners/{partner_id}/enable", tags=["partners"])
 async def enable_partner(partner_id: str, _: Admin, ports: Ports) -> PartnerPublic:
-    """Turn deliveries back on after the partner's endpoint answered 410 Gone."""
+    """Turn deliveries back on after an admin disabled them or the endpoint answered 410 Gone."""
     await _partner(ports, partner_id, None)
     await ports.store.set_partner(partner_id, {"status": "active", "disabled_reason": None})
     return PartnerPublic.of(await _partner(ports, partner_id, None))
+
+
+@router.post("/partners/{partner_id}/disable", tags=["partners"])
+async def disable_partner(
+    partner_id: str, body: PartnerDisable, _: Admin, ports: Ports
+) -> PartnerPublic:
+    """Stop a partner's deliveries, saying why; `enable` turns them back on."""
+    doc = await partners.disable_partner(
+        store=ports.store, partner_id=partner_id, reason=body.reason
+    )
+    if doc is None:
+        raise _unknown(partner_id)
+    return PartnerPublic.of(doc)
+
+
+@router.post("/partners/{partner_id}/secret", tags=["partners"])
+async def rotate_partner_secret(partner_id: str, _: Admin, ports: Ports) -> PartnerCreated:
+    """A new signing secret, shown only this once; the old one signs nothing from now on."""
+    doc = await partners.rotate_secret(store=ports.store, partner_id=partner_id)
+    if doc is None:
+        raise _unknown(partner_id)
+    return PartnerCreated.model_validate({**doc, "partner_id": doc["_id"]})
 
 
 @router.post("/partners/{partner_id}/shares", tags=["partners"], status_code=204)
@@ -168,6 +191,16 @@ async def replay_delivery(
     return DeliveryPublic.of(replayed)
 
 
+# Last in the OpenAPI document: a walk over every route (tests/e2e) deletes its partner here,
+# after the partner routes above have found it.
+@router.delete("/partners/{partner_id}", tags=["partners"], status_code=204)
+async def delete_partner(partner_id: str, _: Admin, ports: Ports) -> None:
+    """Remove a partner: its pending deliveries are skipped, its delivery log is kept."""
+    now = datetime.now(UTC)
+    if not await partners.remove_partner(store=ports.store, partner_id=partner_id, now=now):
+        raise _unknown(partner_id)
+
+
 async def _partner(ports: NotifyPorts, partner_id: str, caller: Principal | None) -> Any:
     """The partner, if the caller may see it: admins, or a partner token of its organization."""
     doc = await ports.store.get_partner(partner_id)
@@ -177,8 +210,12 @@ async def _partner(ports: NotifyPorts, partner_id: str, caller: Principal | None
     if caller is not None and caller.role not in ("admin", "partner"):
         raise ApiError(403, "forbidden", "only admins and the partner may use this route")
     if doc is None or not allowed:
-        raise ApiError(404, "not_found", f"no partner {partner_id}", "partner_id")
+        raise _unknown(partner_id)
     return doc
+
+
+def _unknown(partner_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no partner {partner_id}", "partner_id")
 
 
 def create_app(ports: NotifyPorts, readiness: dict[str, ReadinessCheck]) -> FastAPI:

@@ -7,7 +7,8 @@
 - `deliveries`: one document per (event, channel, recipient), inserted first: the dedupe
   record, the delivery log and the retry state. `attempts` holds one claim per try.
 - `partners`, `shares`, `experts`: webhook registrations, cases shared with a partner, and
-  experts' mail addresses.
+  experts' mail addresses. A removed partner's deliveries stay in the log (the audit of what
+  was sent where), with `partner_removed_at` and `partner_id` `<id>#removed`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import bson
 from bson.codec_options import CodecOptions
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -33,6 +34,8 @@ FACTS_FIELD = "facts"
 BSON_OPTIONS: CodecOptions[Document] = CodecOptions(tz_aware=True)
 # A case document without what only the unit of work and the derivation need.
 TIMELINE_FIELDS = {FACTS_FIELD: 0, "outbox": 0, "applied": 0, "version": 0}
+# Marks the deliveries of a removed partner; "#" is never in a partner id (views.PartnerCreate).
+RETIRED = "#removed"
 
 
 class NotifyStore:
@@ -159,6 +162,35 @@ class NotifyStore:
 
     async def set_partner(self, partner_id: str, changes: Mapping[str, Any]) -> None:
         await self.partners.update_one({"_id": partner_id}, {"$set": dict(changes)})
+
+    async def change_partner(self, partner_id: str, changes: Mapping[str, Any]) -> Document | None:
+        """Set fields of a partner in one write; the partner as it now is, None if unknown."""
+        return await self.partners.find_one_and_update(
+            {"_id": partner_id}, {"$set": dict(changes)}, return_document=ReturnDocument.AFTER
+        )
+
+    async def delete_partner(self, partner_id: str) -> bool:
+        gone = await self.partners.delete_one({"_id": partner_id})
+        return gone.deleted_count == 1
+
+    async def remove_shares(self, partner_id: str) -> None:
+        await self.shares.delete_many({"partner_id": partner_id})
+
+    async def retire_webhooks(
+        self, partner_id: str, *, at: datetime, error: Mapping[str, str], note: Mapping[str, Any]
+    ) -> None:
+        """Keep a removed partner's deliveries in the log, its pending ones skipped, under an id
+        no partner can be registered with: one later registered under the same id neither sees
+        nor replays them, and the next try of one still under way finds no partner (fails)."""
+        retired = {"partner_id": f"{partner_id}{RETIRED}", "partner_removed_at": at}
+        await self.deliveries.update_many(
+            {"partner_id": partner_id, "status": "pending"},
+            {
+                "$set": {**retired, "status": "skipped", "last_error": dict(error)},
+                "$push": {"history": dict(note)},
+            },
+        )
+        await self.deliveries.update_many({"partner_id": partner_id}, {"$set": retired})
 
     async def partners_for(self, event_type: str) -> list[Document]:
         cursor = self.partners.find({"event_types": event_type, "status": "active"})

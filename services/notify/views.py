@@ -46,6 +46,10 @@ class PartnerCreated(PartnerPublic):
     secret: str = Field(description="The signing secret (whsec_...); shown only this once.")
 
 
+class PartnerDisable(_Request):
+    reason: ShortText = Field(description="Why the feed is off, for the next admin to read.")
+
+
 class ShareCreate(_Request):
     case_id: CaseId
 
@@ -74,6 +78,8 @@ class DeliveryPublic(BaseModel):
     last_error: dict[str, str] | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime
+    # Set on the deliveries of a partner since deleted (its `recipient` names it still).
+    partner_removed_at: datetime | None = None
 
     @classmethod
     def of(cls, doc: Document) -> DeliveryPublic:

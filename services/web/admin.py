@@ -119,18 +119,34 @@ async def register_partner(request: Request, web: WebDep) -> Response:
     return await _page(request, web, who, created=created)
 
 
-@router.post("/partners/{partner_id}/enable")
-async def enable_partner(partner_id: str, request: Request, web: WebDep) -> Response:
+@router.post("/partners/{partner_id}/{action}")
+async def manage_partner(partner_id: str, action: str, request: Request, web: WebDep) -> Response:
+    """Enable, disable (with a reason), rotate the signing secret, or delete a partner feed."""
     who = admin_person(request, web)
     if isinstance(who, Response):
         return who
     form = await request.form()
     if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
         return redirect("/admin")
+    calls: dict[str, tuple[str, str, Any]] = {
+        "enable": ("POST", f"/partners/{partner_id}/enable", None),
+        "disable": (
+            "POST",
+            f"/partners/{partner_id}/disable",
+            {"reason": str(form.get("reason", "")).strip() or "disabled by an administrator"},
+        ),
+        "secret": ("POST", f"/partners/{partner_id}/secret", None),
+        "delete": ("DELETE", f"/partners/{partner_id}", None),
+    }
+    if action not in calls:
+        return problem_page(request, BackendError(404, "not_found", ""))
+    method, path, body = calls[action]
     try:
-        await web.backends.call("POST", "notify", f"/partners/{partner_id}/enable", token=who.token)
+        answer = await web.backends.call(method, "notify", path, token=who.token, json=body)
     except BackendError as error:
         return render(
             request, "problem.html", status_code=error.status, message=sentence(request, error)
         )
+    if action == "secret":
+        return await _page(request, web, who, created=answer)
     return redirect("/admin?notice=saved#partners")

@@ -124,6 +124,9 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("notify", "GET", "/partners"): frozenset({"admin"}),
     ("notify", "POST", "/partners"): frozenset({"admin"}),
     ("notify", "POST", "/partners/{partner_id}/enable"): frozenset({"admin"}),
+    ("notify", "POST", "/partners/{partner_id}/disable"): frozenset({"admin"}),
+    ("notify", "POST", "/partners/{partner_id}/secret"): frozenset({"admin"}),
+    ("notify", "DELETE", "/partners/{partner_id}"): frozenset({"admin"}),
     ("notify", "GET", "/partners/{partner_id}/deliveries"): frozenset({"admin"}),
     ("notify", "POST", "/partners/{partner_id}/deliveries/{delivery_id}/replay"): frozenset(
         {"admin"}
@@ -197,6 +200,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/cases/{case_id}/hold"): {"reason": "Waiting for the family."},
     ("POST", "/cases/{case_id}/resume"): {"reason": "The family answered."},
     ("POST", "/cases/{case_id}/cancel"): {"reason": "The family withdrew."},
+    ("POST", "/cases/{case_id}/withdraw"): {"reason": "We found care nearby."},
+    ("POST", "/partners/{partner_id}/disable"): {"reason": "matrix"},
     ("POST", "/cases/{case_id}/links"): {"role": "guardian"},
     ("POST", "/cases/{case_id}/links/revoke"): {"reason": "lost-or-shared"},
     ("POST", "/cases/{case_id}/checklist/{item}/waive"): {"reason": "Not needed."},

@@ -5,6 +5,7 @@ and replays on request."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -56,14 +57,22 @@ async def final(notify: Notify, partner_id: str) -> dict[str, Any]:
     return result
 
 
+def unique(prefix: str) -> str:
+    """An organization or case of one test's own: the session's topics hold other tests'
+    reports for the shared sample organization, which each notify here reads from the start
+    and would deliver to these partners too."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
 async def test_a_report_reaches_its_partner_signed_and_isolated(
     start_notify: StartNotify, receiver: Receiver
 ) -> None:
+    organization, case_id = unique("org-hook"), unique("hook")
     async with start_notify() as notify:
-        valley = await register(notify, receiver, "valley")
+        valley = await register(notify, receiver, "valley", organization=organization)
         await register(notify, receiver, "elsewhere", organization="org-elsewhere")
-        report = events.issued("hook-1")
-        await notify.publish(events.submitted("hook-1", organization_id="org-valley"), report)
+        report = events.issued(case_id)
+        await notify.publish(events.submitted(case_id, organization_id=organization), report)
         delivery = await final(notify, "valley")
         assert delivery["status"] == "sent"
 
@@ -87,26 +96,29 @@ async def test_a_report_reaches_its_partner_signed_and_isolated(
             headers=notify.auth("partner", organization="org-elsewhere"),
         )
         assert mine.status_code == 404
-        own = await partner_log(notify, "valley", role="partner", organization="org-valley")
+        own = await partner_log(notify, "valley", role="partner", organization=organization)
         assert [d["delivery_id"] for d in own] == [delivery["delivery_id"]]
 
         # Until staff share the case with it.
         answer = await notify.client.post(
-            "/partners/elsewhere/shares", json={"case_id": "hook-1"}, headers=notify.auth()
+            "/partners/elsewhere/shares", json={"case_id": case_id}, headers=notify.auth()
         )
         assert answer.status_code == 204
-        await notify.publish(events.issued("hook-1", version=2, amends=1))
+        await notify.publish(events.issued(case_id, version=2, amends=1))
         assert (await final(notify, "elsewhere"))["status"] == "sent"
 
 
 async def test_retried_after_a_500_and_stopped_after_a_410_or_a_400(
     start_notify: StartNotify, receiver: Receiver
 ) -> None:
+    organization, case_id = unique("org-hook"), unique("hook")
     async with start_notify() as notify:
         receiver.script = {"/flaky": [500, 503, 204], "/gone": [410], "/picky": [400]}
         for partner in ("flaky", "gone", "picky"):
-            await register(notify, receiver, partner)
-        await notify.publish(events.submitted("hook-2"), events.issued("hook-2"))
+            await register(notify, receiver, partner, organization=organization)
+        await notify.publish(
+            events.submitted(case_id, organization_id=organization), events.issued(case_id)
+        )
 
         flaky = await final(notify, "flaky")
         assert flaky["status"] == "sent" and flaky["attempts"] == 3
@@ -121,7 +133,7 @@ async def test_retried_after_a_500_and_stopped_after_a_410_or_a_400(
         assert gone["status"] == "failed" and gone["last_error"]["code"] == "http_410"
         partners = (await notify.client.get("/partners", headers=notify.auth("admin"))).json()
         assert {p["partner_id"]: p["status"] for p in partners}["gone"] == "disabled"
-        await notify.publish(events.issued("hook-2", version=2, amends=1))
+        await notify.publish(events.issued(case_id, version=2, amends=1))
         await eventually(lambda: len(receiver.at("/flaky")) == 4)
         assert len(receiver.at("/gone")) == 1  # a disabled endpoint gets nothing more
 
@@ -129,13 +141,14 @@ async def test_retried_after_a_500_and_stopped_after_a_410_or_a_400(
 async def test_a_slow_partner_blocks_nobody_and_a_replay_resends(
     start_notify: StartNotify, receiver: Receiver
 ) -> None:
+    organization, case_id = unique("org-hook"), unique("hook")
     async with start_notify(per_target_concurrency=1) as notify:
         receiver.script = {"/slow": ["slow"]}
-        await register(notify, receiver, "slow")
-        await register(notify, receiver, "quick")
-        await notify.publish(events.submitted("hook-3"))
+        await register(notify, receiver, "slow", organization=organization)
+        await register(notify, receiver, "quick", organization=organization)
+        await notify.publish(events.submitted(case_id, organization_id=organization))
         for n in range(1, 4):
-            await notify.publish(events.issued("hook-3", version=n, amends=n - 1 or None))
+            await notify.publish(events.issued(case_id, version=n, amends=n - 1 or None))
         # Every report reaches the quick partner while the slow one is stuck on its first.
         await eventually(lambda: len(receiver.at("/quick")) == 3)
         quick = await partner_log(notify, "quick")

@@ -8,6 +8,7 @@ from typing import Any
 
 from services.notify.domain.facts import EventFacts
 from services.notify.domain.timeline import CaseTimeline, derive
+from services.notify.store import RETIRED
 
 
 class FakeNotifyStore:
@@ -78,11 +79,56 @@ class FakeNotifyStore:
             if d["status"] == "sending" and d["lease_until"] <= now
         ]
 
+    async def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
+        return self.deliveries.get(delivery_id)
+
+    async def list_deliveries(self, query: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+        found = [
+            d for d in self.deliveries.values() if all(d.get(k) == v for k, v in query.items())
+        ]
+        return sorted(found, key=lambda d: d["created_at"], reverse=True)[:limit]
+
+    async def add_partner(self, doc: dict[str, Any]) -> None:
+        assert doc["_id"] not in self.partners, "duplicate key"
+        self.partners[doc["_id"]] = dict(doc)
+
+    async def list_partners(self) -> list[dict[str, Any]]:
+        return [self.partners[k] for k in sorted(self.partners)]
+
     async def get_partner(self, partner_id: str) -> dict[str, Any] | None:
         return self.partners.get(partner_id)
 
     async def set_partner(self, partner_id: str, changes: Mapping[str, Any]) -> None:
-        self.partners[partner_id].update(changes)
+        if partner_id in self.partners:
+            self.partners[partner_id].update(changes)
+
+    async def change_partner(
+        self, partner_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        await self.set_partner(partner_id, changes)
+        found = self.partners.get(partner_id)
+        return dict(found) if found is not None else None
+
+    async def delete_partner(self, partner_id: str) -> bool:
+        return self.partners.pop(partner_id, None) is not None
+
+    async def share(self, partner_id: str, case_id: str, at: datetime) -> None:
+        self.shares.add((partner_id, case_id))
+
+    async def remove_shares(self, partner_id: str) -> None:
+        self.shares = {(p, c) for p, c in self.shares if p != partner_id}
+
+    async def retire_webhooks(
+        self, partner_id: str, *, at: datetime, error: Mapping[str, str], note: Mapping[str, Any]
+    ) -> None:
+        retired = {"partner_id": f"{partner_id}{RETIRED}", "partner_removed_at": at}
+        for doc in self.deliveries.values():
+            if doc.get("partner_id") != partner_id:
+                continue
+            if doc["status"] == "pending":
+                doc.update(status="skipped", last_error=dict(error))
+                doc["history"].append(dict(note))
+            doc.update(retired)
 
     async def partners_for(self, event_type: str) -> list[dict[str, Any]]:
         return [
