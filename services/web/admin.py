@@ -18,7 +18,7 @@ from services.web.web import (
     redirect,
     render,
     sentence,
-    wrong_role,
+    signed_in,
 )
 
 router = APIRouter(prefix="/admin")
@@ -26,12 +26,7 @@ PARTNER_EVENTS = ("report.issued", "expert.assigned", "records.ready")
 
 
 def admin_person(request: Request, web: Web) -> Person | Response:
-    person = web.sessions.person(request)
-    if person is None:
-        return redirect(f"/sign-in?next={request.url.path}")
-    if person.role != "admin":
-        return wrong_role(request, person, ["admin"])
-    return person
+    return signed_in(request, web, ("admin",))
 
 
 @router.get("")

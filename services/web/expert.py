@@ -19,11 +19,12 @@ from services.web.session import Person
 from services.web.web import (
     Web,
     WebDep,
+    json_refusal,
     problem_page,
     redirect,
     render,
     sentence,
-    wrong_role,
+    signed_in,
 )
 
 router = APIRouter(prefix="/expert")
@@ -34,12 +35,7 @@ BLANK_LIMITATIONS = 1
 
 
 def expert_person(request: Request, web: Web) -> Person | Response:
-    person = web.sessions.person(request)
-    if person is None:
-        return redirect(f"/sign-in?next={request.url.path}")
-    if person.role != "expert":
-        return wrong_role(request, person, ["expert"])
-    return person
+    return signed_in(request, web, ("expert",))
 
 
 @router.get("")
@@ -152,10 +148,10 @@ async def save_draft(case_id: str, request: Request, web: WebDep) -> Response:
     wants_json = "application/json" in request.headers.get("accept", "")
     who = expert_person(request, web)
     if isinstance(who, Response):
-        return _refusal(401, "unauthenticated", "") if wants_json else who
+        return json_refusal(401, "unauthenticated", "") if wants_json else who
     form = await request.form()
     if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
-        return _refusal(403, "csrf", "") if wants_json else redirect(f"/expert/cases/{case_id}")
+        return json_refusal(403, "csrf", "") if wants_json else redirect(f"/expert/cases/{case_id}")
     body = draft_update(form)
     try:
         draft = await web.backends.call(
@@ -163,7 +159,7 @@ async def save_draft(case_id: str, request: Request, web: WebDep) -> Response:
         )
     except BackendError as error:
         if wants_json:
-            return _refusal(error.status, error.code, sentence(request, error))
+            return json_refusal(error.status, error.code, sentence(request, error))
         return redirect(
             f"/expert/cases/{case_id}?error={error.code}&field={error.field or ''}#editor"
         )
@@ -233,10 +229,6 @@ def draft_update(form: FormData) -> dict[str, Any]:
     if (change := value("change_summary")) is not None:
         body["change_summary"] = change
     return body
-
-
-def _refusal(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 async def _sign(request: Request, web: Web, who: Person, case_id: str, revision: int) -> Response:

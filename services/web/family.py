@@ -13,6 +13,7 @@ from services.web.session import Person
 from services.web.web import (
     Web,
     WebDep,
+    json_refusal,
     problem_page,
     redirect,
     render,
@@ -113,10 +114,10 @@ async def upload(case_id: str, request: Request, web: WebDep, csrf: str = "") ->
     wants_json = "application/json" in request.headers.get("accept", "")
     who = _case_person(request, web, case_id)
     if isinstance(who, Response):
-        return _json_refusal(401, "unauthenticated", "sign in again") if wants_json else who
+        return json_refusal(401, "unauthenticated", "sign in again") if wants_json else who
     sent = request.headers.get("x-csrf-token") or csrf
     if not web.sessions.csrf_ok(request, sent):
-        return _json_refusal(403, "csrf", "the page expired; reload it")
+        return json_refusal(403, "csrf", "the page expired; reload it")
     try:
         status, body = await web.backends.upload(
             "records",
@@ -128,7 +129,7 @@ async def upload(case_id: str, request: Request, web: WebDep, csrf: str = "") ->
         )
     except BackendError as error:
         if wants_json:
-            return _json_refusal(error.status, error.code, sentence(request, error))
+            return json_refusal(error.status, error.code, sentence(request, error))
         return problem_page(request, error)
     if wants_json:
         return JSONResponse(body, status_code=status)
@@ -161,10 +162,6 @@ async def withdraw(
         back = f"/c/{case_id}#withdraw"
         return render(request, "problem.html", status_code=error.status, message=message, back=back)
     return redirect(f"/c/{case_id}?notice=withdrawn")
-
-
-def _json_refusal(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 @router.get("/{case_id}/report.{fmt}")

@@ -21,7 +21,7 @@ from services.web.web import (
     redirect,
     render,
     sentence,
-    wrong_role,
+    signed_in,
 )
 
 router = APIRouter(prefix="/staff")
@@ -49,12 +49,7 @@ PAGE = 50
 
 
 def staff_person(request: Request, web: Web) -> Person | Response:
-    person = web.sessions.person(request)
-    if person is None:
-        return redirect(f"/sign-in?next={request.url.path}")
-    if person.role not in STAFF_ROLES:
-        return wrong_role(request, person, sorted(STAFF_ROLES))
-    return person
+    return signed_in(request, web, STAFF_ROLES)
 
 
 @router.get("")

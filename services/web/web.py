@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.web.backends import BackendError, Backends
@@ -133,6 +133,22 @@ def wrong_role(request: Request, person: Person, needed: Iterable[str]) -> HTMLR
         role=_role_name(t, person.role),
         needed=needed_text,
     )
+
+
+def signed_in(request: Request, web: Web, roles: Iterable[str]) -> Person | Response:
+    """The signed-in person if their role is one of `roles`; else the sign-in page (no session)
+    or the page explaining whom this page is for."""
+    person = web.sessions.person(request)
+    if person is None:
+        return redirect(f"/sign-in?next={request.url.path}")
+    if person.role not in roles:
+        return wrong_role(request, person, sorted(roles))
+    return person
+
+
+def json_refusal(status: int, code: str, message: str) -> JSONResponse:
+    """A refusal for the page's own script (uploads, autosave), in the services' error shape."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def _role_name(t: Callable[..., str], role: str) -> str:
