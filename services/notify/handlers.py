@@ -80,9 +80,7 @@ async def on_case_event(delivery: Delivery, *, ctx: NotifyContext) -> None:
     planned = await plan_messages(ctx, facts)
     planned += await plan_webhooks(ctx, event, timeline)
     if event.type == "case.submitted":
-        # Events for partners that overtook the submission (another topic) go out now.
-        for body in await ctx.store.take_deferred(event.subject):
-            planned += await plan_webhooks(ctx, decode(body.encode()), timeline)
+        planned += await plan_deferred(ctx, event.subject, timeline)
     if planned:
         ctx.deliveries_queued()
 
@@ -133,9 +131,14 @@ async def plan_webhooks(ctx: NotifyContext, event: CloudEvent, timeline: CaseTim
     if event.type not in PARTNER_EVENT_TYPES:
         return 0
     if timeline.submitted_at is None:
-        # Whose case this is is not known yet: wait for case.submitted.
+        # Whose case this is is not known yet: wait for case.submitted. Its handler runs
+        # concurrently (another topic) and may have taken the kept events just before this
+        # one was kept, so look again: whichever of the two sees both takes it.
         await ctx.store.defer(event.id, event.subject, encode(event).decode())
-        return 0
+        now_known = await ctx.store.get_timeline(event.subject)
+        if now_known is None or now_known.submitted_at is None:
+            return 0
+        return await plan_deferred(ctx, event.subject, now_known)
     planned = 0
     now = ctx.clock()
     facts = event_facts(event)
@@ -150,6 +153,14 @@ async def plan_webhooks(ctx: NotifyContext, event: CloudEvent, timeline: CaseTim
         doc.update(target=partner_id, partner_id=partner_id, body=encode(event).decode())
         if await ctx.store.add_delivery(doc):
             planned += 1
+    return planned
+
+
+async def plan_deferred(ctx: NotifyContext, case_id: str, timeline: CaseTimeline) -> int:
+    """Plan the partner events kept until the case's submission (a repeat plans nothing)."""
+    planned = 0
+    for body in await ctx.store.take_deferred(case_id):
+        planned += await plan_webhooks(ctx, decode(body.encode()), timeline)
     return planned
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -27,7 +26,7 @@ __all__ = ["mail_sink", "receiver", "start_notify"]  # fixtures
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(300)]
 
-HANG_S = 12.0  # longer than the test's patience: nothing here may wait for a hung peer
+HANG_S = 25.0  # longer than the test's patience (10 s + 10 s): nothing may wait for a hung peer
 
 
 @pytest.fixture
@@ -64,7 +63,6 @@ async def test_a_hung_partner_and_a_hung_mail_server_block_nobody(
         receiver.script = {"/stalled": ["slow"]}  # answers after 30 s, i.e. never in time
         await register(notify, receiver, "stalled")
         await register(notify, receiver, "quick")
-        started = time.monotonic()
         for case_id in cases:
             await notify.publish(
                 events.submitted(case_id), events.records_ready(case_id), events.issued(case_id)
@@ -74,13 +72,13 @@ async def test_a_hung_partner_and_a_hung_mail_server_block_nobody(
             stages = [(await notify.timeline(c) or {}).get("stage") for c in cases]
             return all(stage == "report-issued" for stage in stages)
 
-        await eventually(every_timeline_issued, within=15, interval=0.2)
-        await eventually(lambda: len(receiver.at("/quick")) == len(cases), within=15)
-        took = time.monotonic() - started
-        assert took < HANG_S / 2, f"{took:.1f}s: something waited for a hung peer"
+        await eventually(every_timeline_issued, within=10, interval=0.2)
+        await eventually(lambda: len(receiver.at("/quick")) == len(cases), within=10)
 
-        # Both really hung meanwhile: no email went out, the stalled partner got nothing.
+        # Both really hung meanwhile, and no try of theirs had even timed out yet: nothing
+        # the quick partner got waited for a hung peer to give up.
         emails = await notify.deliveries(channel="email")
-        assert emails and not [d for d in emails if d["status"] == "sent"]
+        assert emails and not [d for d in emails if d["history"]]
+        assert not [d for d in await partner_log(notify, "stalled") if d["history"]]
         assert receiver.at("/stalled") == []
         assert {d["status"] for d in await partner_log(notify, "quick")} == {"sent"}

@@ -30,6 +30,9 @@ class FakeNotifyStore:
             self.cases[facts.case_id] = derive(facts.case_id, known)
         return self.cases[facts.case_id]
 
+    async def get_timeline(self, case_id: str) -> CaseTimeline | None:
+        return self.cases.get(case_id)
+
     async def put_contacts(self, case_id: str, contacts: Mapping[str, Any]) -> None:
         self.contacts[case_id] = dict(contacts)
 
