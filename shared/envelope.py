@@ -57,7 +57,8 @@ class CloudEvent(BaseModel):
 
 
 class Payload(BaseModel):
-    """Base for event payloads: frozen, strict about unknown fields, versioned."""
+    """Base for event payloads: frozen, versioned, strict about unknown fields when built
+    (readers ignore them: `decode_payload`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -24,15 +24,38 @@ def schema_file_name(model: type[Payload]) -> str:
     return f"{model.event_type}.v{model.schema_version}.schema.json"
 
 
+TOLERANT_READERS = (
+    "Readers ignore properties they do not know, at any depth, so a producer may add optional "
+    "properties within a schema version; removing or retyping one, or making one required, "
+    "is a new version."
+)
+
+
+def open_to_additions(schema: Any) -> Any:
+    """The schema as readers apply it: without pydantic's `additionalProperties: false`."""
+    if isinstance(schema, dict):
+        return {
+            k: open_to_additions(v)
+            for k, v in schema.items()
+            if not (k == "additionalProperties" and v is False)
+        }
+    if isinstance(schema, list):
+        return [open_to_additions(v) for v in schema]
+    return schema
+
+
 def event_schema(model: type[Payload]) -> dict[str, Any]:
     """The whole CloudEvent for one topic: envelope attributes plus the payload as `data`."""
-    data_schema = model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+    data_schema = open_to_additions(
+        model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+    )
     defs = data_schema.pop("$defs", {})
+    description = (model.__doc__ or "").strip() or f"The {model.event_type} event."
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": model.dataschema(),
         "title": f"{model.event_type} (CloudEvents 1.0, structured JSON)",
-        "description": (model.__doc__ or "").strip() or f"The {model.event_type} event.",
+        "description": f"{description} {TOLERANT_READERS}",
         "type": "object",
         "required": [
             "specversion",
@@ -129,21 +152,50 @@ def stale_files(directory: Path = CONTRACTS_DIR) -> list[str]:
     ]
 
 
-def compatibility_problems(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
-    """What in `new` would break a consumer written against `old`: removed properties, new
-    required properties, or a changed type. Additive changes pass."""
+def compatibility_problems(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    path: str = "",
+    roots: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> list[str]:
+    """What in `new` would break a consumer written against `old` (two whole schemas, `$ref`s
+    followed into their `$defs`): removed properties, new required properties, a changed
+    type, and added properties where `old` refused unknown ones (such a reader dead-letters
+    them). Additions pass where readers ignore unknown properties."""
+    old_root, new_root = roots or (old, new)
+    old, new = _followed(old, old_root), _followed(new, new_root)
     problems = []
     if old.get("type") != new.get("type") and "type" in old:
         problems.append(f"{path or '(root)'}: type changed")
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
+    if old.get("additionalProperties") is False:
+        problems += [
+            f"{path}{name}: added where unknown properties are refused"
+            for name in sorted(set(new_props) - set(old_props))
+        ]
     for name in old_props:
         if name not in new_props:
             problems.append(f"{path}{name}: removed")
         else:
-            problems += compatibility_problems(old_props[name], new_props[name], f"{path}{name}.")
-    for name in set(new.get("required", [])) - set(old.get("required", [])):
+            problems += compatibility_problems(
+                old_props[name], new_props[name], f"{path}{name}.", (old_root, new_root)
+            )
+    for name in sorted(set(new.get("required", [])) - set(old.get("required", []))):
         problems.append(f"{path}{name}: newly required")
     return problems
+
+
+def _followed(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The object schema a property stands for: its `$ref` resolved, or the one object
+    variant of an optional (`anyOf` with null)."""
+    variants = [v for v in schema.get("anyOf", []) if v.get("type") != "null"]
+    if len(variants) == 1:
+        schema = variants[0]
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        found: dict[str, Any] = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+        return found
+    return schema
 
 
 def main(argv: list[str]) -> int:

@@ -20,7 +20,7 @@ from services.notify.domain.recipients import MessageIntent, delivery_id, messag
 from services.notify.domain.timeline import CaseTimeline
 from services.notify.store import NotifyStore
 from shared.consumer import Delivery, Handler
-from shared.contracts import CASE_TOPICS, CaseSubmitted
+from shared.contracts import CASE_TOPICS, CaseSubmitted, decode_payload, payload_as
 from shared.envelope import CloudEvent, decode, encode
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def consumer_handlers(ctx: NotifyContext) -> dict[str, Handler]:
 
 
 async def _keep_contacts(store: NotifyStore, event: CloudEvent) -> None:
-    case = CaseSubmitted.model_validate(event.data)
+    case = payload_as(decode_payload(event), CaseSubmitted)
     await store.put_contacts(
         event.subject,
         {

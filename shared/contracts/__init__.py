@@ -71,7 +71,10 @@ def decode_payload(event: CloudEvent) -> Payload:
     for step in range(version, current):
         data = contract.upcasters[step](data)
     try:
-        payload = contract.model.model_validate(data)
+        # A tolerant reader: fields a newer producer added (at any depth) are ignored, so an
+        # additive change never dead-letters an event. The models stay strict for whoever
+        # builds a payload, so a typo in our own code still fails loudly.
+        payload = contract.model.model_validate(data, extra="ignore")
     except ValidationError as exc:
         raise InvalidEvent(
             "invalid_payload", describe_validation_error(exc, contract.model)

@@ -2,13 +2,14 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import orjson
 import pytest
 
-from shared.contracts import CONTRACTS
-from shared.envelope import encode
+from shared.contracts import CONTRACTS, CaseSubmitted, decode_payload
+from shared.envelope import CloudEvent, encode
 from shared.schemas import (
     CONTRACTS_DIR,
     compatibility_problems,
@@ -47,15 +48,44 @@ def test_current_models_do_not_break_consumers_of_the_published_schema(event_typ
     assert published_files
     for published in published_files:
         old = json.loads(published.read_text())
-        assert (
-            compatibility_problems(
-                old["properties"]["data"], event_schema(model)["properties"]["data"]
-            )
-            == []
-        )
+        assert compatibility_problems(old, event_schema(model)) == []
 
 
 def test_the_compatibility_check_catches_removed_and_newly_required_fields() -> None:
     old = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
     new = {"type": "object", "properties": {"b": {"type": "string"}}, "required": ["b"]}
     assert compatibility_problems(old, new) == ["a: removed", "b: newly required"]
+
+
+def test_the_compatibility_check_follows_refs_and_knows_closed_schemas() -> None:
+    def schema(guardian: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"guardian": {"anyOf": [{"$ref": "#/$defs/G"}, {"type": "null"}]}},
+            "$defs": {"G": {"type": "object", **guardian}},
+        }
+
+    closed = schema({"properties": {"a": {}}, "additionalProperties": False})
+    open_ = schema({"properties": {"a": {}}})
+    grown = schema({"properties": {"a": {}, "b": {}}})
+    shrunk = schema({"properties": {}})
+    assert compatibility_problems(open_, grown) == []
+    assert compatibility_problems(closed, grown) == [
+        "guardian.b: added where unknown properties are refused"
+    ]
+    assert compatibility_problems(open_, shrunk) == ["guardian.a: removed"]
+
+
+def test_an_old_reader_takes_a_newer_producers_event_and_its_schema_allows_it() -> None:
+    """A v1 event with optional fields added at the top and inside a part: decoded (the
+    additions dropped) and valid against the published v1 schema."""
+    body = orjson.loads(encode(sample_event("c-newer")))
+    body["data"]["care_pathway"] = "neuro-oncology"
+    body["data"]["guardian"]["pronouns"] = "she/her"
+    payload = decode_payload(CloudEvent.model_validate(body))
+    assert isinstance(payload, CaseSubmitted) and payload.case_id == "c-newer"
+    assert "pronouns" not in payload.guardian.model_dump()
+    model = CONTRACTS["case.submitted"].model
+    schema = json.loads((CONTRACTS_DIR / schema_file_name(model)).read_text())
+    jsonschema.Draft202012Validator(schema).validate(body)
+    assert "ignore properties they do not know" in schema["description"]
