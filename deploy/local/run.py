@@ -92,6 +92,7 @@ def links_between(ports: Mapping[str, int]) -> dict[str, str]:
         "NOTIFY_STAFF_CASE_LINK_TEMPLATE": web + "/staff/cases/{case_id}",
         "NOTIFY_EXPERT_LINK_TEMPLATE": web + "/expert/cases/{case_id}",
         "NOTIFY_EXPERT_OFFERS_LINK": web + "/expert/offers",
+        "NOTIFY_REPORTS_URL": url["reports"],
         **{f"WEB_{name.upper()}_URL": url[name] for name in API_SERVICES if name != "audit"},
         "WEB_PUBLIC_URL": web,
         # The web front door passes the family's address on for intake's rate limit.

@@ -35,6 +35,10 @@ class NotifySettings(ServiceSettings):
     expert_link_template: str = "http://127.0.0.1:8000/expert/cases/{case_id}"
     expert_offers_link: str = "http://127.0.0.1:8000/expert/offers"
     link_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    # The reports API as partners reach it: a report webhook carries its URLs and a token for
+    # that one case, valid this long (None: webhooks name only internal storage).
+    reports_url: str | None = None
+    partner_link_ttl_s: int = Field(default=3 * 24 * 3600, ge=60)
     # Events older than this cause no message (a replay of history must not mail anyone).
     message_max_age_s: float = Field(default=2 * 24 * 3600, gt=0)
     email_retry_schedule_s: list[float] = Field(default_factory=lambda: list(EMAIL_SCHEDULE_S))

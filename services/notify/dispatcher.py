@@ -24,6 +24,7 @@ from services.notify.domain.deliveries import Outcome, next_attempt
 from services.notify.emails import EmailRenderer, build_message
 from services.notify.links import Links
 from services.notify.metrics import DELIVERY_ATTEMPTS
+from services.notify.partner_links import PartnerReportLinks
 from services.notify.store import NotifyStore
 from shared.mongo import Document
 
@@ -58,6 +59,7 @@ class Dispatcher:
         addresses: AddressBook,
         sender: str,
         policy: DispatchPolicy,
+        report_links: PartnerReportLinks | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
@@ -68,6 +70,7 @@ class Dispatcher:
         self._addresses = addresses
         self._sender = sender
         self._policy = policy
+        self._report_links = report_links
         self._clock = clock
         self._wake = asyncio.Event()
         self._inflight: dict[str, str] = {}
@@ -195,11 +198,14 @@ class Dispatcher:
         partner = await self._store.get_partner(str(doc["partner_id"]))
         if partner is None or partner.get("status") != "active":
             return Outcome("failed", "partner_inactive", "the partner endpoint is disabled")
+        body = str(doc["body"]).encode()
+        if self._report_links is not None:
+            body = self._report_links.attach(body, partner, self._clock())
         return await self._webhooks.post(
             url=str(partner["url"]),
             secret=str(partner["secret"]),
             msg_id=str(doc["_id"]),
-            body=str(doc["body"]).encode(),
+            body=body,
         )
 
     async def _record(self, doc: Document, attempt: int, outcome: Outcome) -> None:

@@ -24,6 +24,7 @@ from services.notify.emails import EmailRenderer
 from services.notify.handlers import NotifyContext, consumer_handlers
 from services.notify.hub import BoardHub
 from services.notify.links import Links
+from services.notify.partner_links import PartnerReportLinks
 from services.notify.rebuild import rebuild_timeline
 from services.notify.store import NotifyStore
 from shared.auth import TokenIssuer, TokenVerifier
@@ -105,6 +106,16 @@ def email_links(settings: NotifySettings, issuer: TokenIssuer | None) -> Links:
     )
 
 
+def partner_report_links(
+    settings: NotifySettings, issuer: TokenIssuer | None
+) -> PartnerReportLinks | None:
+    """Report URLs and a scoped token in partners' report webhooks, when both are configured."""
+    if settings.reports_url is None or issuer is None:
+        log.warning("NOTIFY_REPORTS_URL or the link key is not set: webhooks carry no report URL")
+        return None
+    return PartnerReportLinks(settings.reports_url, issuer, settings.partner_link_ttl_s)
+
+
 async def assemble(
     *,
     db: AsyncDatabase[Document],
@@ -144,6 +155,7 @@ async def assemble(
             lease_s=settings.send_lease_s,
             address_wait_s=settings.address_wait_s,
         ),
+        report_links=partner_report_links(settings, issuer),
     )
     ctx = NotifyContext(
         store=store,

@@ -4,7 +4,8 @@ A caller who may not know a report exists (an expert not assigned, or no longer 
 family's link to another case; a report not issued yet, for the family) gets `not_found`,
 exactly as for a case that does not exist; a role that never may use a route gets `forbidden`.
 A report is clinical content, so an admin (who manages the roster and partners) gets
-`forbidden` on every route.
+`forbidden` on every route. A partner feed reads issued reports only (its organization's, or
+the case a webhook's report link names).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ EXPERT: frozenset[Role] = frozenset({"expert"})
 ROLES_FOR: dict[Action, frozenset[Role]] = {
     "read-draft": STAFF | EXPERT,
     "write-draft": EXPERT,
-    "read-issued": STAFF | EXPERT | CASE_SCOPED | {"hospital-system"},
+    "read-issued": STAFF | EXPERT | CASE_SCOPED | {"hospital-system", "partner"},
     "ask-follow-up": CASE_SCOPED,
     "read-follow-ups": STAFF | EXPERT | CASE_SCOPED,
     "answer-follow-up": EXPERT,
@@ -72,12 +73,18 @@ def check_report(
         if action == "read-draft" and record.authors is None and not record.versions:
             raise not_found(case_id)
         return record
-    # Families, physicians and hospital systems see a report once it is issued.
+    # Families, physicians, hospital systems and partner feeds see a report once it is issued.
     if not record.versions:
         raise not_found(case_id)
-    if principal.role == "hospital-system" and (
-        principal.organization is None or record.facts.organization_id != principal.organization
-    ):
+    own = (
+        principal.organization is not None
+        and record.facts.organization_id == principal.organization
+    )
+    if principal.role == "hospital-system" and not own:
+        raise not_found(case_id)
+    # A partner reads its organization's reports, or the one case a webhook's link names
+    # (notify mints that for a case staff shared with it; the scope was checked above).
+    if principal.role == "partner" and not own and not principal.case_ids:
         raise not_found(case_id)
     return record
 

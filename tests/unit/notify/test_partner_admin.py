@@ -4,6 +4,7 @@ webhook sender): disable, rotate the signing secret, delete; nobody else may."""
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from services.notify.emails import EmailRenderer
 from services.notify.handlers import NotifyContext, on_case_event
 from services.notify.hub import BoardHub
 from services.notify.links import Links
+from services.notify.partner_links import PartnerReportLinks
 from services.notify.store import NotifyStore
 from shared.auth import Role, TokenIssuer, TokenVerifier
 from shared.consumer import Delivery
@@ -45,6 +47,7 @@ class Posted:
     url: str
     secret: str
     msg_id: str
+    body: bytes = b""
 
 
 @dataclass
@@ -55,7 +58,7 @@ class PartnerEndpoints:
     answers: list[Outcome] = field(default_factory=list)
 
     async def post(self, *, url: str, secret: str, msg_id: str, body: bytes) -> Outcome:
-        self.posted.append(Posted(url, secret, msg_id))
+        self.posted.append(Posted(url, secret, msg_id, body))
         return self.answers.pop(0) if self.answers else Outcome("sent", "http_204")
 
 
@@ -140,6 +143,7 @@ async def notify(issuer: TokenIssuer, verifier: TokenVerifier) -> AsyncIterator[
         addresses=AddressBook(store=store, staff_email="staff@x.test"),
         sender="Team <no-reply@x.test>",
         policy=DispatchPolicy(email_schedule_s=[60], webhook_schedule_s=[5, 300]),
+        report_links=PartnerReportLinks("https://reports.test/", issuer, 3600),
         clock=clock,
     )
     ctx = NotifyContext(store=store, clock=clock)
@@ -318,3 +322,26 @@ async def test_a_deleted_partner_is_gone_its_log_kept_and_its_id_free(
     assert replay.status_code == 404
     await notify.consume(issued("c3", version=3))
     assert len(notify.webhooks()) == 2  # c3 belongs to org-valley and is not shared any more
+
+
+async def test_a_report_webhook_carries_urls_and_a_token_for_that_case_alone(
+    notify: FastNotify, verifier: TokenVerifier
+) -> None:
+    """Storage keys are useless to a partner: the POST names the reports API's URLs for the
+    version and a partner token scoped to the one case; the stored body keeps no token."""
+    await notify.register("valley")
+    await notify.consume(submitted("c-links"), issued("c-links", version=2))
+    await notify.dispatch()
+    (posted,) = notify.endpoints.posted
+    event = jsonlib.loads(posted.body)
+    version_url = "https://reports.test/cases/c-links/report/versions/2"
+    assert event["reportpdfurl"] == f"{version_url}/report.pdf"
+    assert event["reporthtmlurl"] == f"{version_url}/report.html"
+    assert event["reportfhirurl"] == "https://reports.test/fhir/DiagnosticReport/rep-c-links"
+    assert event["reporttokenexpires"] > notify.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert event["data"]["case_id"] == "c-links"  # the CloudEvent itself is unchanged
+    principal = verifier.verify(event["reporttoken"])
+    assert (principal.role, principal.subject) == ("partner", "valley")
+    assert principal.case_ids == {"c-links"} and principal.organization == "org-valley"
+    (stored,) = notify.webhooks()
+    assert "reporttoken" not in stored["body"]

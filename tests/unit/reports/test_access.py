@@ -12,13 +12,23 @@ from shared.auth import Principal, Role
 from shared.contracts.report_issued import StoredObject
 from tests.unit.reports.factories import opened
 
+ORG = "org-valley"
 
-def who(role: Role, subject: str = "someone", case_ids: tuple[str, ...] = ()) -> Principal:
-    return Principal(subject=subject, role=role, case_ids=frozenset(case_ids), token_id="t")
+
+def who(
+    role: Role, subject: str = "someone", case_ids: tuple[str, ...] = (), org: str | None = None
+) -> Principal:
+    return Principal(
+        subject=subject, role=role, case_ids=frozenset(case_ids), organization=org, token_id="t"
+    )
 
 
 def issued() -> ReportRecord:
     record = opened()
+    assert record.facts is not None
+    record = record.model_copy(
+        update={"facts": record.facts.model_copy(update={"organization_id": ORG})}
+    )
     obj = StoredObject(bucket="b", key="k", sha256="a" * 64, size_bytes=1, content_type="x/y")
     return record.model_copy(
         update={
@@ -61,7 +71,8 @@ def allowed(principal: Principal, action: access.Action, record: ReportRecord) -
         (who("guardian", case_ids=("case-0001",)), "read-issued", "404"),  # not issued yet
         (who("guardian", case_ids=("case-0002",)), "read-issued", "404"),
         (who("guardian"), "read-issued", "404"),  # a family link always names its cases
-        (who("partner"), "read-issued", "403"),
+        (who("partner", org=ORG), "read-issued", "404"),  # not issued yet
+        (who("partner", org=ORG), "read-draft", "403"),
         (who("admin"), "read-draft", "403"),
         (who("admin"), "read-follow-ups", "403"),
     ],
@@ -79,6 +90,13 @@ def test_a_draft(principal: Principal, action: access.Action, expected: bool | s
         (who("guardian", case_ids=("case-0002",)), "read-issued", "404"),
         (who("hospital-system"), "read-issued", "404"),  # not the submitting organization
         (who("expert", "zoe"), "read-issued", "404"),
+        # A partner feed: its organization's cases, or the case its webhook's link names.
+        (who("partner", org=ORG), "read-issued", True),
+        (who("partner", org="org-other"), "read-issued", "404"),
+        (who("partner"), "read-issued", "404"),
+        (who("partner", org="org-other", case_ids=("case-0001",)), "read-issued", True),
+        (who("partner", org=ORG, case_ids=("case-0002",)), "read-issued", "404"),
+        (who("partner", org=ORG), "ask-follow-up", "403"),
         (who("intake-staff"), "read-issued", True),
         # Admin manages the roster and partners and sees no clinical content.
         (who("admin"), "read-issued", "403"),
