@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.audit import AuditMiddleware, AuditTrail, MongoUnsentAuditEvents
+from shared.audit import AuditMiddleware
+from shared.audit_trail import OUTBOX_COLLECTION, AuditTrail, MongoAuditOutbox, adopt_unsent
 from shared.bus import KafkaEventPublisher
 from shared.logs import configure_logging
 from shared.mongo import Document, connect
@@ -151,8 +152,9 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
         try:
             app, background = await build(connections)
             # Every service's API is audited the same way, so no route can forget it.
-            unsent = MongoUnsentAuditEvents(connections.db["audit_unsent"])
-            trail = AuditTrail(connections.publisher, service=service, unsent=unsent)
+            outbox = MongoAuditOutbox(connections.db[OUTBOX_COLLECTION])
+            await adopt_unsent(connections.db["audit_unsent"], outbox)
+            trail = AuditTrail(outbox, connections.publisher, service=service)
             app.add_middleware(AuditMiddleware, trail=trail)
             # Every service refuses revoked case links; it knows all revocations before serving.
             revocations = RevocationReader(settings.stack)

@@ -22,6 +22,7 @@ from services.assignment.views import (
     DeclineRequest,
     OfferView,
 )
+from shared.audit import audit_case
 from shared.auth import Principal
 from shared.consumer import TransientError
 from shared.contracts.common import Actor
@@ -49,29 +50,47 @@ async def list_offers(
 
 
 @router.get("/offers/{offer_id}", tags=["offers"])
-async def get_offer(offer_id: str, caller: ExpertOrStaff, ctx: Context) -> OfferView:
+async def get_offer(
+    offer_id: str, request: Request, caller: ExpertOrStaff, ctx: Context
+) -> OfferView:
     """One offer; another expert's offer answers 404, as if it did not exist."""
+    case_id = await _case_of_offer(request, ctx, offer_id)
     expert_id = caller.subject if caller.role == "expert" else None
-    return await queries.get_offer(ctx=ctx, offer_id=offer_id, expert_id=expert_id)
+    return await queries.get_offer(ctx=ctx, case_id=case_id, offer_id=offer_id, expert_id=expert_id)
 
 
 @router.post("/offers/{offer_id}/accept", tags=["offers"])
-async def accept_offer(offer_id: str, caller: ExpertCaller, ctx: Context) -> OfferView:
+async def accept_offer(
+    offer_id: str, request: Request, caller: ExpertCaller, ctx: Context
+) -> OfferView:
     """Take the case (a board lead takes it for the whole board); 409 if no longer open.
     Accepting an offer you already accepted answers as the first time did (a safe retry)."""
-    record = await handlers.accept_offer(ctx=ctx, offer_id=offer_id, expert_id=caller.subject)
+    case_id = await _case_of_offer(request, ctx, offer_id)
+    record = await handlers.accept_offer(
+        ctx=ctx, case_id=case_id, offer_id=offer_id, expert_id=caller.subject
+    )
     return _offer_view(record, offer_id)
 
 
 @router.post("/offers/{offer_id}/decline", tags=["offers"])
 async def decline_offer(
-    offer_id: str, body: DeclineRequest, caller: ExpertCaller, ctx: Context
+    offer_id: str, body: DeclineRequest, request: Request, caller: ExpertCaller, ctx: Context
 ) -> OfferView:
     """Say no, with a reason; the case goes to the next best expert. Repeating it is harmless."""
+    case_id = await _case_of_offer(request, ctx, offer_id)
     record = await handlers.decline_offer(
-        ctx=ctx, offer_id=offer_id, expert_id=caller.subject, reason=body.reason
+        ctx=ctx, case_id=case_id, offer_id=offer_id, expert_id=caller.subject, reason=body.reason
     )
     return _offer_view(record, offer_id)
+
+
+async def _case_of_offer(request: Request, ctx: AssignmentContext, offer_id: str) -> str | None:
+    """The case an offer is for, named on the request's audit record before anything is
+    decided (a refused caller's attempt is the case's too)."""
+    case_id = await queries.case_of_offer(ctx=ctx, offer_id=offer_id)
+    if case_id is not None:
+        audit_case(request, case_id)
+    return case_id
 
 
 @router.get("/cases", tags=["cases"])

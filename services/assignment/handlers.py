@@ -164,20 +164,24 @@ async def _consume(
 # Commands from experts and staff.
 
 
-async def accept_offer(*, ctx: AssignmentContext, offer_id: str, expert_id: str) -> CaseRecord:
+async def accept_offer(
+    *, ctx: AssignmentContext, case_id: str | None, offer_id: str, expert_id: str
+) -> CaseRecord:
+    """`case_id` is the case the offer was made for (queries.case_of_offer), None if none."""
+
     async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
         return offers.accept(record, offer_id, terms, expert_id=expert_id)
 
-    return await change_case(ctx, await _case_of_offer(ctx, offer_id), decide)
+    return await change_case(ctx, _offered_case(case_id, offer_id), decide)
 
 
 async def decline_offer(
-    *, ctx: AssignmentContext, offer_id: str, expert_id: str, reason: str
+    *, ctx: AssignmentContext, case_id: str | None, offer_id: str, expert_id: str, reason: str
 ) -> CaseRecord:
     async def decide(record: CaseRecord, terms: OfferTerms) -> Transition | None:
         return offers.decline(record, offer_id, terms, expert_id=expert_id, reason=reason)
 
-    return await change_case(ctx, await _case_of_offer(ctx, offer_id), decide)
+    return await change_case(ctx, _offered_case(case_id, offer_id), decide)
 
 
 async def assign_by_hand(
@@ -222,8 +226,7 @@ async def announce_service_levels(*, ctx: AssignmentContext, case_id: str) -> No
     await change_case(ctx, case_id, decide)
 
 
-async def _case_of_offer(ctx: AssignmentContext, offer_id: str) -> str:
-    case_id = await ctx.store.case_id_for_offer(offer_id)
+def _offered_case(case_id: str | None, offer_id: str) -> str:
     if case_id is None:
         raise NotFound("offer_not_found", f"no offer {offer_id} for you", "offer_id")
     return case_id

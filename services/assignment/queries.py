@@ -42,9 +42,15 @@ async def list_offers(
     return views[:limit]
 
 
-async def get_offer(*, ctx: AssignmentContext, offer_id: str, expert_id: str | None) -> OfferView:
-    """One offer; with `expert_id`, someone else's offer is reported as missing."""
-    case_id = await ctx.store.case_id_for_offer(offer_id)
+async def case_of_offer(*, ctx: AssignmentContext, offer_id: str) -> str | None:
+    """The case an offer was made for (None: no such offer)."""
+    return await ctx.store.case_id_for_offer(offer_id)
+
+
+async def get_offer(
+    *, ctx: AssignmentContext, case_id: str | None, offer_id: str, expert_id: str | None
+) -> OfferView:
+    """One offer of case `case_id`; with `expert_id`, someone else's offer is reported missing."""
     record = await ctx.store.get_case(case_id) if case_id else None
     offer = record.find_offer(offer_id) if record else None
     if record is None or offer is None or expert_id not in (None, offer.lead.expert_id):

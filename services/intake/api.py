@@ -38,6 +38,7 @@ from services.intake.views import (
     WithdrawRequest,
     warnings_for,
 )
+from shared.audit import audit_case
 from shared.auth import Principal
 from shared.consumer import TransientError
 from shared.contracts.case_updated import CaseStatus
@@ -66,6 +67,7 @@ Age = Annotated[int | None, Query(ge=0, le=domain.MAX_AGE_YEARS)]
 @router.post("/cases", status_code=201, tags=["request form"], dependencies=[WithinRate])
 async def submit_case(
     form: CaseCreate,
+    request: Request,
     response: Response,
     caller: OptionalCaller,
     ctx: Context,
@@ -78,6 +80,7 @@ async def submit_case(
         ctx=ctx, form=form, principal=caller, idempotency_key=idempotency_key
     )
     record = accepted.record
+    audit_case(request, record.case_id)
     if accepted.replayed:
         response.status_code = 200
     return SubmissionAccepted(

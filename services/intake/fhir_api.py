@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from services.intake import handlers
 from services.intake.fhir_outcome import FhirError, operation_outcome
 from services.intake.handlers import IntakeContext
+from shared.audit import audit_case
 from shared.auth import Principal
 from shared.errors import ApiError
 
@@ -61,6 +62,7 @@ async def submit_bundle(request: Request) -> JSONResponse:
     ctx: IntakeContext = request.app.state.intake
     accepted = await handlers.submit_fhir(ctx=ctx, principal=principal, bundle=bundle)
     case_id = accepted.record.case_id
+    audit_case(request, case_id)
     status = "200 OK" if accepted.replayed else "201 Created"
     entries = [
         {

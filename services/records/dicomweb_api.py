@@ -1,7 +1,9 @@
 """DICOMweb routes: STOW-RS for a PACS to push, QIDO-RS to search, WADO-RS to retrieve.
 
 A STOW request names its case with the `case_id` query parameter; a token scoped to exactly
-one case may leave it out. QIDO and WADO answer only for cases the caller may read.
+one case may leave it out. QIDO and WADO answer only for cases the caller may read. A request
+naming a study is audited under the cases whose instances it served or, when it served none
+(refused, or no such instance), under every case holding the study.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from services.records.domain import CaseRecord
 from services.records.handlers import Ports, load_case
 from services.records.store import InstanceRecord
 from services.records.uploads import spooled, stream_multipart
+from shared.audit import audit_case
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.objectstore import ObjectNotFound
@@ -35,6 +38,30 @@ async def case_ids_for(ports: Ports, principal: Principal) -> list[str] | None:
     if not query:
         return None
     return await ports.store.visible_case_ids(query)
+
+
+async def visible_instances(
+    request: Request,
+    ports: Ports,
+    principal: Principal,
+    *,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+) -> list[InstanceRecord]:
+    """The instances this caller may read, the request audited under their cases."""
+    found: list[InstanceRecord] = []
+    try:
+        found = await ports.store.visible_instances(
+            case_ids=await case_ids_for(ports, principal), study=study, series=series, sop=sop
+        )
+        return found
+    finally:
+        await _audit_study(request, ports, study, {i.case_id for i in found})
+
+
+async def _audit_study(request: Request, ports: Ports, study: str, served: set[str]) -> None:
+    audit_case(request, *(sorted(served) or await ports.store.cases_holding_study(study)))
 
 
 @router.post(
@@ -83,21 +110,28 @@ async def search_studies(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
     """QIDO-RS: the studies of the cases the caller may read (filter by `case_id`)."""
-    visible = access.visible_cases_query(principal, "read-imaging")
-    query = visible if case_id is None else access.narrowed_to_case(visible, case_id)
-    if query is None:
-        return JSONResponse([], media_type=dicomweb.DICOM_JSON)
-    if StudyInstanceUID:
-        query["study_uids"] = StudyInstanceUID
-    results: list[dicomweb.Attributes] = []
-    # Cases hold several studies each, so a page of studies is cut here, not by the query;
-    # reading stops at the page's last case.
-    async with contextlib.aclosing(ports.store.cases_with_imaging(query)) as cases:
-        async for case in cases:
-            results += _studies_of(case, _base(request), StudyInstanceUID)
-            if len(results) >= offset + limit:
-                break
-    return JSONResponse(results[offset : offset + limit], media_type=dicomweb.DICOM_JSON)
+    served: set[str] = set()
+    try:
+        visible = access.visible_cases_query(principal, "read-imaging")
+        query = visible if case_id is None else access.narrowed_to_case(visible, case_id)
+        if query is None:
+            return JSONResponse([], media_type=dicomweb.DICOM_JSON)
+        if StudyInstanceUID:
+            query["study_uids"] = StudyInstanceUID
+        results: list[dicomweb.Attributes] = []
+        # Cases hold several studies each, so a page of studies is cut here, not by the
+        # query; reading stops at the page's last case.
+        async with contextlib.aclosing(ports.store.cases_with_imaging(query)) as cases:
+            async for case in cases:
+                studies = _studies_of(case, _base(request), StudyInstanceUID)
+                served |= {case.case_id} if studies else set()
+                results += studies
+                if len(results) >= offset + limit:
+                    break
+        return JSONResponse(results[offset : offset + limit], media_type=dicomweb.DICOM_JSON)
+    finally:
+        if StudyInstanceUID:  # a listing without one is audited as no case, like other lists
+            await _audit_study(request, ports, StudyInstanceUID, served)
 
 
 def _studies_of(
@@ -116,9 +150,7 @@ async def search_series(
     request: Request, study: str, principal: CallerDep, ports: PortsDep
 ) -> JSONResponse:
     """QIDO-RS: the series of a study."""
-    instances = await ports.store.visible_instances(
-        case_ids=await case_ids_for(ports, principal), study=study
-    )
+    instances = await visible_instances(request, ports, principal, study=study)
     summary = None
     if instances:
         case = await ports.store.load(instances[0].case_id)
@@ -132,9 +164,7 @@ async def search_instances(
     request: Request, study: str, series: str, principal: CallerDep, ports: PortsDep
 ) -> JSONResponse:
     """QIDO-RS: the instances of a series."""
-    instances = await ports.store.visible_instances(
-        case_ids=await case_ids_for(ports, principal), study=study, series=series
-    )
+    instances = await visible_instances(request, ports, principal, study=study, series=series)
     return JSONResponse(
         dicomweb.instance_results(instances, _base(request)), media_type=dicomweb.DICOM_JSON
     )
@@ -146,9 +176,7 @@ async def retrieve_study(
 ) -> StreamingResponse:
     """WADO-RS: every instance of a study, as multipart/related application/dicom."""
     _check_accept(request)
-    found = await ports.store.visible_instances(
-        case_ids=await case_ids_for(ports, principal), study=study
-    )
+    found = await visible_instances(request, ports, principal, study=study)
     return _multipart(ports, found, f"study {study}")
 
 
@@ -158,9 +186,7 @@ async def retrieve_series(
 ) -> StreamingResponse:
     """WADO-RS: every instance of a series."""
     _check_accept(request)
-    found = await ports.store.visible_instances(
-        case_ids=await case_ids_for(ports, principal), study=study, series=series
-    )
+    found = await visible_instances(request, ports, principal, study=study, series=series)
     return _multipart(ports, found, f"series {series}")
 
 
@@ -170,8 +196,8 @@ async def retrieve_instance(
 ) -> StreamingResponse:
     """WADO-RS: one instance, byte-identical to what was stored."""
     _check_accept(request)
-    matches = await ports.store.visible_instances(
-        case_ids=await case_ids_for(ports, principal), study=study, series=series, sop=sop
+    matches = await visible_instances(
+        request, ports, principal, study=study, series=series, sop=sop
     )
     if not matches:
         raise ApiError(404, "not_found", f"instance {sop} does not exist", "sop")

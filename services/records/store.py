@@ -78,6 +78,10 @@ class RecordsStore:
         cursor = self.cases.find(query, projection={"_id": 1})
         return [str(doc["_id"]) async for doc in cursor]
 
+    async def cases_holding_study(self, study_uid: str) -> list[str]:
+        """Every case holding this study (or a de-identified copy), whoever may see it."""
+        return await self.visible_case_ids({"study_uids": study_uid})
+
     async def cases_with_imaging(self, query: Document) -> AsyncGenerator[CaseRecord]:
         """The cases matching an access query that hold studies, in case-id order (so QIDO's
         pages are stable); the caller stops reading once its page is full."""

@@ -23,6 +23,7 @@ from services.reports.views import (
     SignRequest,
     VersionView,
 )
+from shared.audit import audit_case
 from shared.auth import Principal
 from shared.consumer import TransientError
 from shared.errors import ApiError, error_body
@@ -201,11 +202,14 @@ async def answer_follow_up(
 
 
 @router.get("/fhir/DiagnosticReport/{report_id}", tags=["fhir"])
-async def fhir_diagnostic_report(report_id: str, caller: Caller, ctx: Context) -> JSONResponse:
+async def fhir_diagnostic_report(
+    report_id: str, request: Request, caller: Caller, ctx: Context
+) -> JSONResponse:
     """The latest issued version as a FHIR R4 DiagnosticReport with the PDF as presentedForm."""
     case_id = report_id.removeprefix("rpt-")
     if case_id == report_id:
         raise NotFound("report_not_found", f"no report {report_id}", "report_id")
+    audit_case(request, case_id)  # before the access check: a refusal is the case's too
     record = await handlers.load_report(ctx, caller, "read-issued", case_id)
     latest = record.latest
     if latest is None:

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
 from fastapi import Depends, FastAPI, Request
+from starlette.types import Message
 
 from services.audit.api import create_app as create_audit_app
 from services.audit.domain import as_fhir_audit_event
-from shared.audit import (
-    AuditMiddleware,
-    AuditTrail,
-    InMemoryUnsentAuditEvents,
-    access_record,
-    audit_action,
-    audit_outcome,
-)
+from shared.audit import AuditMiddleware, access_record, audit_action, audit_case, audit_outcome
+from shared.audit_trail import AuditTrail, InMemoryAuditOutbox
 from shared.auth import Principal, Role
 from shared.bus import InMemoryEventPublisher, OutgoingRecord, next_batch
 from shared.contracts import AccessRecorded, decode_payload, payload_as
-from shared.envelope import decode
+from shared.envelope import CloudEvent, decode
 from shared.errors import ApiError, install_error_handlers
 from shared.settings import StackSettings
 
@@ -68,7 +62,7 @@ def test_a_record_names_ids_and_never_carries_a_body() -> None:
 
 async def test_the_middleware_records_allowed_and_refused_requests_but_not_probes() -> None:
     publisher = InMemoryEventPublisher(StackSettings())
-    trail = AuditTrail(publisher, service="records")
+    trail = AuditTrail(InMemoryAuditOutbox(), publisher, service="records")
     app = FastAPI()
 
     def who(request: Request) -> Principal:
@@ -158,40 +152,143 @@ def _record(case_id: str) -> AccessRecorded:
     )
 
 
-async def test_records_unsent_when_a_stop_cancels_the_trail_are_published_by_the_next_process() -> (
-    None
-):
-    unsent = InMemoryUnsentAuditEvents()
-    stopping = AuditTrail(_BrokerDown(), service="records", unsent=unsent, batch_size=2)
-    running = asyncio.create_task(stopping.run(asyncio.Event()))
-    for case_id in ("c1", "c2", "c3"):  # a batch in flight, retrying, and one still queued
-        await stopping.record(_record(case_id))
+def _published(publisher: InMemoryEventPublisher) -> list[AccessRecorded]:
+    return [payload_as(decode_payload(decode(r.value)), AccessRecorded) for r in publisher.records]
+
+
+def _app_resolving_studies(trail: AuditTrail) -> FastAPI:
+    """A route whose URL names a study, not a case; it resolves the study to its cases."""
+    app = FastAPI()
+    cases_of_study = {"s1": ["c1"], "s2": ["c1", "c2"]}
+
+    @app.get("/studies/{study}")
+    async def study(study: str, request: Request) -> dict[str, str]:
+        request.state.principal = FAMILY
+        audit_case(request, *cases_of_study.get(study, []))
+        if study != "s1":  # refused, and the caller is not told whose study it is
+            raise ApiError(404, "not_found", "no such study")
+        return {"study": study}
+
+    install_error_handlers(app)
+    app.add_middleware(AuditMiddleware, trail=trail)
+    return app
+
+
+async def test_a_case_the_route_resolved_from_the_url_is_on_the_record_allowed_or_refused() -> None:
+    publisher = InMemoryEventPublisher()
+    trail = AuditTrail(InMemoryAuditOutbox(), publisher, service="records")
+    transport = httpx.ASGITransport(app=_app_resolving_studies(trail))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/studies/s1")).status_code == 200
+        assert (await client.get("/studies/s2")).status_code == 404
+        assert (await client.get("/studies/s9")).status_code == 404
+    await trail.relay_once()
+    records = _published(publisher)
+    assert [(r.case_id, r.outcome, r.entities) for r in records] == [
+        ("c1", "allowed", {"study": "s1"}),
+        ("c1", "denied", {"study": "s2"}),  # one record per case the study belongs to
+        ("c2", "denied", {"study": "s2"}),
+        (None, "denied", {"study": "s9"}),
+    ]
+
+
+async def test_the_record_is_durable_before_the_response_starts() -> None:
+    outbox = InMemoryAuditOutbox()
+    trail = AuditTrail(outbox, InMemoryEventPublisher(), service="records")
+    app = _app_resolving_studies(trail)
+    kept_when_answered: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept_when_answered.append(len(outbox.events))
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/studies/s1",
+        "raw_path": b"/studies/s1",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 5000),
+        "server": ("test", 80),
+        "scheme": "http",
+        "root_path": "",
+        "http_version": "1.1",
+    }
+    await app(scope, receive, send)
+    # A kill -9 right after the answer started would still leave the record in the outbox.
+    assert kept_when_answered == [1]
+
+
+class _OutboxDown(InMemoryAuditOutbox):
+    async def add(self, events: Sequence[CloudEvent]) -> None:
+        raise ConnectionError("database down")
+
+
+async def test_an_access_whose_record_cannot_be_written_is_not_answered() -> None:
+    trail = AuditTrail(_OutboxDown(), InMemoryEventPublisher(), service="records")
+    transport = httpx.ASGITransport(app=_app_resolving_studies(trail))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        refused = await client.get("/studies/s1")
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "audit_unavailable"
+    assert "s1" not in refused.text
+
+
+class _BrokerDown(InMemoryEventPublisher):
+    async def send_records(self, records: Sequence[OutgoingRecord]) -> None:
+        raise ConnectionError("broker down")
+
+
+def _record(case_id: str) -> AccessRecorded:
+    return access_record(
+        service="records",
+        method="GET",
+        route="/cases/{case_id}/checklist",
+        path_params={"case_id": case_id},
+        case_id=case_id,
+        status_code=200,
+        principal=FAMILY,
+        client="127.0.0.1",
+        now=datetime(2026, 12, 2, tzinfo=UTC),
+    )
+
+
+async def test_the_relay_publishes_the_outbox_oldest_first_and_empties_it() -> None:
+    outbox, publisher = InMemoryAuditOutbox(), InMemoryEventPublisher()
+    trail = AuditTrail(outbox, publisher, service="records", batch_size=2)
+    for case_id in ("c1", "c2", "c3"):
+        await trail.record([_record(case_id)])
+    stop = asyncio.Event()
+    running = asyncio.create_task(trail.run(stop))
     await asyncio.sleep(0.05)
-    running.cancel()  # the grace period is over
-    with contextlib.suppress(asyncio.CancelledError):
-        await running
-    assert sorted(e.subject for e in unsent.events.values()) == ["c1", "c2", "c3"]
+    stop.set()
+    await asyncio.wait_for(running, timeout=5)
+    assert [decode(r.value).subject for r in publisher.records] == ["c1", "c2", "c3"]
+    assert outbox.events == {}
+
+
+async def test_a_stop_while_the_broker_is_away_leaves_the_records_for_the_next_process() -> None:
+    outbox = InMemoryAuditOutbox()
+    trail = AuditTrail(outbox, _BrokerDown(), service="records")
+    stop = asyncio.Event()
+    running = asyncio.create_task(trail.run(stop))
+    await trail.record([_record("c1")])
+    await asyncio.sleep(0.05)  # failed once, waiting to retry
+    await trail.record([_record("c2")])
+    stop.set()
+    await asyncio.wait_for(running, timeout=5)  # returns by itself, not cancelled
+    assert sorted(e.subject for e in outbox.events.values()) == ["c1", "c2"]
 
     publisher = InMemoryEventPublisher()
     stop = asyncio.Event()
-    stop.set()  # the next process publishes what was kept even if it stops at once
-    await AuditTrail(publisher, service="records", unsent=unsent).run(stop)
-    published = [decode(record.value).subject for record in publisher.records]
-    assert sorted(published) == ["c1", "c2", "c3"]
-    assert unsent.events == {}
-
-
-async def test_a_stop_while_the_broker_is_away_keeps_the_records_without_waiting_for_it() -> None:
-    unsent = InMemoryUnsentAuditEvents()
-    trail = AuditTrail(_BrokerDown(), service="records", unsent=unsent)
-    stop = asyncio.Event()
-    running = asyncio.create_task(trail.run(stop))
-    await trail.record(_record("c1"))
-    await asyncio.sleep(0.05)  # failed once, waiting to retry
-    await trail.record(_record("c2"))
-    stop.set()
-    await asyncio.wait_for(running, timeout=30)  # returns by itself, not cancelled
-    assert sorted(e.subject for e in unsent.events.values()) == ["c1", "c2"]
+    stop.set()  # the next process publishes what was left even if it stops at once
+    await AuditTrail(outbox, publisher, service="records").run(stop)
+    assert sorted(decode(r.value).subject for r in publisher.records) == ["c1", "c2"]
+    assert outbox.events == {}
 
 
 async def test_next_batch_takes_what_is_queued_up_to_the_limit_and_nothing_once_stopped() -> None:
