@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.reports.api import create_app
 from services.reports.config import ReportsSettings
+from services.reports.domain import FollowUpPolicy
 from services.reports.handlers import SERVICE, ReportsContext, consumer_handlers
 from services.reports.pdf import PdfRenderer
 from services.reports.store import ReportsStore
@@ -62,6 +63,9 @@ async def assemble(
         letterhead=settings.letterhead(),
         records_base_url=settings.records_base_url,
         events_queued=relay.nudge,
+        follow_ups=FollowUpPolicy(
+            per_case=settings.follow_up_per_case, window_days=settings.follow_up_window_days
+        ),
     )
     stack = settings.stack
     runner = ConsumerRunner(

@@ -23,6 +23,7 @@ Action = Literal[
     "ask-follow-up",
     "read-follow-ups",
     "answer-follow-up",
+    "close-follow-up",
     "list",
 ]
 
@@ -38,6 +39,8 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     "ask-follow-up": CASE_SCOPED,
     "read-follow-ups": STAFF | EXPERT | CASE_SCOPED,
     "answer-follow-up": EXPERT,
+    # Answered by telephone, out of scope...: the authors or the intake team close it.
+    "close-follow-up": STAFF | EXPERT,
     "list": STAFF | EXPERT | CASE_SCOPED,
 }
 

@@ -15,6 +15,7 @@ from services.reports.fhir import diagnostic_report
 from services.reports.handlers import ReportsContext
 from services.reports.views import (
     AnswerRequest,
+    CloseFollowUpRequest,
     DraftUpdate,
     DraftView,
     FollowUpRequest,
@@ -181,8 +182,9 @@ async def list_follow_ups(case_id: str, caller: Caller, ctx: Context) -> ReportV
 async def ask_follow_up(
     case_id: str, body: FollowUpRequest, caller: Caller, ctx: Context
 ) -> ReportView:
-    """The family or the physician asks the expert a question about the issued report (409
-    `case_cancelled` once the case is cancelled or withdrawn)."""
+    """The family or the physician asks the expert a question about the issued report, within
+    the program's number per case and days after the report (409 `follow_up_limit`,
+    `follow_up_window_closed`, `case_cancelled`); the authors and the intake team are told."""
     record = await handlers.ask_follow_up(
         ctx, principal=caller, case_id=case_id, question=body.question
     )
@@ -197,6 +199,18 @@ async def answer_follow_up(
     (409 `case_cancelled` once the case is cancelled or withdrawn)."""
     record = await handlers.answer_follow_up(
         ctx, principal=caller, case_id=case_id, follow_up_id=follow_up_id, answer=body.answer
+    )
+    return ReportView.of(record)
+
+
+@router.post("/cases/{case_id}/report/follow-ups/{follow_up_id}/close")
+async def close_follow_up(
+    case_id: str, follow_up_id: str, body: CloseFollowUpRequest, caller: Caller, ctx: Context
+) -> ReportView:
+    """An author or the intake team closes an open question without a written answer (409
+    `follow_up_answered` / `follow_up_closed` when it is not open)."""
+    record = await handlers.close_follow_up(
+        ctx, principal=caller, case_id=case_id, follow_up_id=follow_up_id, reason=body.reason
     )
     return ReportView.of(record)
 

@@ -27,6 +27,10 @@ class ReportsSettings(ServiceSettings):
     logo_path: Path | None = None
     # Where the records service answers, for the document and DICOMweb links in a draft.
     records_base_url: str = "http://127.0.0.1:8002"
+    # The program's terms for questions after the report: how many per case, and for how many
+    # days after the first version was issued.
+    follow_up_per_case: int = Field(default=5, ge=0, le=50)
+    follow_up_window_days: int = Field(default=30, ge=0, le=3650)
     # WeasyPrint is CPU-bound: PDFs are made in worker processes (or threads, in tests).
     pdf_executor: Literal["process", "thread"] = "process"
     pdf_workers: int = Field(default=2, ge=1, le=16)

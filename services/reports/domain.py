@@ -11,12 +11,14 @@ written, signed, amended or asked, and what was issued stays readable.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.contracts.common import Specialty, Urgency
 from shared.contracts.expert_assigned import ExpertRef
+from shared.contracts.follow_up_updated import CloseReason
 from shared.contracts.report_issued import StoredObject
 
 Concordance = Literal["confirmed", "refined", "changed"]
@@ -180,7 +182,8 @@ class Draft(_Frozen):
 
 
 class FollowUp(_Frozen):
-    """A question the family or the physician asked after the report, and its answer."""
+    """A question the family or the physician asked after the report, and its answer; or why
+    it was closed without one (answered by telephone, out of the opinion's scope...)."""
 
     follow_up_id: str
     asked_by_role: str
@@ -189,6 +192,22 @@ class FollowUp(_Frozen):
     answer: SectionText | None = None
     answered_by: str | None = None
     answered_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    closed_by_role: str | None = None
+    close_reason: CloseReason | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.answer is None and self.closed_at is None
+
+
+@dataclass(frozen=True)
+class FollowUpPolicy:
+    """The program's terms for questions after the report: how many, and for how long after
+    the first version was issued."""
+
+    per_case: int = 5
+    window_days: int = 30
 
 
 class IssuedVersion(_Frozen):

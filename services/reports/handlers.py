@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services.reports import access, lifecycle
-from services.reports.domain import ReportRecord, language_of
+from services.reports.domain import FollowUpPolicy, ReportRecord, language_of
 from services.reports.i18n import LANGUAGES
 from services.reports.pdf import PdfRenderer
 from services.reports.rendering import Letterhead, ReportContent, render_report
@@ -30,6 +30,7 @@ from shared.contracts import (
     RecordsReady,
     payload_as,
 )
+from shared.contracts.follow_up_updated import CloseReason
 from shared.contracts.report_issued import StoredObject
 from shared.envelope import CloudEvent, Payload, make_event, new_event_id
 from shared.objectstore import ObjectStore
@@ -63,6 +64,7 @@ class ReportsContext:
     # Wakes the outbox relay for the report (by case id) that queued events.
     events_queued: Callable[[str], None] = _nothing
     languages: tuple[str, ...] = field(default=LANGUAGES)
+    follow_ups: FollowUpPolicy = field(default_factory=FollowUpPolicy)
 
 
 async def change_report(
@@ -172,13 +174,17 @@ async def _command(
     principal: Principal,
     action: access.Action,
     case_id: str,
-    change: Callable[[ReportRecord], ReportRecord],
+    change: Callable[[ReportRecord], ReportRecord | tuple[ReportRecord, Payload]],
 ) -> ReportRecord:
+    """One caller's change to a report, with the event it announces (if any)."""
     access.check_case_scope(principal, action, case_id)
 
     def decide(record: ReportRecord) -> tuple[ReportRecord, list[Payload]]:
         access.check_report(principal, action, record, case_id)
-        return change(record), []
+        changed = change(record)
+        if isinstance(changed, tuple):
+            return changed[0], [changed[1]]
+        return changed, []
 
     return await change_report(ctx, case_id, decide)
 
@@ -233,7 +239,12 @@ async def ask_follow_up(
         "ask-follow-up",
         case_id,
         lambda r: lifecycle.ask_follow_up(
-            r, follow_up_id=follow_up_id, role=principal.role, question=question, now=now
+            r,
+            follow_up_id=follow_up_id,
+            role=principal.role,
+            question=question,
+            now=now,
+            policy=ctx.follow_ups,
         ),
     )
 
@@ -249,6 +260,26 @@ async def answer_follow_up(
         case_id,
         lambda r: lifecycle.answer_follow_up(
             r, expert_id=principal.subject, follow_up_id=follow_up_id, answer=answer, now=now
+        ),
+    )
+
+
+async def close_follow_up(
+    ctx: ReportsContext,
+    *,
+    principal: Principal,
+    case_id: str,
+    follow_up_id: str,
+    reason: CloseReason,
+) -> ReportRecord:
+    now = ctx.clock()
+    return await _command(
+        ctx,
+        principal,
+        "close-follow-up",
+        case_id,
+        lambda r: lifecycle.close_follow_up(
+            r, follow_up_id=follow_up_id, by_role=principal.role, reason=reason, now=now
         ),
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.reports.domain import (
@@ -19,6 +19,7 @@ from services.reports.domain import (
     DocumentItem,
     Draft,
     FollowUp,
+    FollowUpPolicy,
     Forbidden,
     IssuedVersion,
     Manifest,
@@ -34,6 +35,7 @@ from services.reports.domain import (
 )
 from shared.contracts import CaseSubmitted, ExpertAssigned, RecordsReady, ReportIssued
 from shared.contracts.expert_assigned import ExpertRef
+from shared.contracts.follow_up_updated import CloseReason, FollowUpChange, FollowUpUpdated
 from shared.contracts.report_issued import StoredObject
 
 RECIPIENTS: list[Any] = ["guardian", "referring-physician"]
@@ -364,31 +366,95 @@ def open_amendment(record: ReportRecord, *, expert_id: str, now: datetime) -> Re
 
 
 def ask_follow_up(
-    record: ReportRecord, *, follow_up_id: str, role: str, question: str, now: datetime
-) -> ReportRecord:
+    record: ReportRecord,
+    *,
+    follow_up_id: str,
+    role: str,
+    question: str,
+    now: datetime,
+    policy: FollowUpPolicy,
+) -> tuple[ReportRecord, FollowUpUpdated]:
+    """A family's or physician's question, within the program's number and window."""
     if not record.versions:
         raise NotFound("report_not_found", f"no issued report for case {record.case_id}")
     require_not_cancelled(record)
-    if len(record.follow_ups) >= 50:
-        raise ReportError("too_many_follow_ups", "this report has 50 follow-up questions")
+    closes = record.versions[0].issued_at + timedelta(days=policy.window_days)
+    if now > closes:
+        raise Conflict(
+            "follow_up_window_closed",
+            f"questions are answered for {policy.window_days} days after the report, until "
+            f"{closes:%Y-%m-%d}; ask the intake team",
+        )
+    if len(record.follow_ups) >= policy.per_case:
+        raise Conflict(
+            "follow_up_limit",
+            f"this program answers {policy.per_case} follow-up questions per case; ask the "
+            "intake team",
+        )
     asked = FollowUp(follow_up_id=follow_up_id, asked_by_role=role, question=question, asked_at=now)
-    return record.model_copy(update={"follow_ups": [*record.follow_ups, asked]})
+    after = record.model_copy(update={"follow_ups": [*record.follow_ups, asked]})
+    return after, _follow_up_event(after, asked, "asked", now)
 
 
 def answer_follow_up(
     record: ReportRecord, *, expert_id: str, follow_up_id: str, answer: str, now: datetime
-) -> ReportRecord:
+) -> tuple[ReportRecord, FollowUpUpdated]:
     require_author(record, expert_id)
     # The case is closed: a question left open stays unanswered.
     require_not_cancelled(record)
-    found = next((f for f in record.follow_ups if f.follow_up_id == follow_up_id), None)
-    if found is None:
-        raise NotFound("follow_up_not_found", f"no follow-up {follow_up_id}", "follow_up_id")
+    found = _open_follow_up(record, follow_up_id)
     answered = found.model_copy(
         update={"answer": answer, "answered_by": expert_id, "answered_at": now}
     )
-    follow_ups = [answered if f.follow_up_id == follow_up_id else f for f in record.follow_ups]
+    after = _with_follow_up(record, answered)
+    return after, _follow_up_event(after, answered, "answered", now)
+
+
+def close_follow_up(
+    record: ReportRecord, *, follow_up_id: str, by_role: str, reason: CloseReason, now: datetime
+) -> tuple[ReportRecord, FollowUpUpdated]:
+    """An author or the intake team closes a question without a written answer."""
+    found = _open_follow_up(record, follow_up_id)
+    closed = found.model_copy(
+        update={"closed_at": now, "closed_by_role": by_role, "close_reason": reason}
+    )
+    after = _with_follow_up(record, closed)
+    return after, _follow_up_event(after, closed, "closed", now)
+
+
+def _open_follow_up(record: ReportRecord, follow_up_id: str) -> FollowUp:
+    found = next((f for f in record.follow_ups if f.follow_up_id == follow_up_id), None)
+    if found is None:
+        raise NotFound("follow_up_not_found", f"no follow-up {follow_up_id}", "follow_up_id")
+    if not found.is_open:
+        state = "answered" if found.answer is not None else "closed"
+        raise Conflict(f"follow_up_{state}", f"follow-up {follow_up_id} is already {state}")
+    return found
+
+
+def _with_follow_up(record: ReportRecord, changed: FollowUp) -> ReportRecord:
+    follow_ups = [
+        changed if f.follow_up_id == changed.follow_up_id else f for f in record.follow_ups
+    ]
     return record.model_copy(update={"follow_ups": follow_ups})
+
+
+def _follow_up_event(
+    record: ReportRecord, follow_up: FollowUp, change: FollowUpChange, now: datetime
+) -> FollowUpUpdated:
+    assert record.authors is not None  # a report was issued, so it has authors
+    asked_by: Any = follow_up.asked_by_role
+    return FollowUpUpdated(
+        case_id=record.case_id,
+        report_id=record.report_id,
+        follow_up_id=follow_up.follow_up_id,
+        change=change,
+        asked_by_role=asked_by,
+        at=now,
+        expert_ids=list(record.authors.expert_ids()),
+        open_questions=sum(1 for f in record.follow_ups if f.is_open),
+        close_reason=follow_up.close_reason,
+    )
 
 
 def _quote(text: str, limit: int = 60) -> str:

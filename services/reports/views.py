@@ -22,6 +22,7 @@ from services.reports.domain import (
 )
 from shared.contracts.common import LongText
 from shared.contracts.expert_assigned import ExpertRef
+from shared.contracts.follow_up_updated import CloseReason
 from shared.contracts.report_issued import StoredObject
 
 SECTION_FIELDS = tuple(Sections.model_fields)
@@ -88,6 +89,13 @@ class FollowUpRequest(_Request):
 
 class AnswerRequest(_Request):
     answer: LongText
+
+
+class CloseFollowUpRequest(_Request):
+    reason: CloseReason = Field(
+        description="Why no written answer follows: answered-elsewhere (by telephone, in a "
+        "consult), out-of-scope (beyond the opinion), case-cancelled."
+    )
 
 
 class QuestionView(BaseModel):

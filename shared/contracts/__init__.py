@@ -14,6 +14,7 @@ from shared.contracts.assignment_updated import AssignmentUpdated
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
+from shared.contracts.follow_up_updated import FollowUpUpdated
 from shared.contracts.records_ready import RecordsReady
 from shared.contracts.records_updated import RecordsRequested, RecordsUpdated
 from shared.contracts.report_issued import ReportIssued
@@ -43,6 +44,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(AssignmentUpdated),
         Contract(ExpertAssigned),
         Contract(ReportIssued),
+        Contract(FollowUpUpdated),
         Contract(AccessRecorded),
         Contract(AccessRevoked),
     )
@@ -104,6 +106,7 @@ __all__ = [
     "CaseUpdated",
     "Contract",
     "ExpertAssigned",
+    "FollowUpUpdated",
     "RecordsReady",
     "RecordsRequested",
     "RecordsUpdated",

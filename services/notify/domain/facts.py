@@ -87,6 +87,14 @@ def facts_of(event_type: str, data: dict[str, Any], time: datetime) -> dict[str,
             "amends_version": data.get("amends_version"),
             "recipients": list(data["recipients"]),
         }
+    if event_type == "followup.updated":
+        return {
+            "change": data["change"],
+            "asked_by": data["asked_by_role"],
+            "expert_ids": list(data["expert_ids"]),
+            "open": data["open_questions"],
+            "close_reason": data.get("close_reason"),
+        }
     return {}
 
 
@@ -125,4 +133,8 @@ def title_of(event: EventFacts) -> str:
             if f.get("amends_version"):
                 return f"Amended report v{f['version']} issued"
             return f"Report v{f['version']} issued"
+        case "followup.updated":
+            asker = "family" if f["asked_by"] == "guardian" else "physician"
+            reason = f" ({str(f['close_reason']).replace('-', ' ')})" if f["close_reason"] else ""
+            return f"Follow-up question from the {asker} {f['change']}{reason}; {f['open']} open"
     return event.event_type

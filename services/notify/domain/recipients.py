@@ -22,7 +22,10 @@ Template = Literal[
     "service-level-at-risk",
     "service-level-overdue",
     "report-issued",
+    "report-amended",
+    "follow-up-asked",
     "follow-up-answered",
+    "follow-up-closed",
     "case-withdrawn",
     "case-cancelled",
 ]
@@ -78,15 +81,28 @@ def messages_for(event: EventFacts) -> list[MessageIntent]:
                 MessageIntent(Recipient("expert", f["expert_id"]), "offer-accepted", params),
             ]
         case "report.issued":
-            template: Template = (
-                "follow-up-answered" if f.get("amends_version") else "report-issued"
-            )
+            template: Template = "report-amended" if f.get("amends_version") else "report-issued"
             params = {"report_id": f["report_id"], "version": f["version"]}
             return [
                 MessageIntent(Recipient(role), template, params)
                 for role in ("guardian", "referring-physician")
                 if role in f.get("recipients", [])
             ]
+        case "followup.updated":
+            return _follow_up_messages(f, staff)
+    return []
+
+
+def _follow_up_messages(f: dict[str, Any], staff: Recipient) -> list[MessageIntent]:
+    """Asked: the lead author and the intake team; answered or closed: whoever asked."""
+    asker = Recipient(f["asked_by"])
+    if f["change"] == "asked":
+        lead = Recipient("expert", f["expert_ids"][0])
+        return [MessageIntent(lead, "follow-up-asked"), MessageIntent(staff, "follow-up-asked")]
+    if f["change"] == "answered":
+        return [MessageIntent(asker, "follow-up-answered")]
+    if f["close_reason"] in ("answered-elsewhere", "out-of-scope"):
+        return [MessageIntent(asker, "follow-up-closed", {"reason": f["close_reason"]})]
     return []
 
 

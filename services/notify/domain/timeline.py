@@ -69,6 +69,7 @@ class CaseTimeline(_Frozen):
     service_level: ServiceLevel = ServiceLevel()
     missing_records: int = 0
     report_version: int | None = None
+    open_follow_ups: int = 0
     submitted_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
     entries: list[Entry] = Field(default_factory=list)
@@ -143,6 +144,13 @@ def derive(case_id: str, events: Iterable[EventFacts]) -> CaseTimeline:
                 level = ServiceLevel(state="met", due_at=level.due_at)
             elif level.state == "overdue":
                 level = ServiceLevel(state="late", due_at=level.due_at)
+        elif kind == "followup.updated":
+            # The loop after the report: open while a question waits for its answer.
+            view["open_follow_ups"] = f["open"]
+            if f["open"]:
+                stage = "follow-up"
+            elif stage == "follow-up":
+                stage = "report-issued"
     view.update(
         stage=stage,
         status=status,
@@ -193,5 +201,7 @@ def _waiting_on(
     if stage == "in-review":
         return WaitingOn(party="expert", detail=f"report by {view.get('expert_name') or 'expert'}")
     if stage == "follow-up":
-        return WaitingOn(party="expert", detail="follow-up questions")
+        waiting = view.get("open_follow_ups", 0)
+        detail = f"{waiting} follow-up question(s)" if waiting else "follow-up questions"
+        return WaitingOn(party="expert", detail=detail)
     return WaitingOn(party="nobody", detail="report delivered")

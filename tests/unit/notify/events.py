@@ -59,3 +59,17 @@ def issued(minutes: int, version: int = 1, amends: int | None = None) -> EventFa
         amends_version=amends,
         recipients=["guardian", "referring-physician"],
     )
+
+
+def follow_up(
+    minutes: int, change: str, open_questions: int, reason: str | None = None, by: str = "guardian"
+) -> EventFacts:
+    return fact(
+        "followup.updated",
+        minutes,
+        change=change,
+        asked_by=by,
+        expert_ids=["ana", "ben"],
+        open=open_questions,
+        close_reason=reason,
+    )

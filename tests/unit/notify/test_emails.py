@@ -20,6 +20,7 @@ PARAMS: dict[str, Any] = {
     "expert_name": "Dr. Ana",
     "due_at": "2026-11-30 17:00 UTC",
     "expires_at": "2026-11-25 09:00 UTC",
+    "reason": "out-of-scope",
 }
 TEMPLATES: list[Template] = [
     "request-received",
@@ -31,7 +32,10 @@ TEMPLATES: list[Template] = [
     "service-level-at-risk",
     "service-level-overdue",
     "report-issued",
+    "report-amended",
+    "follow-up-asked",
     "follow-up-answered",
+    "follow-up-closed",
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.notify.domain.recipients import delivery_id, language_for, messages_for
-from tests.unit.notify.events import assigned, change, fact, issued, submitted
+from tests.unit.notify.events import assigned, change, fact, follow_up, issued, submitted
 
 
 def who(event: object) -> list[tuple[str, str]]:
@@ -38,7 +38,7 @@ def test_reports_go_to_the_named_recipients_and_amendments_answer_follow_ups() -
         ("guardian", "report-issued"),
         ("referring-physician", "report-issued"),
     ]
-    assert who(issued(2, version=2, amends=1))[0] == ("guardian", "follow-up-answered")
+    assert who(issued(2, version=2, amends=1))[0] == ("guardian", "report-amended")
 
 
 def test_languages_fall_back_to_english() -> None:
@@ -51,3 +51,16 @@ def test_languages_fall_back_to_english() -> None:
 def test_one_delivery_id_per_event_channel_and_recipient() -> None:
     assert delivery_id("e1", "email", "guardian") != delivery_id("e1", "email", "staff")
     assert delivery_id("e1", "email", "guardian") == "e1:email:guardian"
+
+
+def test_a_question_reaches_the_lead_and_staff_and_its_answer_the_asker() -> None:
+    assert who(follow_up(1, "asked", 1)) == [
+        ("expert:ana", "follow-up-asked"),
+        ("staff", "follow-up-asked"),
+    ]
+    assert who(follow_up(2, "answered", 0)) == [("guardian", "follow-up-answered")]
+    physician = follow_up(2, "answered", 0, by="referring-physician")
+    assert who(physician) == [("referring-physician", "follow-up-answered")]
+    closed = follow_up(3, "closed", 0, reason="out-of-scope")
+    assert who(closed) == [("guardian", "follow-up-closed")]
+    assert who(follow_up(3, "closed", 0, reason="case-cancelled")) == []

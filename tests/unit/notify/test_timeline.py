@@ -7,7 +7,7 @@ from datetime import date
 from services.notify.domain.facts import age_label, facts_of, initials_of
 from services.notify.domain.timeline import derive
 from tests.support import sample_event
-from tests.unit.notify.events import T0, assigned, change, fact, issued, submitted
+from tests.unit.notify.events import T0, assigned, change, fact, follow_up, issued, submitted
 
 
 def test_a_submitted_case_waits_on_the_family_for_records() -> None:
@@ -40,6 +40,21 @@ def test_the_whole_walk_from_submission_to_follow_up() -> None:
     assert final.stage == "follow-up"
     assert final.report_version == 2
     assert [e.title for e in final.entries][-1] == "Amended report v2 issued"
+
+
+def test_follow_up_questions_open_the_follow_up_column_until_none_is_open() -> None:
+    walk = [submitted(0), assigned(90), issued(500)]
+    asked = derive("case-1", [*walk, follow_up(600, "asked", 1), follow_up(610, "asked", 2)])
+    assert (asked.stage, asked.open_follow_ups) == ("follow-up", 2)
+    assert asked.waiting_on.party == "expert"
+    assert asked.waiting_on.detail == "2 follow-up question(s)"
+    assert asked.entries[-1].title == "Follow-up question from the family asked; 2 open"
+    later = [follow_up(700, "answered", 1), follow_up(710, "closed", 0, reason="out-of-scope")]
+    done = derive("case-1", [*walk, follow_up(600, "asked", 1), *later])
+    assert (done.stage, done.open_follow_ups) == ("report-issued", 0)
+    assert done.entries[-1].title == (
+        "Follow-up question from the family closed (out of scope); 0 open"
+    )
 
 
 def test_order_of_arrival_does_not_matter_only_event_time() -> None:

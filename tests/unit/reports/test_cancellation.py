@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.reports import handlers, lifecycle
-from services.reports.domain import Conflict, NotFound, ReportRecord
+from services.reports.domain import Conflict, FollowUpPolicy, NotFound, ReportRecord
 from services.reports.handlers import ReportsContext
 from services.reports.i18n import LANGUAGES
 from services.reports.pdf import PdfRenderer
@@ -120,8 +120,13 @@ def test_a_cancellation_between_planning_and_issuing_stops_the_signature() -> No
 
 def test_an_issued_report_stays_issued_but_takes_no_amendment_or_follow_up() -> None:
     issued, _ = signed(written(factories.opened()))
-    asked = lifecycle.ask_follow_up(
-        issued, follow_up_id="fu-1", role="guardian", question="Proton?", now=factories.NOW
+    asked, _ = lifecycle.ask_follow_up(
+        issued,
+        follow_up_id="fu-1",
+        role="guardian",
+        question="Proton?",
+        now=factories.NOW,
+        policy=FollowUpPolicy(),
     )
     record = cancelled(asked)
     assert record.status == "issued" and len(record.versions) == 1
@@ -130,7 +135,12 @@ def test_an_issued_report_stays_issued_but_takes_no_amendment_or_follow_up() -> 
     assert_refused(amendment)
     with pytest.raises(Conflict) as question:
         lifecycle.ask_follow_up(
-            record, follow_up_id="fu-2", role="guardian", question="And?", now=CANCELLED_AT
+            record,
+            follow_up_id="fu-2",
+            role="guardian",
+            question="And?",
+            now=CANCELLED_AT,
+            policy=FollowUpPolicy(),
         )
     assert_refused(question)
     with pytest.raises(Conflict) as answer:

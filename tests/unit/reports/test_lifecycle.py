@@ -3,6 +3,7 @@ versions and amendments, and follow-up questions."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from services.reports import lifecycle
 from services.reports.domain import (
     Conflict,
+    FollowUpPolicy,
     Forbidden,
     NotFound,
     ReportError,
@@ -20,6 +22,7 @@ from services.reports.domain import (
     language_of,
 )
 from services.reports.i18n import LANGUAGES
+from shared.contracts.follow_up_updated import FollowUpUpdated
 from shared.contracts.report_issued import StoredObject
 from tests.unit.reports.factories import (
     LEAD,
@@ -229,20 +232,24 @@ def test_an_amendment_is_the_next_version_and_must_say_what_changed() -> None:
 
 def test_follow_up_questions_come_after_the_report_and_reach_the_next_version() -> None:
     with pytest.raises(NotFound):
-        lifecycle.ask_follow_up(
-            opened(), follow_up_id="fu-1", role="guardian", question="?", now=NOW
-        )
+        ask(opened(), "fu-1", "?")
     issued, _ = signed(written(opened()))
-    asked = lifecycle.ask_follow_up(
-        issued, follow_up_id="fu-1", role="guardian", question="Can she swim?", now=NOW
-    )
+    asked, event = ask(issued, "fu-1", "Can she swim?")
+    assert (event.change, event.asked_by_role, event.open_questions) == ("asked", "guardian", 1)
+    assert event.expert_ids == ["ana", "ben"]  # who answers: the authors, lead first
     with pytest.raises(NotFound):
         lifecycle.answer_follow_up(
             asked, expert_id="mallory", follow_up_id="fu-1", answer="no", now=NOW
         )
-    answered = lifecycle.answer_follow_up(
+    answered, event = lifecycle.answer_follow_up(
         asked, expert_id="ben", follow_up_id="fu-1", answer="Yes, after healing.", now=NOW
     )
+    assert (event.change, event.open_questions) == ("answered", 0)
+    with pytest.raises(Conflict) as again:
+        lifecycle.answer_follow_up(
+            answered, expert_id="ben", follow_up_id="fu-1", answer="Twice", now=NOW
+        )
+    assert again.value.code == "follow_up_answered"
     assert answered.follow_ups[0].answer == "Yes, after healing."
     amending = lifecycle.open_amendment(answered, expert_id="ana", now=NOW)
     assert amending.draft is not None
@@ -264,3 +271,59 @@ def test_follow_up_questions_come_after_the_report_and_reach_the_next_version() 
 )
 def test_the_family_language_falls_back_to_english(preferred: str, expected: str) -> None:
     assert language_of(preferred, LANGUAGES) == expected
+
+
+PROGRAM = FollowUpPolicy()
+
+
+def ask(
+    record: ReportRecord,
+    follow_up_id: str,
+    question: str,
+    *,
+    now: datetime = NOW,
+    policy: FollowUpPolicy = PROGRAM,
+) -> tuple[ReportRecord, FollowUpUpdated]:
+    return lifecycle.ask_follow_up(
+        record,
+        follow_up_id=follow_up_id,
+        role="guardian",
+        question=question,
+        now=now,
+        policy=policy,
+    )
+
+
+def test_the_program_sets_how_many_questions_and_for_how_long() -> None:
+    issued, _ = signed(written(opened()))
+    policy = FollowUpPolicy(per_case=2, window_days=30)
+    record, _ = ask(issued, "fu-1", "One?", policy=policy)
+    record, _ = ask(record, "fu-2", "Two?", policy=policy)
+    with pytest.raises(Conflict) as limit:
+        ask(record, "fu-3", "Three?", policy=policy)
+    assert limit.value.code == "follow_up_limit" and "2 follow-up" in limit.value.message
+    assert issued.latest is not None
+    late = issued.latest.issued_at + timedelta(days=30, seconds=1)
+    with pytest.raises(Conflict) as window:
+        ask(issued, "fu-4", "Late?", now=late, policy=policy)
+    assert window.value.code == "follow_up_window_closed"
+
+
+def test_a_question_is_closed_without_an_answer_once() -> None:
+    issued, _ = signed(written(opened()))
+    record, _ = ask(issued, "fu-1", "Can we talk by phone?")
+    record, _ = ask(record, "fu-2", "And school?")
+    closed, event = lifecycle.close_follow_up(
+        record, follow_up_id="fu-1", by_role="intake-staff", reason="answered-elsewhere", now=NOW
+    )
+    assert (event.change, event.close_reason, event.open_questions) == (
+        "closed",
+        "answered-elsewhere",
+        1,
+    )
+    assert not closed.follow_ups[0].is_open and closed.follow_ups[1].is_open
+    with pytest.raises(Conflict) as again:
+        lifecycle.answer_follow_up(
+            closed, expert_id="ana", follow_up_id="fu-1", answer="Late.", now=NOW
+        )
+    assert again.value.code == "follow_up_closed"
