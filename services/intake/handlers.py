@@ -58,6 +58,11 @@ class IntakeContext:
     # Wakes the outbox relay for the document that holds new events.
     events_queued: Callable[[str], None] = field(default=_nothing)
 
+    @property
+    def consent_versions(self) -> frozenset[str]:
+        """The consent text versions every submission must cite, whichever way it comes."""
+        return frozenset(self.settings.consent_versions)
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -98,9 +103,7 @@ async def submit_form(
         country=form.country,
         submitted_via="family" if form.submitted_by == "guardian" else "physician",
     )
-    domain.check_submission(
-        submission, now=now, consent_versions=frozenset(ctx.settings.consent_versions)
-    )
+    domain.check_submission(submission, now=now, consent_versions=ctx.consent_versions)
     if idempotency_key is not None:
         scope = principal.subject if principal else "anonymous"
         digest = hashlib.sha256(form.model_dump_json().encode()).hexdigest()
@@ -136,7 +139,7 @@ async def submit_fhir(*, ctx: IntakeContext, principal: Principal, bundle: objec
                 "organization_id": organization,
             }
         )
-        domain.check_submission(submission, now=ctx.clock())
+        domain.check_submission(submission, now=ctx.clock(), consent_versions=ctx.consent_versions)
     except ValidationError as exc:
         raise invalid_case(exc) from None
     except DomainError as refused:
@@ -180,7 +183,7 @@ async def on_hospital_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
     payload = payload_as(delivery.payload, CaseSubmitted)
     event = delivery.event
     try:
-        domain.check_submission(payload, now=ctx.clock())
+        domain.check_submission(payload, now=ctx.clock(), consent_versions=ctx.consent_versions)
     except DomainError as refused:
         raise PermanentError(f"{refused.field}: {refused.code}") from None
     # Same event id: a redelivery or a resend. Same hospital request id: the same request.

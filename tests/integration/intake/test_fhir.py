@@ -67,10 +67,12 @@ async def test_refusals_are_operation_outcomes_that_name_the_element(
 ) -> None:
     hospital = {**intake.auth("hospital-system", organization="org-valley"), **FHIR}
     patient = bundle()["entry"][1]["resource"]
+    consent = bundle()["entry"][6]["resource"]
     cases: list[tuple[dict[str, Any], int, str]] = [
         (bundle(Patient=None), 422, "Patient"),
         (bundle(Patient={**patient, "birthDate": "09/04/2016"}), 422, "Patient.birthDate"),
         (bundle(Patient={**patient, "birthDate": "2999-01-01"}), 422, "Patient.birthDate"),
+        (bundle(Consent={**consent, "policy": [{"uri": "valley-v3"}]}), 422, "Consent.policy"),
         ({"resourceType": "Bundle", "type": "batch", "entry": []}, 400, "Bundle.type"),
     ]
     for body, status, expression in cases:

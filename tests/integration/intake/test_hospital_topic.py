@@ -69,9 +69,11 @@ async def test_invalid_hospital_events_go_to_the_dlq_with_the_reason(
     await intake.send_hospital(sample_event("taken-1"))
     await eventually(lambda: intake.published("case.submitted", "taken-1"))
     await intake.send_hospital(hospital_event("taken-1", "REQ-4"))
+    unknown_text = sample_case().consent.model_copy(update={"text_version": "valley-v3"})
+    await intake.send_hospital(hospital_event("bad-4", "REQ-6", consent=unknown_text))
     await intake.send_hospital(hospital_event("good-1", "REQ-5"))
 
-    dead = await eventually(lambda: _dead_letters(intake, 4))
+    dead = await eventually(lambda: _dead_letters(intake, 5))
     reasons = {
         headers["dlq.reason"].decode(): headers["dlq.detail"].decode() for _, headers in dead
     }
@@ -79,11 +81,12 @@ async def test_invalid_hospital_events_go_to_the_dlq_with_the_reason(
     assert "consent" in reasons["invalid_payload"]
     details = sorted(headers["dlq.detail"].decode() for _, headers in dead)
     assert "patient.date_of_birth: date_in_future" in details
+    assert "consent.text_version: unknown_consent_version" in details
     assert any(d.startswith("case_id:") for d in details)
     for value, headers in dead:
         assert b"Quinterofake" not in headers["dlq.detail"] and value
     assert await eventually(lambda: intake.published("case.submitted", "good-1"))
-    for case_id in ("bad-1", "bad-2", "bad-3"):
+    for case_id in ("bad-1", "bad-2", "bad-3", "bad-4"):
         assert await intake.published("case.submitted", case_id) == []
 
 

@@ -123,7 +123,7 @@ def bundle(request_id: str = "REQ-1001", **changes: Any) -> dict[str, Any]:
             "status": "active",
             "dateTime": "2026-11-01T10:00:00Z",
             "performer": [{"display": "Rosa Quinterofake"}],
-            "policy": [{"uri": "https://valley.example.org/consent/v3"}],
+            "policy": [{"uri": "2026-01"}],
         },
     }
     resources.update(changes)

@@ -86,6 +86,15 @@ async def test_invalid_or_conflicting_submissions_are_permanent_errors(
         await on_hospital_case(delivery(other), ctx=ctx)
 
 
+async def test_an_unknown_consent_version_is_refused_as_on_the_form(ctx: IntakeContext) -> None:
+    other_text = sample_case().consent.model_copy(update={"text_version": "valley-v3"})
+    case = sample_case("c-1", consent=other_text, organization_id="org-n")
+    event = make_event(case, source="/hospitals/n", subject="c-1")
+    with pytest.raises(PermanentError, match=r"^consent.text_version: unknown_consent_version$"):
+        await on_hospital_case(delivery(event), ctx=ctx)
+    assert store_of(ctx).cases == {}
+
+
 async def test_a_case_that_bypassed_intake_is_recorded_and_not_republished(
     ctx: IntakeContext,
 ) -> None:
