@@ -14,6 +14,7 @@ from shared.contracts.assignment_updated import AssignmentUpdated
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
+from shared.contracts.hospital_case_outcome import HospitalCaseOutcome
 from shared.contracts.records_ready import RecordsReady
 from shared.contracts.records_updated import RecordsRequested, RecordsUpdated
 from shared.contracts.report_issued import ReportIssued
@@ -45,6 +46,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(ReportIssued),
         Contract(AccessRecorded),
         Contract(AccessRevoked),
+        Contract(HospitalCaseOutcome),
     )
 }
 
@@ -52,8 +54,10 @@ CONTRACTS: dict[str, Contract] = {
 AUDIT_TOPIC = AccessRecorded.event_type
 # Nor are link revocations: every service reads them without a group (shared/revocations.py).
 REVOCATION_TOPIC = AccessRevoked.event_type
+# Nor are the answers to hospitals, keyed by organization (read by the hospitals alone).
+HOSPITAL_OUTCOME_TOPIC = HospitalCaseOutcome.event_type
 CASE_TOPICS: tuple[str, ...] = tuple(
-    t for t in CONTRACTS if t not in (AUDIT_TOPIC, REVOCATION_TOPIC)
+    t for t in CONTRACTS if t not in (AUDIT_TOPIC, REVOCATION_TOPIC, HOSPITAL_OUTCOME_TOPIC)
 )
 
 
@@ -93,6 +97,7 @@ __all__ = [
     "AUDIT_TOPIC",
     "CASE_TOPICS",
     "CONTRACTS",
+    "HOSPITAL_OUTCOME_TOPIC",
     "REVOCATION_TOPIC",
     "AccessRecorded",
     "AccessRevoked",
@@ -101,6 +106,7 @@ __all__ = [
     "CaseUpdated",
     "Contract",
     "ExpertAssigned",
+    "HospitalCaseOutcome",
     "RecordsReady",
     "RecordsRequested",
     "RecordsUpdated",

@@ -59,3 +59,24 @@ def test_the_compatibility_check_catches_removed_and_newly_required_fields() -> 
     old = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
     new = {"type": "object", "properties": {"b": {"type": "string"}}, "required": ["b"]}
     assert compatibility_problems(old, new) == ["a: removed", "b: newly required"]
+
+
+def test_hospitals_read_their_answers_on_a_topic_of_their_own() -> None:
+    """`hospital.case.outcome` is created with the platform's topics, keyed by organization,
+    and no case topic (notify does not follow it)."""
+    from shared.contracts import CASE_TOPICS, HOSPITAL_OUTCOME_TOPIC
+    from shared.schemas import asyncapi_document
+    from shared.settings import StackSettings
+    from shared.topics import HOSPITAL_TOPIC, platform_topics
+
+    assert HOSPITAL_OUTCOME_TOPIC == "hospital.case.outcome"
+    assert HOSPITAL_TOPIC == "hospital.case.submitted"
+    assert HOSPITAL_OUTCOME_TOPIC not in CASE_TOPICS
+    names = {spec.name for spec in platform_topics(StackSettings())}
+    assert {HOSPITAL_TOPIC, HOSPITAL_OUTCOME_TOPIC} <= names
+    document = asyncapi_document()
+    message = document["components"]["messages"]["hospital_case_outcome"]
+    assert "organization" in message["bindings"]["kafka"]["key"]["description"]
+    assert ".dlq" not in document["channels"]["hospital_case_outcome"]["description"]
+    schema = json.loads((CONTRACTS_DIR / "hospital.case.outcome.v1.schema.json").read_text())
+    assert "organization" in schema["properties"]["subject"]["description"]
