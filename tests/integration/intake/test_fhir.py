@@ -37,6 +37,8 @@ async def test_a_bundle_becomes_one_case_for_the_hospitals_organization(
     assert data["submitted_via"] == "fhir" and data["organization_id"] == "org-valley"
     assert data["hospital_request_id"] == "REQ-9"
     assert data["patient"]["mrn"] == "MRN-77-1234"
+    assert data["patient"]["mrn_system"] == "urn:oid:1.2.3.4.5"
+    assert data["hospital_request_system"] == "urn:oid:1.2.3.4"
     assert data["guardian"]["relationship"] == "mother"
     assert data["guardian"]["preferred_language"] == "es"
     assert data["referring_physician"]["name"] == "Dr. Lee Example"
