@@ -13,9 +13,18 @@ from typing import Any
 import orjson
 import yaml
 
-from shared.contracts import CONTRACTS
+from shared.contracts import CONTRACTS, HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC
 from shared.envelope import Payload
 from shared.topics import DLQ_SUFFIX, INBOUND_TOPICS
+
+CASE_KEY = "The case id; also the Kafka key."
+# Topics keyed by something other than the case id, and topics no consumer group of the
+# platform reads (so they have no dead-letter topic).
+KEYS = {
+    HOSPITAL_OUTCOME_TOPIC: "The hospital's organization (`data.organization_id`); also the "
+    "Kafka key, so a hospital's answers keep their order."
+}
+NO_DEAD_LETTERS = frozenset({HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC})
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 
@@ -73,7 +82,7 @@ def event_schema(model: type[Payload]) -> dict[str, Any]:
             "source": {"type": "string", "minLength": 1, "examples": ["/hospitals/example"]},
             "type": {"const": model.event_type},
             "time": {"type": "string", "format": "date-time"},
-            "subject": {"type": "string", "description": "The case id; also the Kafka key."},
+            "subject": {"type": "string", "description": KEYS.get(model.event_type, CASE_KEY)},
             "datacontenttype": {"const": "application/json"},
             "dataschema": {"const": model.dataschema()},
             "data": data_schema,
@@ -89,17 +98,23 @@ def asyncapi_document() -> dict[str, Any]:
     for event_type, contract in CONTRACTS.items():
         model = contract.model
         name = event_type.replace(".", "_")
+        key = KEYS.get(event_type, "The case id.")
+        dead_letters = (
+            ""
+            if event_type in NO_DEAD_LETTERS
+            else f" Dead letters go to `{event_type}{DLQ_SUFFIX}` with the reason in the "
+            "`dlq.reason` header."
+        )
         messages[name] = {
             "name": event_type,
             "title": event_type,
             "contentType": "application/cloudevents+json",
-            "bindings": {"kafka": {"key": {"type": "string", "description": "The case id."}}},
+            "bindings": {"kafka": {"key": {"type": "string", "description": key}}},
             "payload": {"$ref": f"./{schema_file_name(model)}"},
         }
         channels[name] = {
             "address": event_type,
-            "description": f"{(model.__doc__ or event_type).strip()} Dead letters go to "
-            f"`{event_type}{DLQ_SUFFIX}` with the reason in the `dlq.reason` header.",
+            "description": f"{(model.__doc__ or event_type).strip()}{dead_letters}",
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
         operations[f"receive_{name}"] = {
@@ -113,7 +128,9 @@ def asyncapi_document() -> dict[str, Any]:
             "address": topic,
             "description": f"Hospital systems send `{event_type}` here (key = case id). The "
             f"intake service validates, de-duplicates by event id and by hospital request id, "
-            f"and republishes accepted cases on `{event_type}`.",
+            f"republishes accepted cases on `{event_type}`, and answers each submission on "
+            f"`{HOSPITAL_OUTCOME_TOPIC}`. What it cannot read as a case (schema, key) goes "
+            f"to `{topic}{DLQ_SUFFIX}` only.",
             "messages": {message: {"$ref": f"#/components/messages/{message}"}},
         }
         operations[f"send_{name}"] = {"action": "send", "channel": {"$ref": f"#/channels/{name}"}}

@@ -9,14 +9,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.contracts import AUDIT_TOPIC, CASE_TOPICS, REVOCATION_TOPIC
+from shared.contracts import AUDIT_TOPIC, CASE_TOPICS, HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC
 from shared.settings import StackSettings
 
 DLQ_SUFFIX = ".dlq"
-# Topics that outside systems write to, and the event type they carry. Hospital systems emit
-# `case.submitted` here; intake validates, de-duplicates and republishes it on `case.submitted`,
-# so a duplicate hospital request never reaches the other services.
-INBOUND_TOPICS = {"hospital.case.submitted": "case.submitted"}
+# Hospital systems emit `case.submitted` here; intake validates, de-duplicates and republishes
+# it on `case.submitted`, so a duplicate hospital request never reaches the other services, and
+# answers each one on `hospital.case.outcome`.
+HOSPITAL_TOPIC = "hospital.case.submitted"
+# Topics that outside systems write to, and the event type they carry.
+INBOUND_TOPICS = {HOSPITAL_TOPIC: "case.submitted"}
 WEEK_MS = 7 * 24 * 3600 * 1000
 # Notify's own: the staff board's card changes, for every notify instance (board_feed.py).
 BOARD_TOPIC = "notify.board"
@@ -61,6 +63,9 @@ def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec
     # Link revocations are kept for good (every service reads them all at start); no consumer
     # group reads them, so there is no dead-letter topic.
     specs.append(TopicSpec(stack.topic(REVOCATION_TOPIC), 1, retention_ms=-1))
+    # Hospitals' answers: read by the hospitals only (no consumer group of ours, no dead-letter
+    # topic), kept long enough for a hospital system that was down for a while.
+    specs.append(TopicSpec(stack.topic(HOSPITAL_OUTCOME_TOPIC), partitions, 4 * WEEK_MS))
     # Live cards only: a page that loads reads the timelines from notify's store.
     specs.append(TopicSpec(stack.topic(BOARD_TOPIC), 1, retention_ms=3600 * 1000))
     return specs

@@ -129,13 +129,10 @@ def age_in_years(born: date, today: date) -> int:
 
 
 def check_submission(
-    case: CaseSubmitted,
-    *,
-    now: datetime,
-    consent_versions: frozenset[str] | None = None,
+    case: CaseSubmitted, *, now: datetime, consent_versions: frozenset[str]
 ) -> None:
-    """Rules beyond the schema; raises DomainError naming the field. `consent_versions` is
-    checked only for our own form (a hospital cites its own consent texts)."""
+    """Rules beyond the schema, the same for every way in (form, Kafka, FHIR); raises
+    DomainError naming the field. The consent must cite a text version this service shows."""
     born = case.patient.date_of_birth
     today = now.date()
     if born > today:
@@ -148,7 +145,7 @@ def check_submission(
         )
     if case.consent.given_at > now + CLOCK_SKEW:
         raise DomainError("date_in_future", "consent cannot be given in the future", _CONSENT_AT)
-    if consent_versions is not None and case.consent.text_version not in consent_versions:
+    if case.consent.text_version not in consent_versions:
         raise DomainError(
             "unknown_consent_version",
             "the consent text version is not one this service shows",

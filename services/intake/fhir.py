@@ -50,7 +50,7 @@ def case_fields(bundle: Any) -> dict[str, Any]:
             "family_name": family,
             "date_of_birth": patient.get("birthDate"),
             "sex": patient.get("gender"),
-            "mrn": _mrn(patient),
+            **_mrn(patient),
         },
         "guardian": _guardian(resources["RelatedPerson"]),
         "referring_physician": {
@@ -65,7 +65,7 @@ def case_fields(bundle: Any) -> dict[str, Any]:
         "questions": list(_answers(resources["QuestionnaireResponse"].get("item"))),
         "consent": _consent(resources["Consent"], resources["RelatedPerson"]),
         "country": _country(patient),
-        "hospital_request_id": _identifier(request),
+        **_request_identifier(request),
     }
     return fields
 
@@ -185,12 +185,13 @@ def _relationship(person: dict[str, Any]) -> Any:
     return None
 
 
-def _mrn(patient: dict[str, Any]) -> Any:
+def _mrn(patient: dict[str, Any]) -> dict[str, Any]:
+    """The identifier typed MR (v2-0203), with its system if it has one."""
     for identifier in _items(patient.get("identifier")):
         codings = _items(_obj(identifier.get("type")).get("coding"))
         if any(c.get("code") == "MR" for c in codings):
-            return identifier.get("value")
-    return None
+            return {"mrn": identifier.get("value"), "mrn_system": identifier.get("system")}
+    return {}
 
 
 def _country(patient: dict[str, Any]) -> Any:
@@ -226,10 +227,13 @@ def _urgency(request: dict[str, Any]) -> str:
     )
 
 
-def _identifier(request: dict[str, Any]) -> Any:
+def _request_identifier(request: dict[str, Any]) -> dict[str, Any]:
     for identifier in _items(request.get("identifier")):
         if identifier.get("value"):
-            return identifier["value"]
+            return {
+                "hospital_request_id": identifier["value"],
+                "hospital_request_system": identifier.get("system"),
+            }
     raise FhirError(
         422,
         "required",

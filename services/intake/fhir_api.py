@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from services.intake import handlers
 from services.intake.fhir_outcome import FhirError, operation_outcome
+from services.intake.fhir_schema import BUNDLE_SCHEMA, EXAMPLE
 from services.intake.handlers import IntakeContext
 from shared.audit import audit_case
 from shared.auth import Principal
@@ -31,12 +32,13 @@ BUNDLE_BODY = {
         "required": True,
         "content": {
             FHIR_JSON: {
-                "schema": {
-                    "type": "object",
-                    "description": "A FHIR R4 Bundle of type transaction: ServiceRequest, "
-                    "Patient, RelatedPerson, Practitioner, Organization, "
-                    "QuestionnaireResponse and Consent.",
-                }
+                "schema": BUNDLE_SCHEMA,
+                "examples": {
+                    "hospital-referral": {
+                        "summary": "A hospital refers a child (made-up data)",
+                        "value": EXAMPLE,
+                    }
+                },
             }
         },
     }

@@ -14,6 +14,7 @@ FHIR_PATHS = {
     "patient.date_of_birth": "Patient.birthDate",
     "patient.sex": "Patient.gender",
     "patient.mrn": "Patient.identifier",
+    "patient.mrn_system": "Patient.identifier",
     "guardian.name": "RelatedPerson.name",
     "guardian.relationship": "RelatedPerson.relationship",
     "guardian.email": "RelatedPerson.telecom",
@@ -33,6 +34,7 @@ FHIR_PATHS = {
     "consent.text_version": "Consent.policy",
     "country": "Patient.address.country",
     "hospital_request_id": "ServiceRequest.identifier",
+    "hospital_request_system": "ServiceRequest.identifier",
 }
 
 

@@ -18,7 +18,7 @@ from functools import partial
 
 from pydantic import ValidationError
 
-from services.intake import access, domain, fhir
+from services.intake import access, answers, domain, fhir
 from services.intake.config import IntakeSettings
 from services.intake.domain import CaseRecord, DomainError, Transition
 from services.intake.fhir_outcome import FhirError, fhir_path, invalid_case
@@ -32,9 +32,9 @@ from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
 from shared.envelope import CloudEvent, make_event, new_event_id
+from shared.topics import HOSPITAL_TOPIC
 
-SOURCE = "/services/intake"
-HOSPITAL_TOPIC = "hospital.case.submitted"
+SOURCE = answers.SOURCE
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +57,13 @@ class IntakeContext:
     new_id: Callable[[], str] = new_event_id
     # Wakes the outbox relay for the document that holds new events.
     events_queued: Callable[[str], None] = field(default=_nothing)
+    # Wakes the relay of the answers to hospitals (`hospital.case.outcome`).
+    answers_queued: Callable[[str], None] = field(default=_nothing)
+
+    @property
+    def consent_versions(self) -> frozenset[str]:
+        """The consent text versions every submission must cite, whichever way it comes."""
+        return frozenset(self.settings.consent_versions)
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,7 @@ async def submit_form(
         country=form.country,
         submitted_via="family" if form.submitted_by == "guardian" else "physician",
     )
-    domain.check_submission(
-        submission, now=now, consent_versions=frozenset(ctx.settings.consent_versions)
-    )
+    domain.check_submission(submission, now=now, consent_versions=ctx.consent_versions)
     if idempotency_key is not None:
         scope = principal.subject if principal else "anonymous"
         digest = hashlib.sha256(form.model_dump_json().encode()).hexdigest()
@@ -136,7 +141,7 @@ async def submit_fhir(*, ctx: IntakeContext, principal: Principal, bundle: objec
                 "organization_id": organization,
             }
         )
-        domain.check_submission(submission, now=ctx.clock())
+        domain.check_submission(submission, now=ctx.clock(), consent_versions=ctx.consent_versions)
     except ValidationError as exc:
         raise invalid_case(exc) from None
     except DomainError as refused:
@@ -176,31 +181,81 @@ async def _open_case(
 
 
 async def on_hospital_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
-    """A hospital system's `case.submitted`: check it, drop repeats, republish it as ours."""
+    """A hospital system's `case.submitted`: check it, drop repeats, republish it as ours, and
+    answer the submission on `hospital.case.outcome` (once, through the answers' outbox)."""
     payload = payload_as(delivery.payload, CaseSubmitted)
     event = delivery.event
+    organization = payload.organization_id or event.source
     try:
-        domain.check_submission(payload, now=ctx.clock())
+        domain.check_submission(payload, now=ctx.clock(), consent_versions=ctx.consent_versions)
     except DomainError as refused:
+        await _reject(ctx, delivery, organization, refused.code, refused.message, refused.field)
         raise PermanentError(f"{refused.field}: {refused.code}") from None
-    # Same event id: a redelivery or a resend. Same hospital request id: the same request.
+    # Same event id: a redelivery or a resend, answered the first time.
     claim = await ctx.store.claim(f"event/{event.id}", case_id=payload.case_id)
     if claim["case_id"] != payload.case_id:
         log.info("duplicate hospital event", extra=_ids(delivery))
         return
-    organization = payload.organization_id or event.source
     if payload.hospital_request_id is not None:
         key = _request_key(organization, payload.hospital_request_id)
         claim = await ctx.store.claim(key, case_id=payload.case_id)
         if claim["case_id"] != payload.case_id:
+            # The same request under a new case id: answered, and the earlier case named only
+            # to the organization it belongs to.
+            earlier = await ctx.store.get_case(claim["case_id"])
+            own = earlier is not None and earlier.sender == organization
+            await _reject(
+                ctx,
+                delivery,
+                organization,
+                "duplicate_request_id",
+                answers.DUPLICATE_REQUEST,
+                "hospital_request_id",
+                earlier_case_id=claim["case_id"] if own else None,
+            )
             log.info("duplicate hospital request", extra=_ids(delivery))
             return
     submission = payload.model_copy(update={"submitted_via": "hospital-system"})
     accepted = await _open_case(ctx, submission, source_event_id=event.id, sender=organization)
     if accepted.replayed and accepted.record.sender != organization:
+        await _reject(
+            ctx, delivery, organization, "case_id_taken", answers.CASE_ID_TAKEN, "case_id"
+        )
         raise PermanentError("case_id: another sender's case already has this id")
     if accepted.replayed:
         log.info("duplicate hospital submission", extra=_ids(delivery))
+    answer = answers.accepted(event, payload, organization, at=ctx.clock())
+    await _answer(ctx, delivery, answer)
+
+
+async def _reject(
+    ctx: IntakeContext,
+    delivery: Delivery,
+    organization: str,
+    code: str,
+    message: str,
+    field: str | None,
+    *,
+    earlier_case_id: str | None = None,
+) -> None:
+    payload = payload_as(delivery.payload, CaseSubmitted)
+    answer = answers.rejected(
+        delivery.event,
+        payload,
+        organization,
+        code=code,
+        message=message,
+        field=field,
+        at=ctx.clock(),
+        earlier_case_id=earlier_case_id,
+    )
+    await _answer(ctx, delivery, answer)
+
+
+async def _answer(ctx: IntakeContext, delivery: Delivery, answer: CloudEvent) -> None:
+    """Queue the answer unless this submission (event id) was answered before."""
+    if await ctx.store.answer_submission(delivery.event.id, answer):
+        ctx.answers_queued(delivery.event.id)
 
 
 async def on_platform_case(delivery: Delivery, *, ctx: IntakeContext) -> None:

@@ -19,6 +19,8 @@ class InMemoryCaseStore:
         self.outbox: list[CloudEvent] = []
         self.claims: dict[str, Document] = {}
         self.milestones: dict[str, tuple[str, Milestone]] = {}
+        # Answers to hospital submissions, by submission id, as queued for the relay.
+        self.answers: dict[str, CloudEvent] = {}
 
     async def get_case(self, case_id: str) -> CaseRecord | None:
         return self.cases.get(case_id)
@@ -43,6 +45,12 @@ class InMemoryCaseStore:
 
     async def claim(self, key: str, *, case_id: str, **facts: Any) -> Document:
         return self.claims.setdefault(key, {"_id": key, "case_id": case_id, **facts})
+
+    async def answer_submission(self, submission_id: str, answer: CloudEvent) -> bool:
+        if submission_id in self.answers:
+            return False
+        self.answers[submission_id] = answer
+        return True
 
     async def add_milestone(self, case_id: str, milestone: Milestone) -> bool:
         if milestone.event_id in self.milestones:

@@ -7,6 +7,9 @@
   naming the case it belongs to; inserted before the case, so a repeat finds it.
 - `milestones`: one document per consumed event (`_id` = event id), so a redelivery is a
   duplicate key and the status page is derived from all of them on read.
+- `answers`: one document per hospital submission (`_id` = the hospital's event id), its
+  `hospital.case.outcome` in the outbox until the relay publishes it, through the same unit of
+  work: a redelivered submission finds its answer there and queues no second one.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class CaseStore(Protocol):
     async def add_milestone(self, case_id: str, milestone: Milestone) -> bool:
         """False if this event was recorded before."""
 
+    async def answer_submission(self, submission_id: str, answer: CloudEvent) -> bool:
+        """Queue the answer to a hospital's submission unless it has one; False if it had."""
+
     async def milestones_of(self, case_id: str) -> list[Milestone]:
         """Every milestone of the case, in no particular order."""
 
@@ -75,7 +81,9 @@ class IntakeStore:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.claims: AsyncCollection[Document] = db["claims"]
         self.milestones: AsyncCollection[Document] = db["milestones"]
+        self.answers: AsyncCollection[Document] = db["answers"]
         self.documents = CaseDocuments(self.cases)
+        self.answer_documents = CaseDocuments(self.answers)
 
     async def ensure_indexes(self) -> None:
         for field in ("status", "specialty", "urgency"):
@@ -127,6 +135,16 @@ class IntakeStore:
                 return existing
             raise
         return doc
+
+    # Answers to hospitals.
+
+    async def answer_submission(self, submission_id: str, answer: CloudEvent) -> bool:
+        def decide(loaded: Loaded) -> Change | None:
+            if loaded.state is not None:
+                return None
+            return Change({"answer": answer.data, "answered_at": answer.time}, [answer])
+
+        return (await self.answer_documents.change(submission_id, decide)).written
 
     # Milestones.
 

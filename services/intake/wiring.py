@@ -9,13 +9,14 @@ from fastapi import FastAPI
 
 from services.intake.api import create_app
 from services.intake.config import IntakeSettings
-from services.intake.handlers import HOSPITAL_TOPIC, IntakeContext, consumer_handlers
+from services.intake.handlers import IntakeContext, consumer_handlers
 from services.intake.store import IntakeStore
 from shared.auth import TokenIssuer, TokenVerifier, principal_dependency
 from shared.bus import EventPublisher
 from shared.consumer import ConsumerRunner
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTask
+from shared.topics import HOSPITAL_TOPIC
 
 SERVICE = "intake"
 
@@ -26,10 +27,12 @@ class IntakeService:
     context: IntakeContext
     runner: ConsumerRunner
     relay: OutboxRelay
+    # Publishes the answers to hospitals from their own collection's outboxes.
+    answers_relay: OutboxRelay
 
     @property
     def background(self) -> Sequence[BackgroundTask]:
-        return [self.runner.run, self.relay.run]
+        return [self.runner.run, self.relay.run, self.answers_relay.run]
 
 
 async def assemble(
@@ -42,7 +45,14 @@ async def assemble(
 ) -> IntakeService:
     await store.ensure_indexes()
     relay = OutboxRelay(collection=store.cases, publisher=publisher)
-    context = IntakeContext(store=store, settings=settings, links=links, events_queued=relay.nudge)
+    answers_relay = OutboxRelay(collection=store.answers, publisher=publisher)
+    context = IntakeContext(
+        store=store,
+        settings=settings,
+        links=links,
+        events_queued=relay.nudge,
+        answers_queued=answers_relay.nudge,
+    )
     stack = settings.stack
     runner = ConsumerRunner(
         stack=stack,
@@ -66,4 +76,4 @@ async def assemble(
         authenticate=principal_dependency(verifier),
         readiness={"mongo": database_ready, "kafka": consumer_ready},
     )
-    return IntakeService(app, context, runner, relay)
+    return IntakeService(app, context, runner, relay, answers_relay)

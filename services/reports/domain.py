@@ -81,6 +81,11 @@ class CaseFacts(_Frozen):
     referring_physician: str
     referring_organization: str
     organization_id: str | None = None
+    # The hospital's identifiers, so its systems can match the report to their order.
+    mrn: str | None = None
+    mrn_system: str | None = None
+    hospital_request_id: str | None = None
+    hospital_request_system: str | None = None
     submitted_at: AwareDatetime
 
 

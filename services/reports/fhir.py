@@ -6,31 +6,26 @@ import base64
 import hashlib
 from typing import Any
 
-from services.reports.domain import IssuedVersion, ReportRecord
+from services.reports.domain import CaseFacts, IssuedVersion, ReportRecord
+from services.reports.i18n import LABELS
 
 CASE_SYSTEM = "urn:second-opinion:case"
 REPORT_SYSTEM = "urn:second-opinion:report"
 EXPERT_SYSTEM = "urn:second-opinion:expert"
-CONCLUSIONS = {
-    "confirmed": "The diagnosis is confirmed",
-    "refined": "The diagnosis is refined",
-    "changed": "The diagnosis is changed",
-}
-PLAN = {
-    "none": "no change to the current treatment plan",
-    "modified": "the current treatment plan is modified",
-    "changed": "a different treatment plan is recommended",
-}
+# HL7 v2 table 0203 (identifier type): MR is a medical record number.
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 
 def diagnostic_report(record: ReportRecord, version: IssuedVersion, pdf: bytes) -> dict[str, Any]:
-    """status final (amended from version 2), the conclusion, and the PDF as presentedForm."""
+    """status final (amended from version 2), the conclusion in the report's language, the
+    hospital's order (`basedOn`) and patient (`subject`, by MRN) when it sent them, and the
+    PDF as presentedForm."""
     s = version.sections
+    t = LABELS.get(version.language, LABELS["en"])
     diagnosis = s.diagnosis.proposed_diagnosis or s.diagnosis.original_diagnosis
-    conclusion = (
-        f"{CONCLUSIONS[s.diagnosis.concordance or 'confirmed']}: {diagnosis}; "
-        f"{PLAN[s.treatment.plan_change or 'none']}."
-    )
+    concordance = t["conclusion_" + (s.diagnosis.concordance or "confirmed")]
+    plan = t["conclusion_plan_" + (s.treatment.plan_change or "none")]
+    conclusion = f"{concordance}: {diagnosis}; {plan}."
     issued = version.issued_at.isoformat()
     return {
         "resourceType": "DiagnosticReport",
@@ -38,7 +33,8 @@ def diagnostic_report(record: ReportRecord, version: IssuedVersion, pdf: bytes) 
         "meta": {"versionId": str(version.version), "lastUpdated": issued},
         "language": version.language,
         "identifier": [
-            {"system": REPORT_SYSTEM, "value": f"{record.report_id}/v{version.version}"}
+            {"system": REPORT_SYSTEM, "value": f"{record.report_id}/v{version.version}"},
+            {"system": CASE_SYSTEM, "value": record.case_id},
         ],
         "status": "amended" if version.amends_version else "final",
         "code": {
@@ -47,7 +43,8 @@ def diagnostic_report(record: ReportRecord, version: IssuedVersion, pdf: bytes) 
             ],
             "text": "Remote second opinion",
         },
-        "subject": {"identifier": {"system": CASE_SYSTEM, "value": record.case_id}},
+        **_based_on(record.facts),
+        "subject": {"type": "Patient", "identifier": _patient_identifier(record)},
         "issued": issued,
         "performer": [
             {
@@ -69,3 +66,24 @@ def diagnostic_report(record: ReportRecord, version: IssuedVersion, pdf: bytes) 
             }
         ],
     }
+
+
+def _identifier(system: str | None, value: str) -> dict[str, Any]:
+    return {"system": system, "value": value} if system else {"value": value}
+
+
+def _based_on(facts: CaseFacts | None) -> dict[str, Any]:
+    """The hospital's ServiceRequest, by the identifier it sent (nothing if it sent none)."""
+    if facts is None or facts.hospital_request_id is None:
+        return {}
+    identifier = _identifier(facts.hospital_request_system, facts.hospital_request_id)
+    return {"basedOn": [{"type": "ServiceRequest", "identifier": identifier}]}
+
+
+def _patient_identifier(record: ReportRecord) -> dict[str, Any]:
+    """The child's MRN as the hospital sent it, else the platform's case id."""
+    facts = record.facts
+    if facts is None or facts.mrn is None:
+        return {"system": CASE_SYSTEM, "value": record.case_id}
+    mrn_type = {"coding": [{"system": V2_0203, "code": "MR"}]}
+    return {"type": mrn_type, **_identifier(facts.mrn_system, facts.mrn)}

@@ -60,6 +60,10 @@ def case_submitted(record: ReportRecord, case: CaseSubmitted, at: datetime) -> R
         referring_physician=case.referring_physician.name,
         referring_organization=case.referring_physician.organization,
         organization_id=case.organization_id,
+        mrn=patient.mrn,
+        mrn_system=patient.mrn_system,
+        hospital_request_id=case.hospital_request_id,
+        hospital_request_system=case.hospital_request_system,
         submitted_at=at,
     )
     record = record.model_copy(update={"facts": facts})

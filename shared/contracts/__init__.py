@@ -15,6 +15,7 @@ from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
 from shared.contracts.follow_up_updated import FollowUpUpdated
+from shared.contracts.hospital_case_outcome import HospitalCaseOutcome
 from shared.contracts.records_ready import RecordsReady
 from shared.contracts.records_updated import RecordsRequested, RecordsUpdated
 from shared.contracts.report_issued import ReportIssued
@@ -47,6 +48,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(FollowUpUpdated),
         Contract(AccessRecorded),
         Contract(AccessRevoked),
+        Contract(HospitalCaseOutcome),
     )
 }
 
@@ -54,8 +56,10 @@ CONTRACTS: dict[str, Contract] = {
 AUDIT_TOPIC = AccessRecorded.event_type
 # Nor are link revocations: every service reads them without a group (shared/revocations.py).
 REVOCATION_TOPIC = AccessRevoked.event_type
+# Nor are the answers to hospitals, keyed by organization (read by the hospitals alone).
+HOSPITAL_OUTCOME_TOPIC = HospitalCaseOutcome.event_type
 CASE_TOPICS: tuple[str, ...] = tuple(
-    t for t in CONTRACTS if t not in (AUDIT_TOPIC, REVOCATION_TOPIC)
+    t for t in CONTRACTS if t not in (AUDIT_TOPIC, REVOCATION_TOPIC, HOSPITAL_OUTCOME_TOPIC)
 )
 
 
@@ -98,6 +102,7 @@ __all__ = [
     "AUDIT_TOPIC",
     "CASE_TOPICS",
     "CONTRACTS",
+    "HOSPITAL_OUTCOME_TOPIC",
     "REVOCATION_TOPIC",
     "AccessRecorded",
     "AccessRevoked",
@@ -107,6 +112,7 @@ __all__ = [
     "Contract",
     "ExpertAssigned",
     "FollowUpUpdated",
+    "HospitalCaseOutcome",
     "RecordsReady",
     "RecordsRequested",
     "RecordsUpdated",

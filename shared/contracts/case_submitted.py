@@ -31,6 +31,11 @@ class Patient(_Part):
     date_of_birth: date
     sex: Literal["female", "male", "other", "unknown"]
     mrn: ShortText | None = Field(default=None, description="Medical record number, if known.")
+    mrn_system: ShortText | None = Field(
+        default=None,
+        description="The namespace of `mrn` (a FHIR Identifier.system, e.g. the hospital's "
+        "OID), if the hospital sent one; the report names the patient with both.",
+    )
 
 
 class Guardian(_Part):
@@ -78,5 +83,12 @@ class CaseSubmitted(Payload):
         default=None, description="The submitting hospital system's organization, if any."
     )
     hospital_request_id: ShortText | None = Field(
-        default=None, description="The hospital's own request identifier, for de-duplication."
+        default=None,
+        description="The hospital's own request identifier (its ServiceRequest's), for "
+        "de-duplication; the report's FHIR DiagnosticReport is `basedOn` it.",
+    )
+    hospital_request_system: ShortText | None = Field(
+        default=None,
+        description="The namespace of `hospital_request_id` (a FHIR Identifier.system), if "
+        "the hospital sent one.",
     )

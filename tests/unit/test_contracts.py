@@ -89,3 +89,24 @@ def test_an_old_reader_takes_a_newer_producers_event_and_its_schema_allows_it() 
     schema = json.loads((CONTRACTS_DIR / schema_file_name(model)).read_text())
     jsonschema.Draft202012Validator(schema).validate(body)
     assert "ignore properties they do not know" in schema["description"]
+
+
+def test_hospitals_read_their_answers_on_a_topic_of_their_own() -> None:
+    """`hospital.case.outcome` is created with the platform's topics, keyed by organization,
+    and no case topic (notify does not follow it)."""
+    from shared.contracts import CASE_TOPICS, HOSPITAL_OUTCOME_TOPIC
+    from shared.schemas import asyncapi_document
+    from shared.settings import StackSettings
+    from shared.topics import HOSPITAL_TOPIC, platform_topics
+
+    assert HOSPITAL_OUTCOME_TOPIC == "hospital.case.outcome"
+    assert HOSPITAL_TOPIC == "hospital.case.submitted"
+    assert HOSPITAL_OUTCOME_TOPIC not in CASE_TOPICS
+    names = {spec.name for spec in platform_topics(StackSettings())}
+    assert {HOSPITAL_TOPIC, HOSPITAL_OUTCOME_TOPIC} <= names
+    document = asyncapi_document()
+    message = document["components"]["messages"]["hospital_case_outcome"]
+    assert "organization" in message["bindings"]["kafka"]["key"]["description"]
+    assert ".dlq" not in document["channels"]["hospital_case_outcome"]["description"]
+    schema = json.loads((CONTRACTS_DIR / "hospital.case.outcome.v1.schema.json").read_text())
+    assert "organization" in schema["properties"]["subject"]["description"]

@@ -125,6 +125,17 @@ def partitions(stack: StackSettings, topic: str) -> list[TopicPartition]:
 
 async def read_topic(stack: StackSettings, topic: str) -> list[tuple[bytes, dict[str, bytes]]]:
     """Every message on a topic, from the beginning to its current end."""
+    return [(value, headers) for _, value, headers in await _read_messages(stack, topic)]
+
+
+async def read_topic_with_keys(stack: StackSettings, topic: str) -> list[tuple[bytes, bytes]]:
+    """(key, value) of every message on a topic, from the beginning to its current end."""
+    return [(key, value) for key, value, _ in await _read_messages(stack, topic)]
+
+
+async def _read_messages(
+    stack: StackSettings, topic: str
+) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=stack.kafka_bootstrap_servers, enable_auto_commit=False
     )
@@ -134,11 +145,13 @@ async def read_topic(stack: StackSettings, topic: str) -> list[tuple[bytes, dict
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
-        found: list[tuple[bytes, dict[str, bytes]]] = []
+        found: list[tuple[bytes, bytes, dict[str, bytes]]] = []
         async with asyncio.timeout(15):
             while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
                 batch = await consumer.getmany(timeout_ms=200)
-                found += [(m.value, dict(m.headers)) for ms in batch.values() for m in ms]
+                found += [
+                    (m.key or b"", m.value, dict(m.headers)) for ms in batch.values() for m in ms
+                ]
         return found
     finally:
         await consumer.stop()

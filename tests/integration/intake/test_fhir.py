@@ -37,6 +37,8 @@ async def test_a_bundle_becomes_one_case_for_the_hospitals_organization(
     assert data["submitted_via"] == "fhir" and data["organization_id"] == "org-valley"
     assert data["hospital_request_id"] == "REQ-9"
     assert data["patient"]["mrn"] == "MRN-77-1234"
+    assert data["patient"]["mrn_system"] == "urn:oid:1.2.3.4.5"
+    assert data["hospital_request_system"] == "urn:oid:1.2.3.4"
     assert data["guardian"]["relationship"] == "mother"
     assert data["guardian"]["preferred_language"] == "es"
     assert data["referring_physician"]["name"] == "Dr. Lee Example"
@@ -67,10 +69,12 @@ async def test_refusals_are_operation_outcomes_that_name_the_element(
 ) -> None:
     hospital = {**intake.auth("hospital-system", organization="org-valley"), **FHIR}
     patient = bundle()["entry"][1]["resource"]
+    consent = bundle()["entry"][6]["resource"]
     cases: list[tuple[dict[str, Any], int, str]] = [
         (bundle(Patient=None), 422, "Patient"),
         (bundle(Patient={**patient, "birthDate": "09/04/2016"}), 422, "Patient.birthDate"),
         (bundle(Patient={**patient, "birthDate": "2999-01-01"}), 422, "Patient.birthDate"),
+        (bundle(Consent={**consent, "policy": [{"uri": "valley-v3"}]}), 422, "Consent.policy"),
         ({"resourceType": "Bundle", "type": "batch", "entry": []}, 400, "Bundle.type"),
     ]
     for body, status, expression in cases:

@@ -6,14 +6,21 @@ with the reason."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import orjson
 import pytest
 
+from shared.contracts import HOSPITAL_OUTCOME_TOPIC as OUTCOME_TOPIC
 from shared.contracts.case_submitted import Patient
 from shared.envelope import CloudEvent, encode, make_event
 from shared.topics import dlq_topic
-from tests.integration.intake.conftest import HOSPITAL_TOPIC, IntakeHarness, read_topic
+from tests.integration.intake.conftest import (
+    HOSPITAL_TOPIC,
+    IntakeHarness,
+    read_topic,
+    read_topic_with_keys,
+)
 from tests.support import eventually, sample_case, sample_event
 
 pytestmark = pytest.mark.real
@@ -56,6 +63,20 @@ async def test_repeats_by_event_id_or_hospital_request_make_no_second_case(
     listed = (await intake.client.get("/cases", headers=intake.staff)).json()
     assert sorted(c["case_id"] for c in listed) == ["north-1", "west-1"]
 
+    # Each submission is answered once, on the hospitals' topic, keyed by organization.
+    answers = await eventually(lambda: _answers(intake, 3))
+    by_case = {a["submitted_case_id"]: (key, a) for key, a in answers}
+    assert len(answers) == 3 and by_case.keys() == {"north-1", "north-2", "west-1"}
+    key, accepted = by_case["north-1"]
+    assert key == "org-north" and accepted["submission_id"] == first.id
+    assert (accepted["outcome"], accepted["accepted_case_id"]) == ("accepted", "north-1")
+    key, reused = by_case["north-2"]
+    assert key == "org-north" and reused["outcome"] == "rejected"
+    assert (reused["code"], reused["field"]) == ("duplicate_request_id", "hospital_request_id")
+    assert reused["earlier_case_id"] == "north-1"
+    assert by_case["west-1"] == ("org-west", by_case["west-1"][1])
+    assert by_case["west-1"][1]["accepted_case_id"] == "west-1"
+
 
 async def test_invalid_hospital_events_go_to_the_dlq_with_the_reason(
     intake: IntakeHarness,
@@ -69,9 +90,11 @@ async def test_invalid_hospital_events_go_to_the_dlq_with_the_reason(
     await intake.send_hospital(sample_event("taken-1"))
     await eventually(lambda: intake.published("case.submitted", "taken-1"))
     await intake.send_hospital(hospital_event("taken-1", "REQ-4"))
+    unknown_text = sample_case().consent.model_copy(update={"text_version": "valley-v3"})
+    await intake.send_hospital(hospital_event("bad-4", "REQ-6", consent=unknown_text))
     await intake.send_hospital(hospital_event("good-1", "REQ-5"))
 
-    dead = await eventually(lambda: _dead_letters(intake, 4))
+    dead = await eventually(lambda: _dead_letters(intake, 5))
     reasons = {
         headers["dlq.reason"].decode(): headers["dlq.detail"].decode() for _, headers in dead
     }
@@ -79,12 +102,46 @@ async def test_invalid_hospital_events_go_to_the_dlq_with_the_reason(
     assert "consent" in reasons["invalid_payload"]
     details = sorted(headers["dlq.detail"].decode() for _, headers in dead)
     assert "patient.date_of_birth: date_in_future" in details
+    assert "consent.text_version: unknown_consent_version" in details
     assert any(d.startswith("case_id:") for d in details)
     for value, headers in dead:
         assert b"Quinterofake" not in headers["dlq.detail"] and value
     assert await eventually(lambda: intake.published("case.submitted", "good-1"))
-    for case_id in ("bad-1", "bad-2", "bad-3"):
+    for case_id in ("bad-1", "bad-2", "bad-3", "bad-4"):
         assert await intake.published("case.submitted", case_id) == []
+
+    # What was read as a case is answered: rule failures and a taken case id are rejected
+    # with the field and a code (never a value); the good one is accepted.
+    answers = await eventually(lambda: _answers(intake, 5))
+    rejected = {
+        a["submitted_case_id"]: (a["code"], a["field"])
+        for _, a in answers
+        if a["outcome"] == "rejected"
+    }
+    assert rejected == {
+        "bad-2": ("date_in_future", "patient.date_of_birth"),
+        "bad-4": ("unknown_consent_version", "consent.text_version"),
+        "taken-1": ("case_id_taken", "case_id"),
+    }
+    good = [a for _, a in answers if a["submitted_case_id"] == "good-1"]
+    assert [(a["outcome"], a["accepted_case_id"]) for a in good] == [("accepted", "good-1")]
+    # taken-1 first came from /tests, which names no organization: answered by its source.
+    assert {key for key, _ in answers} == {"org-north", "/tests"}
+    raw = b"".join(value for value, _ in await _raw_answers(intake))
+    assert b"Quinterofake" not in raw and b"@" not in raw and b"2999-01-01" not in raw
+
+
+async def _raw_answers(intake: IntakeHarness) -> list[tuple[bytes, bytes]]:
+    consumer_view = await read_topic_with_keys(intake.stack, intake.stack.topic(OUTCOME_TOPIC))
+    return [(value, key) for key, value in consumer_view]
+
+
+async def _answers(intake: IntakeHarness, count: int) -> list[tuple[str, dict[str, Any]]]:
+    """(key, data) of every answer so far, once `count` are there (a wait for the relay)."""
+    found = [
+        (key.decode(), orjson.loads(value)["data"]) for value, key in await _raw_answers(intake)
+    ]
+    return found if len(found) >= count else []
 
 
 def _born(year: int) -> Patient:

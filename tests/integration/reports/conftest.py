@@ -56,10 +56,13 @@ class Running:
     async def publish(self, *events: CloudEvent) -> None:
         await self.publisher.publish(events)
 
-    async def open_case(self, case_id: str, *, language: str = "en") -> list[CloudEvent]:
-        """case.submitted, records.ready and expert.assigned; returns once the draft is open."""
+    async def open_case(
+        self, case_id: str, *, language: str = "en", **changes: Any
+    ) -> list[CloudEvent]:
+        """case.submitted (with `changes`), records.ready and expert.assigned; returns once the
+        draft is open."""
         events = [
-            event(factories.case_submitted(case_id, language)),
+            event(factories.case_submitted(case_id, language, **changes)),
             event(factories.records_ready(case_id)),
             event(factories.expert_assigned(case_id)),
         ]

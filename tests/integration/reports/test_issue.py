@@ -11,7 +11,7 @@ import pytest
 from services.reports.domain import ReportRecord
 from shared.envelope import CloudEvent
 from tests.integration.reports.conftest import Running
-from tests.support import eventually
+from tests.support import eventually, sample_case
 from tests.topic_reading import events_on
 
 pytestmark = pytest.mark.real
@@ -26,7 +26,19 @@ async def stored_bytes(reports: Running, key: str) -> bytes:
 async def test_a_signed_report_is_stored_published_once_and_amended_as_version_two(
     reports: Running,
 ) -> None:
-    await reports.open_case("case-i1", language="es")
+    # A hospital's case: its order and the child's MRN come back on the DiagnosticReport.
+    patient = sample_case().patient.model_copy(
+        update={"mrn": "MRN-77-1234", "mrn_system": "urn:oid:1.2.3.4.5"}
+    )
+    await reports.open_case(
+        "case-i1",
+        language="es",
+        patient=patient,
+        submitted_via="fhir",
+        organization_id="org-valley",
+        hospital_request_id="REQ-9",
+        hospital_request_system="urn:oid:1.2.3.4",
+    )
     written = await reports.write_all("case-i1", summary=f"Resumen. {HOSTILE}")
     assert written.status_code == 200, written.text
     co_author = await reports.client.post("/cases/case-i1/report/sign", headers=reports.auth("ben"))
@@ -70,6 +82,11 @@ async def test_a_signed_report_is_stored_published_once_and_amended_as_version_t
     assert hashlib.sha256(fetched.content).hexdigest() == data["pdf"]["sha256"]
     fhir = await reports.client.get("/fhir/DiagnosticReport/rpt-case-i1", headers=family)
     assert fhir.status_code == 200 and fhir.json()["status"] == "final"
+    resource = fhir.json()
+    assert resource["conclusion"].startswith("Se precisa el diagnóstico")
+    assert resource["basedOn"][0]["identifier"] == {"system": "urn:oid:1.2.3.4", "value": "REQ-9"}
+    subject = resource["subject"]["identifier"]
+    assert (subject["system"], subject["value"]) == ("urn:oid:1.2.3.4.5", "MRN-77-1234")
     form = fhir.json()["presentedForm"][0]
     assert hashlib.sha256(base64.b64decode(form["data"])).hexdigest() == data["pdf"]["sha256"]
     page = await reports.client.get("/cases/case-i1/report/versions/1/report.html", headers=family)

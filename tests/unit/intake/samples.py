@@ -83,7 +83,11 @@ def bundle(request_id: str = "REQ-1001", **changes: Any) -> dict[str, Any]:
         "Patient": {
             "resourceType": "Patient",
             "identifier": [
-                {"type": {"coding": [{"code": "MR"}]}, "value": "MRN-77-1234"},
+                {
+                    "type": {"coding": [{"code": "MR"}]},
+                    "system": "urn:oid:1.2.3.4.5",
+                    "value": "MRN-77-1234",
+                },
             ],
             "name": [{"use": "official", "given": [CHILD_GIVEN], "family": CHILD_FAMILY}],
             "birthDate": BIRTH_DATE,
@@ -123,7 +127,7 @@ def bundle(request_id: str = "REQ-1001", **changes: Any) -> dict[str, Any]:
             "status": "active",
             "dateTime": "2026-11-01T10:00:00Z",
             "performer": [{"display": "Rosa Quinterofake"}],
-            "policy": [{"uri": "https://valley.example.org/consent/v3"}],
+            "policy": [{"uri": "2026-01"}],
         },
     }
     resources.update(changes)

@@ -11,12 +11,23 @@ from services.intake import domain
 from services.intake.domain import CaseFilter, CaseRecord
 from services.intake.progress import Milestone
 from services.intake.store import CaseStore
+from shared.contracts import HospitalCaseOutcome
 from shared.contracts.common import Actor
 from shared.envelope import CloudEvent, make_event
 from tests.support import sample_case
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 STAFF = Actor(subject="staff-1", role="intake-staff")
+
+
+def accepted_outcome(submission_id: str) -> HospitalCaseOutcome:
+    return HospitalCaseOutcome(
+        organization_id="org-n",
+        submission_id=submission_id,
+        submitted_case_id="c-1",
+        outcome="accepted",
+        accepted_case_id="c-1",
+    )
 
 
 def new_case(case_id: str, minutes: int = 0, **changes: object) -> CaseRecord:
@@ -59,6 +70,21 @@ class CaseStoreContract:
         assert (again["case_id"], again["digest"]) == ("a", "x")
         claims = await asyncio.gather(*(store.claim("k", case_id=str(n)) for n in range(5)))
         assert len({c["case_id"] for c in claims}) == 1
+
+    async def test_a_submission_is_answered_once(self, store: CaseStore) -> None:
+        answer = make_event(accepted_outcome("e-1"), source="/t", subject="org-n")
+        assert await store.answer_submission("e-1", answer)
+        again = make_event(accepted_outcome("e-1"), source="/t", subject="org-n")
+        assert not await store.answer_submission("e-1", again)
+        both = await asyncio.gather(
+            *(
+                store.answer_submission(
+                    "e-2", make_event(accepted_outcome("e-2"), source="/t", subject="org-n")
+                )
+                for _ in range(4)
+            )
+        )
+        assert sorted(both) == [False, False, False, True]
 
     async def test_milestones_are_kept_once_per_event(self, store: CaseStore) -> None:
         milestone = Milestone("e-1", "expert.assigned", T0, {})

@@ -44,9 +44,15 @@ def test_submission_rules_name_the_field() -> None:
     assert refusal(consent=old_text) == ("unknown_consent_version", "consent.text_version")
 
 
-def test_a_hospital_cites_its_own_consent_text() -> None:
+def test_a_hospital_is_held_to_the_consent_texts_we_show_too() -> None:
     own_text = sample_case().consent.model_copy(update={"text_version": "valley-v3"})
-    domain.check_submission(sample_case(consent=own_text), now=NOW)
+    hospital = sample_case(consent=own_text, submitted_via="hospital-system")
+    with pytest.raises(DomainError) as refused:
+        domain.check_submission(hospital, now=NOW, consent_versions=frozenset({"2026-01"}))
+    assert (refused.value.code, refused.value.field) == (
+        "unknown_consent_version",
+        "consent.text_version",
+    )
 
 
 def test_ages_count_whole_years_up_to_the_last_birthday() -> None:

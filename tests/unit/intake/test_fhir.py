@@ -34,8 +34,10 @@ def test_a_bundle_maps_onto_a_valid_case() -> None:
     assert case.guardian.name == "Rosa Quinterofake" and case.guardian.relationship == "mother"
     assert case.referring_physician.organization == "Valley Pediatrics"
     assert case.urgency == "routine" and case.country == "US"
-    assert case.consent.text_version == "https://valley.example.org/consent/v3"
+    assert case.consent.text_version == "2026-01"
     assert case.hospital_request_id == "REQ-5"
+    assert case.hospital_request_system == "urn:oid:1.2.3.4"
+    assert (case.patient.mrn, case.patient.mrn_system) == ("MRN-77-1234", "urn:oid:1.2.3.4.5")
 
 
 def test_priorities_map_to_urgency_and_relationship_text_wins() -> None:

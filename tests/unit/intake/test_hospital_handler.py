@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import orjson
 import pytest
 
 from services.intake.config import IntakeSettings
 from services.intake.handlers import (
     IntakeContext,
+    _request_key,
     on_hospital_case,
     on_platform_case,
     on_progress,
@@ -17,7 +19,7 @@ from services.intake.handlers import (
 from services.intake.memory_store import InMemoryCaseStore
 from shared.auth import TokenIssuer
 from shared.consumer import Delivery, PermanentError
-from shared.contracts import CaseSubmitted, RecordsUpdated, decode_payload
+from shared.contracts import CaseSubmitted, HospitalCaseOutcome, RecordsUpdated, decode_payload
 from shared.envelope import CloudEvent, make_event
 from tests.support import sample_case
 
@@ -84,6 +86,87 @@ async def test_invalid_or_conflicting_submissions_are_permanent_errors(
     other = hospital("taken", request_id="REQ-9", org="org-other")
     with pytest.raises(PermanentError, match="case_id"):
         await on_hospital_case(delivery(other), ctx=ctx)
+
+
+async def test_an_unknown_consent_version_is_refused_as_on_the_form(ctx: IntakeContext) -> None:
+    other_text = sample_case().consent.model_copy(update={"text_version": "valley-v3"})
+    case = sample_case("c-1", consent=other_text, organization_id="org-n")
+    event = make_event(case, source="/hospitals/n", subject="c-1")
+    with pytest.raises(PermanentError, match=r"^consent.text_version: unknown_consent_version$"):
+        await on_hospital_case(delivery(event), ctx=ctx)
+    assert store_of(ctx).cases == {}
+
+
+def answers(ctx: IntakeContext) -> list[HospitalCaseOutcome]:
+    return [HospitalCaseOutcome.model_validate(e.data) for e in store_of(ctx).answers.values()]
+
+
+async def test_every_submission_is_answered_once_on_the_outcome_topic(
+    ctx: IntakeContext,
+) -> None:
+    first = hospital("n-1", request_id="REQ-1")
+    await on_hospital_case(delivery(first), ctx=ctx)
+    await on_hospital_case(delivery(first), ctx=ctx)  # redelivered: no second answer
+    (accepted,) = answers(ctx)
+    assert (accepted.outcome, accepted.accepted_case_id) == ("accepted", "n-1")
+    assert (accepted.organization_id, accepted.submission_id) == ("org-n", first.id)
+    (answer_event,) = store_of(ctx).answers.values()
+    assert answer_event.type == "hospital.case.outcome" and answer_event.subject == "org-n"
+
+    reused = hospital("n-2", request_id="REQ-1")  # a new case id for the same request
+    await on_hospital_case(delivery(reused), ctx=ctx)
+    rejected = answers(ctx)[-1]
+    assert (rejected.outcome, rejected.code, rejected.field) == (
+        "rejected",
+        "duplicate_request_id",
+        "hospital_request_id",
+    )
+    assert rejected.earlier_case_id == "n-1" and rejected.submitted_case_id == "n-2"
+    assert list(store_of(ctx).cases) == ["n-1"]
+
+    other_text = sample_case().consent.model_copy(update={"text_version": "valley-v3"})
+    refused = make_event(
+        sample_case("n-3", consent=other_text, organization_id="org-n"),
+        source="/hospitals/n",
+        subject="n-3",
+    )
+    with pytest.raises(PermanentError):
+        await on_hospital_case(delivery(refused), ctx=ctx)
+    with pytest.raises(PermanentError):  # redelivered after a failed dead-letter send
+        await on_hospital_case(delivery(refused), ctx=ctx)
+    consent = answers(ctx)[-1]
+    assert (consent.code, consent.field) == ("unknown_consent_version", "consent.text_version")
+    assert consent.message and len(answers(ctx)) == 3
+    for event in store_of(ctx).answers.values():
+        text = orjson.dumps(event.model_dump(mode="json")).decode()
+        patient = sample_case().patient
+        assert patient.given_name not in text and patient.family_name not in text
+        assert str(patient.date_of_birth) not in text
+        assert sample_case().guardian.email not in text and "@" not in text
+
+
+async def test_a_reused_request_id_names_the_earlier_case_only_to_its_own_organization(
+    ctx: IntakeContext,
+) -> None:
+    # The request key is per organization; a sender naming no organization is keyed by source,
+    # and a case opened under that key by another sender must not be named.
+    await ctx.store.claim(_request_key("org-n", "REQ-1"), case_id="other-1")
+    await on_hospital_case(delivery(hospital("n-1", request_id="REQ-1")), ctx=ctx)
+    (rejected,) = answers(ctx)
+    assert rejected.code == "duplicate_request_id" and rejected.earlier_case_id is None
+
+
+async def test_a_case_id_of_another_sender_is_answered_as_taken(ctx: IntakeContext) -> None:
+    await on_hospital_case(delivery(hospital("taken")), ctx=ctx)
+    with pytest.raises(PermanentError):
+        await on_hospital_case(delivery(hospital("taken", "REQ-9", org="org-other")), ctx=ctx)
+    taken = answers(ctx)[-1]
+    assert (taken.organization_id, taken.code, taken.field) == (
+        "org-other",
+        "case_id_taken",
+        "case_id",
+    )
+    assert taken.accepted_case_id is None and taken.earlier_case_id is None
 
 
 async def test_a_case_that_bypassed_intake_is_recorded_and_not_republished(

@@ -104,9 +104,9 @@ def expert_assigned(case_id: str = "case-0001", *, team: bool = True) -> ExpertA
     )
 
 
-def opened(case_id: str = "case-0001", language: str = "en") -> ReportRecord:
+def opened(case_id: str = "case-0001", language: str = "en", **changes: Any) -> ReportRecord:
     record = ReportRecord(case_id=case_id)
-    record = lifecycle.case_submitted(record, case_submitted(case_id, language), NOW)
+    record = lifecycle.case_submitted(record, case_submitted(case_id, language, **changes), NOW)
     record = lifecycle.records_ready(record, records_ready(case_id))
     return lifecycle.expert_assigned(record, expert_assigned(case_id), NOW)
 
