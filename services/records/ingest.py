@@ -20,6 +20,7 @@ from pathlib import Path
 from services.records import access, content_types, handlers, rules
 from services.records.archive import SafeArchive
 from services.records.dicom import MediaDirectory, NotDicom, has_preamble, read_header
+from services.records.document_content import check_document
 from services.records.domain import CaseRecord, DocumentEntry
 from services.records.handlers import Ports
 from services.records.imaging import InstanceHeader
@@ -126,6 +127,8 @@ async def _receive_document(
     media_type: str,
     upload: SpooledFile,
 ) -> DocumentReceipt:
+    # Parsed before anything is stored: a damaged file leaves no object and no entry.
+    await asyncio.to_thread(check_document, upload.path, media_type)
     case = await handlers.load_case(ports, principal, "upload", case_id)
     case.ensure_open()
     existing = case.document_with(upload.sha256, kind)
@@ -264,7 +267,7 @@ class DicomBatch:
             self.report.skipped_files += 1
             return None
         except NotDicom as exc:
-            raise _not_dicom(candidate.label, str(exc)) from None
+            raise _not_dicom(candidate.label, str(exc), exc.code) from None
 
     def _commit(self, case: CaseRecord) -> list[Payload]:
         access.check_case(self._principal, self._action, case, self._case_id)
@@ -303,8 +306,8 @@ def _instance_record(case_id: str, header: InstanceHeader, candidate: Candidate)
     )
 
 
-def _not_dicom(label: str, why: str) -> ApiError:
-    return ApiError(422, "not_dicom", f"file: {label} is not usable DICOM: {why}", "file")
+def _not_dicom(label: str, why: str, code: str = "not_dicom") -> ApiError:
+    return ApiError(422, code, f"file: {label} is not usable DICOM: {why}", "file")
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
