@@ -91,6 +91,19 @@ def read_header(path: Path) -> InstanceHeader:
             raise NotDicom("its header holds values that cannot be decoded") from None
 
 
+def readable_uids(path: Path) -> tuple[str, str]:
+    """(SOP Class UID, SOP Instance UID) of a file that was refused, for STOW's report: each
+    only if it can be read and is valid, else empty."""
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        found = (_text(ds, "SOPClassUID"), _text(ds, "SOPInstanceUID"))
+        for uid in found:
+            validate_value("UI", uid, config.RAISE)
+        return found
+    except Exception:
+        return "", ""
+
+
 def _checked_header(ds: Dataset, fp: IO[bytes], size: int) -> InstanceHeader:
     if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
         raise MediaDirectory

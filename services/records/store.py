@@ -69,6 +69,7 @@ class RecordsStore:
         await self.cases.create_index([("organization_id", ASCENDING)])
         await self.cases.create_index([("expert_ids", ASCENDING)])
         await self.cases.create_index([("study_uids", ASCENDING)])
+        await self.cases.create_index([("patient_key", ASCENDING)])
 
     async def load(self, case_id: str) -> CaseRecord | None:
         return case_of(await self.documents.load(case_id))
@@ -77,6 +78,12 @@ class RecordsStore:
         """The ids of the cases matching an access query (see access.py)."""
         cursor = self.cases.find(query, projection={"_id": 1})
         return [str(doc["_id"]) async for doc in cursor]
+
+    async def open_cases_of_patient(self, organization_id: str, keys: Sequence[str]) -> list[str]:
+        """The open cases of an organization whose MRN (as patient_key) is one of `keys`."""
+        query = {"organization_id": organization_id, "patient_key": {"$in": list(keys)}}
+        cursor = self.cases.find({**query, "status": {"$ne": "cancelled"}}, projection={"_id": 1})
+        return [str(doc["_id"]) async for doc in cursor.limit(2)]
 
     async def cases_with_imaging(self, query: Document) -> AsyncGenerator[CaseRecord]:
         """The cases matching an access query that hold studies, in case-id order (so QIDO's

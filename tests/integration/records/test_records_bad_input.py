@@ -171,7 +171,14 @@ async def test_stow_with_a_part_that_is_not_dicom_stores_nothing(records: Record
         content=body,
         headers={**records.auth(), "Content-Type": content_type},
     )
-    assert "part 2" in refused(response, 422, "not_dicom")["message"]
+    # PS3.18 10.5.3: nothing stored is a 409 whose FailedSOPSequence gives each instance's
+    # FailureReason: C000H for the part that is not DICOM, 0110H for those refused with it.
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/dicom+json"
+    failures = response.json()["00081198"]["Value"]
+    reasons = sorted(f["00081197"]["Value"][0] for f in failures)
+    assert reasons == [0x0110, 0x0110, 0xC000]
+    assert "00081199" not in response.json()
     wrong = await records.client.post(
         "/dicomweb/studies?case_id=case-stow",
         content=body,
