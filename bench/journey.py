@@ -23,8 +23,15 @@ from shared.envelope import encode, make_event
 from shared.settings import StackSettings
 
 HOSPITAL_TOPIC = "hospital.case.submitted"
+# A one-page PDF, small and whole (records parses documents before keeping them).
+PATHOLOGY_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 DOCUMENTS = {
-    "pathology-report": ("path.pdf", b"%PDF-1.7\n% pathology report\n"),
+    "pathology-report": ("path.pdf", PATHOLOGY_PDF),
     "treatment-records": ("plan.txt", b"Cycle 1: vincristine, cisplatin\n"),
     "current-medications": ("meds.txt", b"ondansetron 4 mg as needed\n"),
 }

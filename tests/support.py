@@ -73,3 +73,25 @@ def sample_case(case_id: str = "case-0001", **changes: object) -> CaseSubmitted:
 
 def sample_event(case_id: str = "case-0001", **changes: object) -> CloudEvent:
     return make_event(sample_case(case_id, **changes), source="/tests", subject=case_id)
+
+
+def sample_pdf(text: str = "pathology") -> bytes:
+    """A small well-formed one-page PDF (cross-reference table with true offsets), whose
+    content stream holds `text`, so two calls with other text give other bytes."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R>>",
+        b"<</Length %d>>stream\n%s\nendstream" % (len(stream), stream),
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

@@ -28,7 +28,8 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     "read-checklist": CASE_SCOPED | STAFF,
     # Experts: only cases offered or assigned to them (CaseRecord.experts).
     "read-documents": CASE_SCOPED | STAFF | {"expert"},
-    "read-imaging": STAFF | {"expert"},
+    # A hospital's system: its own organization's cases (what its PACS sent, for example).
+    "read-imaging": STAFF | {"expert", "hospital-system"},
     "manage-records": STAFF,
 }
 

@@ -1,9 +1,11 @@
 """A CaseRecord as a MongoDB document and back (dates as ISO strings; UIDs never as keys,
 because the dots in them would read as paths).
 
-Two derived top-level lists, `expert_ids` and `study_uids`, exist only so that listings can
-filter on an index: the store only uses an index for equality on a top-level field, never on a
-path into `experts` or `studies`. They are rewritten with every change and never read back."""
+Two derived top-level lists, `expert_ids` and `study_uids`, and `patient_key` (the MRN as
+identity.patient_key normalizes it, for STOW-RS naming its case by PatientID) exist only so
+that lookups can filter on an index: the store only uses an index for equality on a top-level
+field, never on a path into `experts`, `studies` or `patient`. They are rewritten with every
+change and never read back."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from services.records.domain import (
     RecordsRequestEntry,
     Waiver,
 )
-from services.records.identity import CasePatient
+from services.records.identity import CasePatient, patient_key
 from services.records.imaging import SeriesSummary, StudySummary
 from shared.mongo import Document
 
@@ -47,6 +49,7 @@ def case_to_document(case: CaseRecord) -> Document:
         "ready_at": case.ready_at,
         "expert_ids": sorted(case.experts),
         "study_uids": [*case.studies, *(c.study_instance_uid for c in case.deidentified)],
+        "patient_key": patient_key(case.patient.mrn) if case.patient and case.patient.mrn else None,
     }
 
 
@@ -86,6 +89,8 @@ def _study_to_document(study: StudySummary) -> dict[str, Any]:
         "series": [asdict(s) for s in study.series.values()],
         "identity_checked": sorted(study.identity_checked),
         "identity_mismatched": sorted(study.identity_mismatched),
+        "patient_name": study.patient_name,
+        "patient_id": study.patient_id,
     }
 
 
@@ -97,6 +102,9 @@ def _study_from_document(doc: Document) -> StudySummary:
         series={s["series_instance_uid"]: SeriesSummary(**s) for s in doc.get("series", [])},
         identity_checked=set(doc.get("identity_checked", [])),
         identity_mismatched=set(doc.get("identity_mismatched", [])),
+        # Studies stored before QIDO named the patient have neither.
+        patient_name=doc.get("patient_name", ""),
+        patient_id=doc.get("patient_id", ""),
     )
 
 

@@ -45,12 +45,14 @@ def sniff(head: bytes) -> str | None:
         return JPEG
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return ZIP
-    if head and _looks_like_text(head):
+    if head and looks_like_text(head):
         return TEXT
     return None
 
 
-def _looks_like_text(head: bytes) -> bool:
+def looks_like_text(head: bytes) -> bool:
+    """No control characters, and UTF-8 or (rarely C1) Latin-1; a cut character at the end
+    of the sample is forgiven."""
     if any(byte in _CONTROL for byte in head):
         return False
     try:

@@ -15,9 +15,11 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-from pydicom import Dataset, config, dcmread
+from pydicom import DataElement, Dataset, config, dcmread
+from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
+from pydicom.valuerep import VR, validate_value
 
 from services.records.identity import DicomPatient
 from services.records.imaging import InstanceHeader
@@ -32,11 +34,23 @@ LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 MAX_DEPTH = 16
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+VALID_VRS = frozenset(vr.value.encode() for vr in VR)
+# Bytes per value of the binary VRs: a length that is not a multiple was cut or shifted.
+VALUE_SIZE = {b"AT": 4, b"FD": 8, b"FL": 4, b"OD": 8, b"OF": 4, b"OL": 4, b"OV": 8, b"OW": 2,
+              b"SL": 4, b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}  # fmt: skip
+STANDARD_ROOT = "1.2.840.10008."
 
 
 class NotDicom(Exception):
     """The file is not a readable, complete DICOM Part 10 file; the message names no values."""
+
+    code = "not_dicom"
+
+
+class InvalidDicom(NotDicom):
+    """A whole DICOM file whose header breaks the standard: a UID, a VR or the file meta."""
+
+    code = "invalid_dicom"
 
 
 class MediaDirectory(Exception):
@@ -77,6 +91,19 @@ def read_header(path: Path) -> InstanceHeader:
             raise NotDicom("its header holds values that cannot be decoded") from None
 
 
+def readable_uids(path: Path) -> tuple[str, str]:
+    """(SOP Class UID, SOP Instance UID) of a file that was refused, for STOW's report: each
+    only if it can be read and is valid, else empty."""
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        found = (_text(ds, "SOPClassUID"), _text(ds, "SOPInstanceUID"))
+        for uid in found:
+            validate_value("UI", uid, config.RAISE)
+        return found
+    except Exception:
+        return "", ""
+
+
 def _checked_header(ds: Dataset, fp: IO[bytes], size: int) -> InstanceHeader:
     if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
         raise MediaDirectory
@@ -86,7 +113,64 @@ def _checked_header(ds: Dataset, fp: IO[bytes], size: int) -> InstanceHeader:
         walker.walk(encoding)
         if not walker.pixels_seen and _is_image(ds):
             raise NotDicom("it is an image but ends before its pixel data")
+    _check_uids(ds.file_meta, 0)
+    _check_uids(ds, 0)
+    _check_file_meta(ds)
     return _header(ds)
+
+
+def _check_uids(ds: Dataset, depth: int) -> None:
+    """Every element the dictionary calls a UID is written as one, with valid UIDs in it."""
+    for raw in ds.elements():
+        if raw.tag.is_private or raw.tag in PIXEL_TAGS:
+            continue
+        element = ds[raw.tag]  # converted: the VR of an implicit VR file comes from here
+        known = _dictionary_vr(element.tag)
+        if element.VR == "SQ" and depth < MAX_DEPTH:
+            for item in element.value:
+                _check_uids(item, depth + 1)
+        elif known == "UI" or element.VR == "UI":
+            _check_uid_element(element, known)
+
+
+def _check_uid_element(element: DataElement, known: str | None) -> None:
+    name = element.keyword or str(element.tag)
+    if element.VR not in ("UI", "UN") or known not in ("UI", None):
+        raise InvalidDicom(f"its {name} is not written as a UID (VR {element.VR})")
+    values = element.value if element.VM > 1 else [element.value]
+    for value in values:
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value or "")
+        text = text.rstrip("\x00 ")
+        if not text:
+            continue
+        try:
+            validate_value("UI", text, config.RAISE)
+        except ValueError:  # its message quotes the value: not passed on
+            raise InvalidDicom(f"its {name} is not a valid UID") from None
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
+def _check_file_meta(ds: Dataset) -> None:
+    """PS3.10 7.1: the file meta names the kind of instance the data set holds, and its
+    transfer syntax. A Media Storage SOP Instance UID that differs from the data set's is
+    tolerated: anonymizers often rewrite one and not the other, and the index uses the data
+    set's."""
+    for meta in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID"):
+        if not str(ds.file_meta.get(meta, "")).rstrip("\x00 "):
+            raise InvalidDicom(f"its file meta has no {meta}")
+    if str(ds.file_meta.MediaStorageSOPClassUID).rstrip("\x00 ") != _text(ds, "SOPClassUID"):
+        raise InvalidDicom("its MediaStorageSOPClassUID is not the SOPClassUID of its data set")
+    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")).rstrip("\x00 "))
+    if not syntax:
+        raise InvalidDicom("its file meta has no TransferSyntaxUID")
+    if syntax.startswith(STANDARD_ROOT) and not syntax.is_transfer_syntax:
+        raise InvalidDicom("its TransferSyntaxUID is not a transfer syntax")
 
 
 def _is_image(ds: Dataset) -> bool:
@@ -123,8 +207,10 @@ def _uid(ds: Dataset, keyword: str) -> str:
     value = _text(ds, keyword)
     if not value:
         raise NotDicom(f"it has no {keyword}")
-    if len(value) > 64 or not _UID.match(value):
-        raise NotDicom(f"its {keyword} is not a valid UID")
+    try:
+        validate_value("UI", value, config.RAISE)
+    except ValueError:
+        raise InvalidDicom(f"its {keyword} is not a valid UID") from None
     return value
 
 
@@ -208,6 +294,8 @@ class _Walker:
             if group == 0xFFFE:
                 raise NotDicom("its header holds a misplaced item")
             vr = b"" if implicit else head[4:6]
+            if vr and vr not in VALID_VRS:
+                raise InvalidDicom(f"its element ({group:04X},{element:04X}) has no valid VR")
             if implicit:
                 (length,), header = struct.unpack(f"{order}I", head[4:]), 8
             elif vr in LONG_VRS:
@@ -215,6 +303,9 @@ class _Walker:
             else:
                 (length,), header = struct.unpack(f"{order}H", head[6:]), 8
             tag = group << 16 | element
+            size = VALUE_SIZE.get(vr)
+            if size and length != UNDEFINED_LENGTH and length % size:
+                raise InvalidDicom(f"its element ({group:04X},{element:04X}) does not fit its VR")
             self.pixels_seen = self.pixels_seen or tag in PIXEL_TAGS
             position += header
             if length != UNDEFINED_LENGTH:

@@ -1,8 +1,9 @@
 """DICOMweb representations (PS3.18): QIDO-RS results as application/dicom+json, WADO-RS bodies
 as multipart/related, STOW-RS responses. Pure functions over the index; no I/O.
 
-QIDO results carry no patient attributes: the caller chose the case, and names and birth dates
-are in the files for those who may read them.
+QIDO study results name the patient (PatientName, PatientID, as the first stored instance
+wrote them): everyone who may search a study may also retrieve its files, which hold the same
+names. De-identified copies name nobody.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from datetime import date
 from typing import Any
 
 from services.records.domain import DeidentifiedCopy
-from services.records.imaging import InstanceHeader, StudySummary
+from services.records.imaging import (
+    DUPLICATE_SOP_INSTANCE,
+    FailedInstance,
+    InstanceHeader,
+    StudySummary,
+)
 from services.records.store import InstanceRecord
 
 DICOM_JSON = "application/dicom+json"
-# DIMSE status 0111H: a SOP instance with this UID is already held (with other bytes).
-DUPLICATE_SOP_INSTANCE = 0x0111
-
 Attributes = dict[str, dict[str, Any]]
 
 
@@ -34,11 +37,14 @@ def _da(value: date | None) -> str | None:
 
 def study_result(study: StudySummary, base_url: str) -> Attributes:
     uid = study.study_instance_uid
+    name = {"Alphabetic": study.patient_name} if study.patient_name else None
     return {
         **_attr("00080020", "DA", _da(study.study_date)),
         **_attr("00080061", "CS", *study.modalities),
         **_attr("00081030", "LO", study.description),
         **_attr("00081190", "UR", f"{base_url}/dicomweb/studies/{uid}"),
+        **_attr("00100010", "PN", name),
+        **_attr("00100020", "LO", study.patient_id),
         **_attr("0020000D", "UI", uid),
         **_attr("00201206", "IS", len(study.series)),
         **_attr("00201208", "IS", study.instance_count),
@@ -108,9 +114,13 @@ def instance_url(base_url: str, i: InstanceRecord | InstanceHeader) -> str:
 
 
 def stow_response(
-    stored: Sequence[InstanceHeader], failed: Sequence[InstanceHeader], base_url: str
+    stored: Sequence[InstanceHeader],
+    conflicts: Sequence[InstanceHeader],
+    base_url: str,
+    failed: Sequence[FailedInstance] = (),
 ) -> Attributes:
-    """ReferencedSOPSequence for what is held (new or identical), FailedSOPSequence for the rest."""
+    """ReferencedSOPSequence for what is held (new or identical), FailedSOPSequence with a
+    FailureReason for each instance that is not: a conflicting copy, or one of a refused request."""
     referenced = [
         {
             **_attr("00081150", "UI", h.sop_class_uid),
@@ -119,13 +129,20 @@ def stow_response(
         }
         for h in stored
     ]
+    refused = [
+        *(
+            FailedInstance(h.sop_class_uid, h.sop_instance_uid, DUPLICATE_SOP_INSTANCE)
+            for h in conflicts
+        ),
+        *failed,
+    ]
     failures = [
         {
-            **_attr("00081150", "UI", h.sop_class_uid),
-            **_attr("00081155", "UI", h.sop_instance_uid),
-            **_attr("00081197", "US", DUPLICATE_SOP_INSTANCE),
+            **_attr("00081150", "UI", f.sop_class_uid),
+            **_attr("00081155", "UI", f.sop_instance_uid),
+            **_attr("00081197", "US", f.reason),
         }
-        for h in failed
+        for f in refused
     ]
     body: Attributes = {}
     studies = {h.study_instance_uid for h in stored}

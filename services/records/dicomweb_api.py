@@ -1,15 +1,21 @@
 """DICOMweb routes: STOW-RS for a PACS to push, QIDO-RS to search, WADO-RS to retrieve.
 
-A STOW request names its case with the `case_id` query parameter; a token scoped to exactly
-one case may leave it out. QIDO and WADO answer only for cases the caller may read. A request
-naming a study is audited under the cases whose instances it served or, when it served none
-(refused, or no such instance), under every case holding the study.
+A STOW request's case is, in this order: the per-case base URL (`/dicomweb/cases/{case_id}`,
+so a stock client configured with it needs nothing else), the `case_id` query parameter (not
+standard, kept for older senders), the one case a case-scoped token names, or, for a hospital's
+system, the open case of its organization whose MRN the first instance's PatientID (or
+OtherPatientIDs) gives; every instance must then name that patient. QIDO and WADO answer only
+for cases the caller may read. A request naming a study is audited under the cases whose
+instances it served or, when it served none (refused, or no such instance), under every case
+holding the study.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,10 +23,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.records import access, dicomweb, ingest
 from services.records.deps import CallerDep, PortsDep
+from services.records.dicom import NotDicom, read_header, readable_uids
 from services.records.domain import CaseRecord
 from services.records.handlers import Ports, load_case
+from services.records.identity import patient_key
+from services.records.imaging import CANNOT_UNDERSTAND, FailedInstance
 from services.records.store import InstanceRecord
-from services.records.uploads import spooled, stream_multipart
+from services.records.uploads import SpooledFile, spooled, stream_multipart
 from shared.audit import audit_case
 from shared.auth import Principal
 from shared.errors import ApiError
@@ -64,25 +73,45 @@ async def _audit_study(request: Request, ports: Ports, study: str, served: set[s
     audit_case(request, *(sorted(served) or await ports.store.cases_holding_study(study)))
 
 
-@router.post(
-    "/studies",
-    response_model=None,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {'multipart/related; type="application/dicom"': {"schema": {}}},
-        }
-    },
-)
+STOW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {'multipart/related; type="application/dicom"': {"schema": {}}},
+    }
+}
+
+
+@router.post("/cases/{case_id}/studies", response_model=None, openapi_extra=STOW_BODY)
+async def store_case_instances(
+    request: Request, case_id: str, principal: CallerDep, ports: PortsDep
+) -> JSONResponse:
+    """STOW-RS at the case's own DICOMweb base URL: store DICOM instances in this case."""
+    return await _store(request, principal, ports, case_id)
+
+
+@router.post("/studies", response_model=None, openapi_extra=STOW_BODY)
 async def store_instances(
     request: Request,
     principal: CallerDep,
     ports: PortsDep,
-    case_id: Annotated[str | None, Query(description="The case the instances belong to.")] = None,
+    case_id: Annotated[
+        str | None, Query(description="Not standard: the case, for senders that name it so.")
+    ] = None,
 ) -> JSONResponse:
-    """STOW-RS: store DICOM instances (multipart/related; type="application/dicom")."""
-    case_id = _stow_case(principal, case_id)
-    (await load_case(ports, principal, "stow", case_id)).ensure_open()
+    """STOW-RS: store DICOM instances; the case comes from the token or the instances' PatientID."""
+    return await _store(request, principal, ports, case_id)
+
+
+async def _store(
+    request: Request, principal: Principal, ports: Ports, case_id: str | None
+) -> JSONResponse:
+    """200 all stored; 202 some held and some conflicting copies (0111H); 409 nothing stored,
+    a FailedSOPSequence giving each instance's Failure Reason; 400 a malformed body, 415 a
+    wrong media type (as JSON errors, as is `case_not_identified`)."""
+    case_id = case_id or _case_of_token(principal)
+    if case_id:  # refused before reading the body: a stranger's gigabytes never land
+        audit_case(request, case_id)
+        (await load_case(ports, principal, "stow", case_id)).ensure_open()
     async with spooled(ports.settings.spool_dir) as spool:
         parts = stream_multipart(
             request.stream(),
@@ -92,10 +121,25 @@ async def store_instances(
             spool=spool,
             max_bytes=ports.settings.max_upload_bytes,
         )
-        report = await ingest.receive_stow(ports, principal=principal, case_id=case_id, parts=parts)
+        patient = None
+        if not case_id:
+            first = await anext(parts, None)
+            if first is None:
+                raise ApiError(400, "malformed_body", "the request holds no DICOM parts", "file")
+            found = await _case_of_patient(ports, principal, first)
+            if isinstance(found, FailedInstance):
+                body = dicomweb.stow_response([], [], _base(request), [found])
+                return JSONResponse(body, status_code=409, media_type=dicomweb.DICOM_JSON)
+            case_id, patient = found
+            audit_case(request, case_id)
+            parts = _chained(first, parts)
+        report = await ingest.receive_stow(
+            ports, principal=principal, case_id=case_id, parts=parts, patient=patient
+        )
     held = [*report.stored, *report.duplicates]
-    content = dicomweb.stow_response(held, report.conflicts, _base(request))
-    status = 200 if not report.conflicts else (202 if held else 409)
+    content = dicomweb.stow_response(held, report.conflicts, _base(request), report.failed)
+    # 409: nothing stored (PS3.18 10.5.3); 202: stored, with conflicting copies refused.
+    status = 409 if report.failed or not held else (202 if report.conflicts else 200)
     return JSONResponse(content, status_code=status, media_type=dicomweb.DICOM_JSON)
 
 
@@ -109,7 +153,8 @@ async def search_studies(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
-    """QIDO-RS: the studies of the cases the caller may read (filter by `case_id`)."""
+    """QIDO-RS: the studies of the cases the caller may read, naming the patient (filter by
+    `case_id`)."""
     served: set[str] = set()
     try:
         visible = access.visible_cases_query(principal, "read-imaging")
@@ -209,14 +254,49 @@ async def retrieve_instance(
     return _multipart(ports, [found], f"instance {sop}")
 
 
-def _stow_case(principal: Principal, case_id: str | None) -> str:
-    if case_id:
-        return case_id
-    if len(principal.case_ids) == 1:
-        return next(iter(principal.case_ids))
-    raise ApiError(
-        422, "invalid_field", "case_id: name the case the instances belong to", "case_id"
-    )
+def _case_of_token(principal: Principal) -> str | None:
+    return next(iter(principal.case_ids)) if len(principal.case_ids) == 1 else None
+
+
+async def _case_of_patient(
+    ports: Ports, principal: Principal, first: SpooledFile
+) -> tuple[str, str] | FailedInstance:
+    """A hospital's system: the open case of its organization for the patient the first
+    instance names, and that patient's MRN key; the first instance's failure if unreadable."""
+    if principal.role != "hospital-system" or not principal.organization:
+        access.check_role(principal, "stow")
+        raise _case_not_identified("name the case: store at /dicomweb/cases/{case_id}/studies")
+    try:
+        header = await asyncio.to_thread(read_header, first.path)
+    except NotDicom:
+        sop_class, sop = await asyncio.to_thread(readable_uids, first.path)
+        return FailedInstance(sop_class, sop, CANNOT_UNDERSTAND)
+    patient = header.patient
+    keys = {patient_key(i) for i in (patient.patient_id, *patient.other_ids)} - {""}
+    cases = await ports.store.open_cases_of_patient(principal.organization, sorted(keys))
+    if len(cases) != 1:
+        raise _case_not_identified(
+            "the first instance's PatientID names no single open case of your organization; "
+            "store at /dicomweb/cases/{case_id}/studies"
+        )
+    case = await load_case(ports, principal, "stow", cases[0])
+    case.ensure_open()
+    mrn = case.patient.mrn if case.patient else None
+    if not mrn:  # the case's MRN was removed since the index was written
+        raise _case_not_identified("the case has no MRN to match the instances with")
+    return case.case_id, patient_key(mrn)
+
+
+def _case_not_identified(why: str) -> ApiError:
+    return ApiError(422, "case_not_identified", f"case_id: {why}", "case_id")
+
+
+async def _chained(
+    first: SpooledFile, rest: AsyncIterator[SpooledFile]
+) -> AsyncIterator[SpooledFile]:
+    yield first
+    async for part in rest:
+        yield part
 
 
 def _check_accept(request: Request) -> None:

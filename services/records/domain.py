@@ -167,7 +167,11 @@ class CaseRecord:
             study = self.studies.get(header.study_instance_uid)
             if study is None:
                 study = StudySummary(
-                    header.study_instance_uid, header.study_date, header.study_description
+                    header.study_instance_uid,
+                    header.study_date,
+                    header.study_description,
+                    patient_name=header.patient.name[:324],
+                    patient_id=header.patient.patient_id[:64],
                 )
                 self.studies[header.study_instance_uid] = study
             study.add(header, size_bytes)

@@ -83,3 +83,8 @@ def _tokens(text: str) -> list[str]:
 
 def _identifier(value: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", value.upper())
+
+
+def patient_key(identifier: str) -> str:
+    """A medical record number as compared: letters and digits only, upper case."""
+    return _identifier(identifier)

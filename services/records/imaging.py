@@ -30,6 +30,21 @@ class InstanceHeader:
     patient: DicomPatient = field(default_factory=DicomPatient)
 
 
+# STOW-RS Failure Reasons (PS3.4 Annex B.2.3, as PS3.18 10.5.3 uses them).
+PROCESSING_FAILURE = 0x0110  # here: not stored because another instance of the request failed
+DUPLICATE_SOP_INSTANCE = 0x0111  # a SOP instance with this UID is already held, other bytes
+CANNOT_UNDERSTAND = 0xC000  # not a whole, valid DICOM instance
+
+
+@dataclass(frozen=True)
+class FailedInstance:
+    """An instance of a STOW request that was not stored; UIDs are empty when unreadable."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    reason: int
+
+
 @dataclass
 class SeriesSummary:
     series_instance_uid: str
@@ -49,6 +64,9 @@ class StudySummary:
     series: dict[str, SeriesSummary] = field(default_factory=dict)
     identity_checked: set[str] = field(default_factory=set)
     identity_mismatched: set[str] = field(default_factory=set)
+    # As the first instance stored names the patient (PN and LO as written), for QIDO-RS.
+    patient_name: str = ""
+    patient_id: str = ""
 
     @property
     def modalities(self) -> list[str]:

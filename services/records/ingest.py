@@ -19,10 +19,23 @@ from pathlib import Path
 
 from services.records import access, content_types, handlers, rules
 from services.records.archive import SafeArchive
-from services.records.dicom import MediaDirectory, NotDicom, has_preamble, read_header
+from services.records.dicom import (
+    MediaDirectory,
+    NotDicom,
+    has_preamble,
+    read_header,
+    readable_uids,
+)
+from services.records.document_content import check_document
 from services.records.domain import CaseRecord, DocumentEntry
 from services.records.handlers import Ports
-from services.records.imaging import InstanceHeader
+from services.records.identity import patient_key
+from services.records.imaging import (
+    CANNOT_UNDERSTAND,
+    PROCESSING_FAILURE,
+    FailedInstance,
+    InstanceHeader,
+)
 from services.records.store import InstanceRecord
 from services.records.uploads import Spool, SpooledFile
 from shared.auth import Principal
@@ -48,6 +61,8 @@ class DicomReport:
     stored: list[InstanceHeader] = field(default_factory=list)
     duplicates: list[InstanceHeader] = field(default_factory=list)
     conflicts: list[InstanceHeader] = field(default_factory=list)
+    # STOW-RS only: a request with an instance it cannot take stores nothing and lists each.
+    failed: list[FailedInstance] = field(default_factory=list)
     skipped_files: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -98,9 +113,16 @@ async def receive_upload(
 
 
 async def receive_stow(
-    ports: Ports, *, principal: Principal, case_id: str, parts: AsyncIterator[SpooledFile]
+    ports: Ports,
+    *,
+    principal: Principal,
+    case_id: str,
+    parts: AsyncIterator[SpooledFile],
+    patient: str | None = None,
 ) -> DicomReport:
-    """STOW-RS: every part must be a whole DICOM instance; parts are stored as they arrive."""
+    """STOW-RS: parts are stored as they arrive; if any is not a whole, valid DICOM instance
+    (or, with `patient`, names another patient), nothing is stored and `failed` lists every
+    instance with its Failure Reason."""
 
     async def checked() -> AsyncIterator[Candidate]:
         number = 0
@@ -112,9 +134,9 @@ async def receive_stow(
                 )
             yield Candidate(part.path, part.size_bytes, part.sha256, part.head, f"part {number}")
         if not number:
-            raise ApiError(422, "empty_file", "the request holds no DICOM parts", "file")
+            raise ApiError(400, "malformed_body", "the request holds no DICOM parts", "file")
 
-    batch = DicomBatch(ports, principal, case_id, "stow")
+    batch = DicomBatch(ports, principal, case_id, "stow", collect_failures=True, patient=patient)
     return await batch.run(checked(), lenient=False)
 
 
@@ -126,6 +148,8 @@ async def _receive_document(
     media_type: str,
     upload: SpooledFile,
 ) -> DocumentReceipt:
+    # Parsed before anything is stored: a damaged file leaves no object and no entry.
+    await asyncio.to_thread(check_document, upload.path, media_type)
     case = await handlers.load_case(ports, principal, "upload", case_id)
     case.ensure_open()
     existing = case.document_with(upload.sha256, kind)
@@ -185,8 +209,17 @@ class DicomBatch:
     to the case in one write; on any failure, everything this upload stored is removed."""
 
     def __init__(
-        self, ports: Ports, principal: Principal, case_id: str, action: access.Action
+        self,
+        ports: Ports,
+        principal: Principal,
+        case_id: str,
+        action: access.Action,
+        *,
+        collect_failures: bool = False,
+        patient: str | None = None,
     ) -> None:
+        self._collect_failures = collect_failures
+        self._patient = patient
         self._ports = ports
         self._principal = principal
         self._case_id = case_id
@@ -202,6 +235,8 @@ class DicomBatch:
         started = time.perf_counter()
         try:
             await self._store_all(candidates, lenient)
+            if self.report.failed:
+                return await self._refuse()
             found = self._claimed or self.report.duplicates or self.report.conflicts
             if not found:
                 raise ApiError(422, "not_dicom", "file: the archive holds no DICOM files", "file")
@@ -227,10 +262,24 @@ class DicomBatch:
         except BaseExceptionGroup as failures:
             raise _first_leaf(failures) from None
 
+    async def _refuse(self) -> DicomReport:
+        """Nothing of a request with a failed instance is kept; every instance is listed."""
+        await self._roll_back()
+        held = [header for header, _ in self._claimed] + self.report.duplicates
+        self.report.failed += [
+            FailedInstance(h.sop_class_uid, h.sop_instance_uid, PROCESSING_FAILURE) for h in held
+        ]
+        self._claimed, self.report.duplicates = [], []
+        log.info("stow refused", extra={"case_id": self._case_id, "count": len(self.report.failed)})
+        return self.report
+
     async def _store_one(self, candidate: Candidate, lenient: bool) -> None:
         try:
-            header = await self._header(candidate, lenient)
+            header = await self._checked_header(candidate, lenient)
             if header is None:
+                return
+            if self.report.failed:  # the request is refused already: check, do not store
+                self._fail(header, PROCESSING_FAILURE)
                 return
             record = _instance_record(self._case_id, header, candidate)
             settings = self._ports.settings
@@ -252,6 +301,25 @@ class DicomBatch:
         finally:
             await asyncio.to_thread(candidate.path.unlink, missing_ok=True)
 
+    async def _checked_header(self, candidate: Candidate, lenient: bool) -> InstanceHeader | None:
+        """The header, or None when the file is skipped or (collecting failures) refused."""
+        try:
+            header = await self._header(candidate, lenient)
+        except ApiError:
+            if not self._collect_failures:
+                raise
+            sop_class, sop = await asyncio.to_thread(readable_uids, candidate.path)
+            self.report.failed.append(FailedInstance(sop_class, sop, CANNOT_UNDERSTAND))
+            return None
+        if header is not None and self._patient and not _names_patient(header, self._patient):
+            self._fail(header, CANNOT_UNDERSTAND)
+            return None
+        return header
+
+    def _fail(self, header: InstanceHeader, reason: int) -> None:
+        failed = FailedInstance(header.sop_class_uid, header.sop_instance_uid, reason)
+        self.report.failed.append(failed)
+
     async def _header(self, candidate: Candidate, lenient: bool) -> InstanceHeader | None:
         if not has_preamble(candidate.head):
             if lenient:
@@ -264,7 +332,7 @@ class DicomBatch:
             self.report.skipped_files += 1
             return None
         except NotDicom as exc:
-            raise _not_dicom(candidate.label, str(exc)) from None
+            raise _not_dicom(candidate.label, str(exc), exc.code) from None
 
     def _commit(self, case: CaseRecord) -> list[Payload]:
         access.check_case(self._principal, self._action, case, self._case_id)
@@ -303,8 +371,13 @@ def _instance_record(case_id: str, header: InstanceHeader, candidate: Candidate)
     )
 
 
-def _not_dicom(label: str, why: str) -> ApiError:
-    return ApiError(422, "not_dicom", f"file: {label} is not usable DICOM: {why}", "file")
+def _names_patient(header: InstanceHeader, key: str) -> bool:
+    ids = (header.patient.patient_id, *header.patient.other_ids)
+    return any(patient_key(i) == key for i in ids)
+
+
+def _not_dicom(label: str, why: str, code: str = "not_dicom") -> ApiError:
+    return ApiError(422, code, f"file: {label} is not usable DICOM: {why}", "file")
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

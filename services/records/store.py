@@ -69,6 +69,7 @@ class RecordsStore:
         await self.cases.create_index([("organization_id", ASCENDING)])
         await self.cases.create_index([("expert_ids", ASCENDING)])
         await self.cases.create_index([("study_uids", ASCENDING)])
+        await self.cases.create_index([("patient_key", ASCENDING)])
 
     async def load(self, case_id: str) -> CaseRecord | None:
         return case_of(await self.documents.load(case_id))
@@ -81,6 +82,12 @@ class RecordsStore:
     async def cases_holding_study(self, study_uid: str) -> list[str]:
         """Every case holding this study (or a de-identified copy), whoever may see it."""
         return await self.visible_case_ids({"study_uids": study_uid})
+
+    async def open_cases_of_patient(self, organization_id: str, keys: Sequence[str]) -> list[str]:
+        """The open cases of an organization whose MRN (as patient_key) is one of `keys`."""
+        query = {"organization_id": organization_id, "patient_key": {"$in": list(keys)}}
+        cursor = self.cases.find({**query, "status": {"$ne": "cancelled"}}, projection={"_id": 1})
+        return [str(doc["_id"]) async for doc in cursor.limit(2)]
 
     async def cases_with_imaging(self, query: Document) -> AsyncGenerator[CaseRecord]:
         """The cases matching an access query that hold studies, in case-id order (so QIDO's

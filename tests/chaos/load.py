@@ -19,11 +19,11 @@ from shared.envelope import decode
 from shared.mongo import connect
 from shared.topics import INBOUND_TOPICS, dlq_topic
 from tests.platform import Platform
-from tests.support import eventually, sample_event
+from tests.support import eventually, sample_event, sample_pdf
 from tests.topic_reading import read_topic
 
 DOCUMENTS = {
-    "pathology-report": ("path.pdf", b"%PDF-1.7\n% pathology\n"),
+    "pathology-report": ("path.pdf", sample_pdf("pathology")),
     "treatment-records": ("plan.txt", b"Cycle 1: vincristine\n"),
     "current-medications": ("meds.txt", b"ondansetron 4 mg\n"),
 }

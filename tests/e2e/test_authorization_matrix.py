@@ -45,7 +45,7 @@ ROLES: tuple[Role, ...] = get_args(Role)
 STAFF: frozenset[Role] = frozenset({"intake-staff", "admin"})
 # Admin is staff but manages only the roster and partners: no clinical content.
 INTAKE_TEAM: frozenset[Role] = frozenset({"intake-staff"})
-QIDO: frozenset[Role] = INTAKE_TEAM | {"expert"}
+QIDO: frozenset[Role] = INTAKE_TEAM | {"expert", "hospital-system"}
 
 # Who may act on a route although they have nothing to do with the case. Everyone else must be
 # refused. Intake staff act on every case (admin only on the roster and partners); lists narrowed
@@ -65,7 +65,7 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("intake", "POST", "/cases/{case_id}/links/revoke"): INTAKE_TEAM,
     ("intake", "POST", "/fhir"): frozenset({"hospital-system"}),
     # records: intake staff gather every case's records; QIDO searches are narrowed to what an
-    # expert may read (an empty answer for a stranger's case).
+    # expert or a hospital's system may read (an empty answer for a stranger's case).
     ("records", "POST", "/cases/{case_id}/documents"): INTAKE_TEAM,
     ("records", "GET", "/cases/{case_id}/checklist"): INTAKE_TEAM,
     ("records", "GET", "/cases/{case_id}/documents/{document_id}"): INTAKE_TEAM,
@@ -73,6 +73,7 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("records", "POST", "/cases/{case_id}/requests"): INTAKE_TEAM,
     ("records", "POST", "/cases/{case_id}/studies/{study_uid}/deidentify"): INTAKE_TEAM,
     ("records", "POST", "/dicomweb/studies"): INTAKE_TEAM,
+    ("records", "POST", "/dicomweb/cases/{case_id}/studies"): INTAKE_TEAM,
     ("records", "GET", "/dicomweb/studies"): QIDO,
     ("records", "GET", "/dicomweb/studies/{study}/series"): QIDO,
     ("records", "GET", "/dicomweb/studies/{study}/series/{series}/instances"): QIDO,
@@ -161,6 +162,7 @@ CLINICAL: frozenset[tuple[str, str, str]] = frozenset(
         ("records", "POST", "/cases/{case_id}/requests"),
         ("records", "POST", "/cases/{case_id}/studies/{study_uid}/deidentify"),
         ("records", "POST", "/dicomweb/studies"),
+        ("records", "POST", "/dicomweb/cases/{case_id}/studies"),
         ("records", "GET", "/dicomweb/studies"),
         ("records", "GET", "/dicomweb/studies/{study}/series"),
         ("records", "GET", "/dicomweb/studies/{study}/series/{series}/instances"),
@@ -312,7 +314,7 @@ def request_for(service: str, method: str, path: str) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if (service, path) in {("records", "/dicomweb/studies"), ("notify", "/deliveries")}:
         kwargs["params"] = {"case_id": CASE}
-    if service == "records" and method == "POST" and path == "/dicomweb/studies":
+    if service == "records" and method == "POST" and path.endswith("/studies"):
         content, kind = stow_body()
         kwargs.update(content=content, headers={"Content-Type": kind})
     elif method == "POST" and path == "/cases/{case_id}/documents":

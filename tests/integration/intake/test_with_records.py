@@ -19,7 +19,7 @@ from shared.runtime import Connections
 from shared.settings import StackSettings
 from tests.contract.test_objectstore_contract import remove_bucket
 from tests.integration.intake.conftest import IntakeHarness
-from tests.support import eventually
+from tests.support import eventually, sample_pdf
 from tests.unit.intake.samples import form
 
 pytestmark = pytest.mark.real
@@ -49,7 +49,7 @@ async def test_the_family_link_uploads_at_records_and_the_status_page_follows(
             upload = await rec.post(
                 f"{path}/documents",
                 data={"kind": "pathology-report"},
-                files={"file": ("report.pdf", b"%PDF-1.7 pathology", "application/pdf")},
+                files={"file": ("report.pdf", sample_pdf("pathology"), "application/pdf")},
                 headers=link,
             )
             assert upload.status_code == 201, upload.text

@@ -13,7 +13,7 @@ import pytest
 from shared.contracts import RecordsRequested
 from tests.integration.records.conftest import RecordsHarness, object_keys
 from tests.integration.records.samples import build_study, stow_body
-from tests.support import eventually
+from tests.support import eventually, sample_pdf
 from tests.topic_reading import events_on
 
 pytestmark = pytest.mark.real
@@ -64,6 +64,34 @@ async def test_dicom_that_is_cut_short_or_not_dicom_at_all_is_refused(
     )
     refused(declared, 422, "not_dicom")
     await nothing_stored(records, "case-bad")
+
+
+async def test_documents_that_do_not_parse_are_refused_and_leave_nothing(
+    records: RecordsHarness,
+) -> None:
+    await records.submit("case-parse")
+    noise = b"%PDF-1.7\n" + bytes(range(256)) * 40
+    pdf = await records.upload("case-parse", "pathology-report", noise)
+    assert "PDF" in refused(pdf, 422, "damaged_document")["message"]
+    cut = await records.upload("case-parse", "lab-results", sample_pdf()[:300])
+    assert refused(cut, 422, "damaged_document")["field"] == "file"
+    png = await records.upload("case-parse", "lab-results", b"\x89PNG\r\n\x1a\n" + bytes(500))
+    refused(png, 422, "damaged_document")
+    await nothing_stored(records, "case-parse")
+
+
+async def test_dicom_with_a_corrupted_uid_is_refused_and_leaves_nothing(
+    records: RecordsHarness,
+) -> None:
+    await records.submit("case-uid")
+    instance = build_study((("CT_small.dcm", 1),))[0]
+    sop = instance.sop.encode()
+    # A bit flipped in the file meta's copy of the SOP Instance UID: a digit becomes a colon.
+    corrupted = instance.data.replace(sop, sop[:-1] + b":", 1)
+    response = await records.upload("case-uid", "ct-imaging", corrupted)
+    error = refused(response, 422, "invalid_dicom")
+    assert "MediaStorageSOPInstanceUID" in error["message"] and "the file" in error["message"]
+    await nothing_stored(records, "case-uid")
 
 
 async def test_a_cd_with_one_broken_file_is_refused_whole_and_leaves_nothing(
@@ -143,7 +171,14 @@ async def test_stow_with_a_part_that_is_not_dicom_stores_nothing(records: Record
         content=body,
         headers={**records.auth(), "Content-Type": content_type},
     )
-    assert "part 2" in refused(response, 422, "not_dicom")["message"]
+    # PS3.18 10.5.3: nothing stored is a 409 whose FailedSOPSequence gives each instance's
+    # FailureReason: C000H for the part that is not DICOM, 0110H for those refused with it.
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/dicom+json"
+    failures = response.json()["00081198"]["Value"]
+    reasons = sorted(f["00081197"]["Value"][0] for f in failures)
+    assert reasons == [0x0110, 0x0110, 0xC000]
+    assert "00081199" not in response.json()
     wrong = await records.client.post(
         "/dicomweb/studies?case_id=case-stow",
         content=body,
@@ -170,14 +205,16 @@ async def test_cases_are_only_visible_to_those_who_may_see_them(records: Records
     refused(await records.upload("case-nobody", "lab-results", b"%PDF-1.4"), 404, "not_found")
     family = records.auth("guardian", case_ids=["case-mine"])
     other_family = records.auth("guardian", case_ids=["case-other"])
-    ok = await records.upload("case-mine", "lab-results", b"%PDF-1.4 a", headers=family)
+    ok = await records.upload("case-mine", "lab-results", sample_pdf("a"), headers=family)
     assert ok.status_code == 201
-    stranger = await records.upload("case-mine", "lab-results", b"%PDF-1.4 b", headers=other_family)
+    stranger = await records.upload(
+        "case-mine", "lab-results", sample_pdf("b"), headers=other_family
+    )
     refused(stranger, 404, "not_found")
     peek = await records.client.get("/cases/case-mine/checklist", headers=other_family)
     refused(peek, 404, "not_found")
     expert_upload = await records.upload(
-        "case-mine", "lab-results", b"%PDF-1.4 c", headers=records.auth("expert")
+        "case-mine", "lab-results", sample_pdf("c"), headers=records.auth("expert")
     )
     refused(expert_upload, 403, "forbidden")
     other_hospital = records.auth("hospital-system", organization="org-2")
@@ -196,7 +233,7 @@ async def test_cases_are_only_visible_to_those_who_may_see_them(records: Records
     admin = records.auth("admin")
     refused(await records.client.get("/cases/case-mine/checklist", headers=admin), 403, "forbidden")
     refused(await records.client.get("/dicomweb/studies", headers=admin), 403, "forbidden")
-    admin_upload = await records.upload("case-mine", "lab-results", b"%PDF-1.4 d", headers=admin)
+    admin_upload = await records.upload("case-mine", "lab-results", sample_pdf("d"), headers=admin)
     refused(admin_upload, 403, "forbidden")
 
 

@@ -14,6 +14,7 @@ from pydicom import dcmread
 from shared.auth import Role
 from tests.integration.records.conftest import RecordsHarness, object_keys
 from tests.integration.records.samples import (
+    CASE_PATIENT,
     build_study,
     split_multipart,
     stow_body,
@@ -79,7 +80,9 @@ async def test_a_cd_zip_is_indexed_and_every_instance_reads_back_byte_identical(
         study[0].study, 2, 7
     )  # fmt: skip
     assert found["00080061"]["Value"] == ["CT", "MR"]
-    assert "00100010" not in found  # no patient names in search results
+    # Staff may retrieve the files, which name the patient: the search result names her too.
+    assert found["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": CASE_PATIENT["name"]}]}
+    assert value(found, "00100020") == CASE_PATIENT["patient_id"]
 
     series = await qido(records, f"/studies/{study[0].study}/series")
     assert sorted((value(s, "00080060"), value(s, "00201209")) for s in series) == [
@@ -190,16 +193,38 @@ async def test_a_stow_request_names_its_case_or_uses_a_single_case_token(
 ) -> None:
     await records.submit("case-scope", organization_id="org-3")
     part = build_study((("CT_small.dcm", 1),))[0].data
-    body, content_type = stow_body([part])
+    hospital = {**records.auth("hospital-system", organization="org-3")}
+    # Another child's images, sent by the hospital without naming a case: no case is theirs.
+    other_child = build_study((("CT_small.dcm", 1),), patient_id="MRN000001")[0].data
+    body, content_type = stow_body([other_child])
     unnamed = await records.client.post(
-        "/dicomweb/studies",
-        content=body,
-        headers={
-            **records.auth("hospital-system", organization="org-3"),
-            "Content-Type": content_type,
-        },
+        "/dicomweb/studies", content=body, headers={**hospital, "Content-Type": content_type}
     )
-    assert (unnamed.status_code, unnamed.json()["error"]["field"]) == (422, "case_id")
+    error = unnamed.json()["error"]
+    assert (unnamed.status_code, error["code"], error["field"]) == (
+        422, "case_not_identified", "case_id"
+    )  # fmt: skip
+    # Staff act on every case: they name it.
+    staff_body, _ = stow_body([part])
+    staff = await records.client.post(
+        "/dicomweb/studies",
+        content=staff_body,
+        headers={**records.auth(), "Content-Type": content_type},
+    )
+    assert staff.json()["error"]["code"] == "case_not_identified"
+    # The child's own images: the PatientID is the case's MRN in the hospital's organization.
+    # One instance of another child in the same request refuses the whole request.
+    mixed, _ = stow_body([part, other_child])
+    refused = await records.client.post(
+        "/dicomweb/studies", content=mixed, headers={**hospital, "Content-Type": content_type}
+    )
+    assert refused.status_code == 409, refused.text
+    body, _ = stow_body([part])
+    by_patient = await records.client.post(
+        "/dicomweb/studies", content=body, headers={**hospital, "Content-Type": content_type}
+    )
+    assert by_patient.status_code == 200, by_patient.text
+    assert (await records.checklist("case-scope"))["studies"]
     scoped = await records.client.post(
         "/dicomweb/studies",
         content=body,

@@ -16,7 +16,7 @@ from shared.contracts.common import Actor
 from shared.envelope import make_event
 from tests.integration.records.conftest import RecordsHarness, object_keys
 from tests.integration.records.samples import build_study, stow_body, zip_of
-from tests.support import eventually
+from tests.support import eventually, sample_pdf
 from tests.topic_reading import consumed_everything, events_on
 
 pytestmark = pytest.mark.real
@@ -57,7 +57,7 @@ async def test_the_flow_to_records_ready_is_seen_on_the_topic_exactly_once(
     study = build_study()
     cd = await records.upload("case-flow", "mri-imaging", zip_of(study, dicomdir=True))
     assert cd.status_code == 201, cd.text
-    pdf = await records.upload("case-flow", "pathology-report", b"%PDF-1.7 pathology")
+    pdf = await records.upload("case-flow", "pathology-report", sample_pdf("pathology"))
     text = await records.upload("case-flow", "treatment-records", b"Cycle 1: vincristine\n")
     assert (pdf.status_code, text.status_code) == (201, 201)
     assert not await events_on(records.stack, "records.ready", "case-flow")
@@ -82,7 +82,7 @@ async def test_the_flow_to_records_ready_is_seen_on_the_topic_exactly_once(
     assert ready.completeness.waived[0].item == "current-medications"
     assert ready.identity_check.status == "match"
 
-    later = await records.upload("case-flow", "lab-results", b"%PDF-1.7 labs")
+    later = await records.upload("case-flow", "lab-results", sample_pdf("labs"))
     assert later.status_code == 201
     # The late document shows in a further records.updated; records.ready is not sent again.
     await eventually(lambda: _an_update_counting(records, "case-flow", documents=3))
@@ -111,10 +111,10 @@ async def test_a_cancelled_case_refuses_uploads_and_on_hold_does_not(
         await eventually(lambda: _status_is(records, "case-stop", status))
 
     await intake_sets("on-hold", "put-on-hold")
-    assert (await records.upload("case-stop", "lab-results", b"%PDF-1.7 a")).status_code == 201
+    assert (await records.upload("case-stop", "lab-results", sample_pdf("a"))).status_code == 201
 
     await intake_sets("cancelled", "cancelled")
-    refused = await records.upload("case-stop", "lab-results", b"%PDF-1.7 b")
+    refused = await records.upload("case-stop", "lab-results", sample_pdf("b"))
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "case_closed"
     body, content_type = stow_body([build_study((("CT_small.dcm", 1),))[0].data])
@@ -156,7 +156,7 @@ async def test_documents_read_back_as_uploaded_and_a_repeat_is_stored_once(
 ) -> None:
     await records.submit("case-docs")
     family = records.auth("guardian", case_ids=["case-docs"])
-    report = b"%PDF-1.7\n" + bytes(range(256)) * 4000
+    report = sample_pdf("pathology " * 100_000)
     first = await records.upload(
         "case-docs", "pathology-report", report, filename="C:\\scans\\path.pdf", headers=family
     )
@@ -187,7 +187,7 @@ async def test_uploads_at_the_same_time_to_one_case_are_all_kept(records: Record
     family = records.auth("guardian", case_ids=["case-many"])
     answers = await asyncio.gather(
         *(
-            records.upload("case-many", "lab-results", b"%%PDF-1.7 labs %d" % n, headers=family)
+            records.upload("case-many", "lab-results", sample_pdf(f"labs {n}"), headers=family)
             for n in range(8)
         )
     )
