@@ -58,6 +58,8 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+# Told of a message that failed validation (the record as read, and why) before its DLQ.
+InvalidHandler = Callable[[ConsumerRecord[bytes, bytes], InvalidEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class ConsumerRunner:
         client_id: str | None = None,
         prefetch: Callable[[Sequence[str]], Awaitable[None]] | None = None,
         prefetch_topics: Collection[str] | None = None,
+        on_invalid: Mapping[str, InvalidHandler] | None = None,
     ) -> None:
         self._stack = stack
         self._group_id = group_id
@@ -110,6 +113,9 @@ class ConsumerRunner:
         self._prefetch_topics = (
             None if prefetch_topics is None else {stack.topic(t) for t in prefetch_topics}
         )
+        # Told of a message a topic's handler never sees (it fails validation), before it is
+        # dead-lettered: a topic whose senders are outside systems answers them (intake).
+        self._on_invalid = {stack.topic(t): h for t, h in (on_invalid or {}).items()}
         self._consumer: AIOKafkaConsumer | None = None
         self._healthy = False
         self._broker_reachable = False
@@ -222,6 +228,12 @@ class ConsumerRunner:
         try:
             delivery = self._accept(message)
         except InvalidEvent as invalid:
+            told = self._on_invalid.get(message.topic)
+            if told is not None:
+                try:
+                    await told(message, invalid)
+                except TRANSIENT_ERRORS as exc:
+                    raise _RetryLater from exc
             await self._dead_letter(message, invalid.reason, invalid.detail)
             return
         event = delivery.event

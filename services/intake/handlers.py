@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from services.intake import access, answers, domain, fhir
@@ -26,12 +27,12 @@ from services.intake.progress import PROGRESS_TYPES, Milestone, facts_of
 from services.intake.store import CaseStore
 from services.intake.views import CaseCreate, CaseLink, LinkRole, LinksRevoked, RecordsLinks
 from shared.auth import Principal, TokenIssuer
-from shared.consumer import Delivery, Handler, PermanentError
+from shared.consumer import Delivery, Handler, InvalidHandler, PermanentError
 from shared.contracts import CaseSubmitted, payload_as
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
-from shared.envelope import CloudEvent, make_event, new_event_id
+from shared.envelope import CloudEvent, InvalidEvent, make_event, new_event_id
 from shared.topics import HOSPITAL_TOPIC
 
 SOURCE = answers.SOURCE
@@ -228,6 +229,21 @@ async def on_hospital_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
     await _answer(ctx, delivery, answer)
 
 
+async def on_unreadable_hospital_case(
+    message: ConsumerRecord[bytes, bytes], invalid: InvalidEvent, *, ctx: IntakeContext
+) -> None:
+    """A hospital's message that is no valid case.submitted (it goes to the DLQ): answered
+    too, so the hospital learns why without reading a DLQ that carries patient data."""
+    found = answers.unreadable(
+        message.value, invalid, partition=message.partition, offset=message.offset, at=ctx.clock()
+    )
+    if found is None:
+        return
+    submission_id, answer = found
+    if await ctx.store.answer_submission(submission_id, answer):
+        ctx.answers_queued(submission_id)
+
+
 async def _reject(
     ctx: IntakeContext,
     delivery: Delivery,
@@ -282,6 +298,10 @@ def consumer_handlers(ctx: IntakeContext) -> dict[str, Handler]:
     for event_type in PROGRESS_TYPES:
         handlers[event_type] = partial(on_progress, ctx=ctx)
     return handlers
+
+
+def invalid_handlers(ctx: IntakeContext) -> dict[str, InvalidHandler]:
+    return {HOSPITAL_TOPIC: partial(on_unreadable_hospital_case, ctx=ctx)}
 
 
 # Commands on a case (staff, and the family's link).

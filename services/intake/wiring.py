@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.intake.api import create_app
 from services.intake.config import IntakeSettings
-from services.intake.handlers import IntakeContext, consumer_handlers
+from services.intake.handlers import IntakeContext, consumer_handlers, invalid_handlers
 from services.intake.store import IntakeStore
 from shared.auth import TokenIssuer, TokenVerifier, principal_dependency
 from shared.bus import EventPublisher
@@ -62,6 +62,7 @@ async def assemble(
         prefetch=store.documents.preload,
         # Progress events only add milestones; the case is read for submissions alone.
         prefetch_topics=(HOSPITAL_TOPIC, "case.submitted"),
+        on_invalid=invalid_handlers(context),
     )
 
     async def consumer_ready() -> bool:

@@ -29,9 +29,14 @@ class HospitalCaseOutcome(Payload):
         description="The hospital: the submission's `organization_id`, else its CloudEvent "
         "`source`. Also the Kafka key and the CloudEvent `subject`."
     )
-    submission_id: ShortText = Field(description="The `id` of the hospital's CloudEvent.")
-    submitted_case_id: ShortText = Field(
-        description="The case id the submission named (its `subject` and `data.case_id`)."
+    submission_id: ShortText = Field(
+        description="The `id` of the hospital's CloudEvent; for a message without one, "
+        "`offset/<partition>/<offset>` on `hospital.case.submitted`."
+    )
+    submitted_case_id: ShortText | None = Field(
+        default=None,
+        description="The case id the submission named (its `subject` and `data.case_id`); "
+        "absent when an unreadable message named none.",
     )
     hospital_request_id: ShortText | None = Field(
         default=None, description="The hospital's own request identifier, if it sent one."
@@ -45,7 +50,10 @@ class HospitalCaseOutcome(Payload):
         description="On `rejected`: why, as a code: `date_in_future`, `not_pediatric`, "
         "`unknown_consent_version`, `case_id_taken` (another sender's case has this id), "
         "`duplicate_request_id` (this request id was submitted before with another case id); "
-        "new codes may be added.",
+        "for a message that is not a valid case.submitted CloudEvent, the reason it is "
+        "dead-lettered with: `invalid_payload` (the field named; `message` lists the failing "
+        "fields and rules), `key_mismatch`, `type_mismatch`, `not_a_cloudevent`, "
+        "`unsupported_version`, `bad_dataschema`; new codes may be added.",
     )
     field: ShortText | None = Field(
         default=None,

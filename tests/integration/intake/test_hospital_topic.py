@@ -110,15 +110,18 @@ async def test_invalid_hospital_events_go_to_the_dlq_with_the_reason(
     for case_id in ("bad-1", "bad-2", "bad-3", "bad-4"):
         assert await intake.published("case.submitted", case_id) == []
 
-    # What was read as a case is answered: rule failures and a taken case id are rejected
-    # with the field and a code (never a value); the good one is accepted.
-    answers = await eventually(lambda: _answers(intake, 5))
+    # Every submission is answered: what failed validation with its DLQ reason and field,
+    # rule failures and a taken case id with the field and a code (never a value); the good
+    # one is accepted.
+    answers = await eventually(lambda: _answers(intake, 7))
     rejected = {
         a["submitted_case_id"]: (a["code"], a["field"])
         for _, a in answers
         if a["outcome"] == "rejected"
     }
     assert rejected == {
+        "bad-1": ("invalid_payload", "consent"),
+        "bad-3": ("key_mismatch", None),
         "bad-2": ("date_in_future", "patient.date_of_birth"),
         "bad-4": ("unknown_consent_version", "consent.text_version"),
         "taken-1": ("case_id_taken", "case_id"),

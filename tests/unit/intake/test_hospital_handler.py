@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
 
 from services.intake.config import IntakeSettings
 from services.intake.handlers import (
@@ -15,12 +16,13 @@ from services.intake.handlers import (
     on_hospital_case,
     on_platform_case,
     on_progress,
+    on_unreadable_hospital_case,
 )
 from services.intake.memory_store import InMemoryCaseStore
 from shared.auth import TokenIssuer
 from shared.consumer import Delivery, PermanentError
 from shared.contracts import CaseSubmitted, HospitalCaseOutcome, RecordsUpdated, decode_payload
-from shared.envelope import CloudEvent, make_event
+from shared.envelope import CloudEvent, InvalidEvent, encode, make_event
 from tests.support import sample_case
 
 
@@ -194,3 +196,50 @@ async def test_progress_events_are_kept_once(ctx: IntakeContext) -> None:
     await on_progress(delivery(event, "records.updated"), ctx=ctx)
     (milestone,) = await ctx.store.milestones_of("c-1")
     assert milestone.facts == {"required": ["a"], "present": [], "missing": ["a"]}
+
+
+async def test_a_message_that_is_no_valid_submission_is_answered_too(ctx: IntakeContext) -> None:
+    """What the consumer dead-letters before any handler sees it gets an answer naming the
+    reason and the field, keyed by the organization it names; never a value."""
+    body = orjson.loads(encode(hospital("n-9", request_id="REQ-9")))
+    del body["data"]["consent"]
+    body["data"]["guardian"]["email"] = "not an address"
+    message = record(orjson.dumps(body), offset=7)
+    invalid = InvalidEvent("invalid_payload", "consent: missing; guardian.email: value_error")
+    for _ in range(2):  # redelivered after a failed dead-letter send: one answer
+        await on_unreadable_hospital_case(message, invalid, ctx=ctx)
+    (answer,) = answers(ctx)
+    assert (answer.outcome, answer.code, answer.field) == ("rejected", "invalid_payload", "consent")
+    assert (answer.organization_id, answer.submission_id) == ("org-n", body["id"])
+    assert (answer.submitted_case_id, answer.hospital_request_id) == ("n-9", "REQ-9")
+    assert answer.message == invalid.detail and "not an address" not in str(answer)
+
+    # Not even JSON: answered only if it names whom to answer, which it cannot.
+    await on_unreadable_hospital_case(
+        record(b"{broken", offset=8), InvalidEvent("invalid_json", "not JSON"), ctx=ctx
+    )
+    # JSON without an id: answered under its place on the topic.
+    no_id = orjson.dumps({"source": "/hospitals/n", "type": "case.submitted"})
+    await on_unreadable_hospital_case(
+        record(no_id, offset=9), InvalidEvent("not_a_cloudevent", "id: missing"), ctx=ctx
+    )
+    last = answers(ctx)[-1]
+    assert len(answers(ctx)) == 2
+    assert (last.organization_id, last.submission_id) == ("/hospitals/n", "offset/0/9")
+    assert (last.code, last.field, last.submitted_case_id) == ("not_a_cloudevent", None, None)
+
+
+def record(value: bytes, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="hospital.case.submitted",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"n-9",
+        value=value,
+        checksum=None,
+        serialized_key_size=3,
+        serialized_value_size=len(value),
+        headers=[],
+    )
