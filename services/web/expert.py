@@ -287,6 +287,30 @@ async def answer_follow_up(
     return redirect(f"/expert/cases/{case_id}?notice=answered#follow-ups")
 
 
+@router.post("/cases/{case_id}/follow-ups/{follow_up_id}/close")
+async def close_follow_up(
+    case_id: str, follow_up_id: str, request: Request, web: WebDep
+) -> Response:
+    """Close a question without a written answer (answered by telephone, out of scope)."""
+    who = expert_person(request, web)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
+        return redirect(f"/expert/cases/{case_id}#follow-ups")
+    try:
+        await web.backends.call(
+            "POST",
+            "reports",
+            f"/cases/{case_id}/report/follow-ups/{follow_up_id}/close",
+            token=who.token,
+            json={"reason": str(form.get("reason", ""))},
+        )
+    except BackendError as error:
+        return redirect(f"/expert/cases/{case_id}?error={error.code}#follow-ups")
+    return redirect(f"/expert/cases/{case_id}?notice=answered#follow-ups")
+
+
 @router.get("/cases/{case_id}/preview")
 async def preview(case_id: str, request: Request, web: WebDep) -> Response:
     who = expert_person(request, web)

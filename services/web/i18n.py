@@ -152,6 +152,9 @@ EN: dict[str, str] = {
     "case.follow_ups.waiting": "Waiting for the expert's answer.",
     "case.follow_ups.none": "No questions yet.",
     "case.follow_ups.sent": "Your question was sent to the expert.",
+    "case.follow_ups.closed.answered-elsewhere": "Answered in a conversation with you.",
+    "case.follow_ups.closed.out-of-scope": "Beyond what a second opinion from the records can "
+    "answer; the intake team can help you find the right service.",
     "stage.submitted": "Request received",
     "stage.gathering-records": "Gathering records",
     "stage.records-complete": "Records complete",
@@ -330,6 +333,12 @@ EN: dict[str, str] = {
     "work.follow_ups": "Follow-up questions",
     "work.answer": "Your answer",
     "work.answer.send": "Send answer",
+    "work.close": "Close without a written answer",
+    "work.close.reason": "Why",
+    "work.close.send": "Close question",
+    "work.closed": "Closed",
+    "work.close.answered-elsewhere": "Answered by telephone or in a consult",
+    "work.close.out-of-scope": "Beyond the opinion's scope",
     "work.unanswered": "Questions without an answer yet: {n}",
     "roster.title": "Roster",
     "roster.expert": "Expert",
@@ -410,6 +419,12 @@ EN: dict[str, str] = {
     "code.idempotency_key_reused": "This form was already sent with other answers; reload it.",
     "code.csrf": "This page expired; reload it and try again.",
     "code.case_cancelled": "The case was cancelled or withdrawn; the report can no longer change.",
+    "code.follow_up_limit": "The program answers a set number of questions per case, and they "
+    "have all been asked. The intake team can help with anything else.",
+    "code.follow_up_window_closed": "Questions about this report could be asked for a set "
+    "time after it was issued, and that time is over. The intake team can help.",
+    "code.follow_up_answered": "This question was already answered.",
+    "code.follow_up_closed": "This question was already closed.",
     "code.other": "This was refused ({code}).",
 }
 
@@ -552,6 +567,10 @@ ES: dict[str, str] = {
     "case.follow_ups.waiting": "Esperando la respuesta del experto.",
     "case.follow_ups.none": "Aún no hay preguntas.",
     "case.follow_ups.sent": "Su pregunta fue enviada al experto.",
+    "case.follow_ups.closed.answered-elsewhere": "Respondida en una conversación con usted.",
+    "case.follow_ups.closed.out-of-scope": "Va más allá de lo que una segunda opinión basada en "
+    "los registros puede responder; el equipo de admisión puede ayudarle a encontrar el servicio "
+    "adecuado.",
     "stage.submitted": "Solicitud recibida",
     "stage.gathering-records": "Reuniendo registros",
     "stage.records-complete": "Registros completos",
@@ -730,6 +749,12 @@ ES: dict[str, str] = {
     "work.follow_ups": "Preguntas de seguimiento",
     "work.answer": "Su respuesta",
     "work.answer.send": "Enviar respuesta",
+    "work.close": "Cerrar sin respuesta escrita",
+    "work.close.reason": "Motivo",
+    "work.close.send": "Cerrar pregunta",
+    "work.closed": "Cerrada",
+    "work.close.answered-elsewhere": "Respondida por teléfono o en una consulta",
+    "work.close.out-of-scope": "Fuera del alcance de la opinión",
     "work.unanswered": "Preguntas aún sin respuesta: {n}",
     "roster.title": "Especialistas",
     "roster.expert": "Experto",
@@ -812,6 +837,12 @@ ES: dict[str, str] = {
     "code.idempotency_key_reused": "Este formulario ya se envió con otras respuestas; recárguelo.",
     "code.csrf": "Esta página caducó; recárguela e inténtelo de nuevo.",
     "code.case_cancelled": "El caso fue cancelado o retirado; el informe ya no puede cambiar.",
+    "code.follow_up_limit": "El programa responde un número fijo de preguntas por caso y ya se "
+    "hicieron todas. El equipo de admisión puede ayudarle con lo demás.",
+    "code.follow_up_window_closed": "Las preguntas sobre este informe se podían hacer durante "
+    "un tiempo después de emitirlo, y ese plazo terminó. El equipo de admisión puede ayudarle.",
+    "code.follow_up_answered": "Esta pregunta ya fue respondida.",
+    "code.follow_up_closed": "Esta pregunta ya se cerró.",
     "code.other": "Se rechazó ({code}).",
 }
 

@@ -126,14 +126,26 @@ async def walk(browser: Browser, site: Site, looked: Looked, files: Path) -> str
     await expect(parent.locator(".follow-ups")).to_contain_text("repetirse")
     await looked.at(parent, "family asked a follow-up question")
 
+    await parent.fill("#f-question", "¿Puede volver a nadar en la piscina del colegio?")
+    await parent.click("#follow-ups button[type=submit]")
+    await expect(parent.locator(".follow-ups")).to_contain_text("piscina")
+
     await expert.goto(f"{site.web}/expert/cases/{case_id}")
-    await expert.fill("#follow-ups textarea", "En tres meses, con la misma técnica.")
-    await expert.click("#follow-ups button[type=submit]")
+    first, second = expert.locator("#follow-ups li").nth(0), expert.locator("#follow-ups li").nth(1)
+    await first.locator("textarea").fill("En tres meses, con la misma técnica.")
+    await first.locator(".answer-form button[type=submit]").click()
     await expect(expert.locator("#follow-ups .answer")).to_contain_text("tres meses")
     await looked.at(expert, "expert answered the follow-up")
+    # The second is better answered by the family's own team: closed, with the reason.
+    await second.locator("details summary").click()
+    await second.locator("select[name=reason]").select_option("out-of-scope")
+    await looked.at(expert, "expert closes a question without a written answer")
+    await second.locator("details button[type=submit]").click()
+    await expect(expert.locator("#follow-ups li").nth(1)).to_contain_text("Cerrada")
 
     await parent.goto(f"{site.web}/c/{case_id}")
     await expect(parent.locator("#follow-ups .answer")).to_contain_text("tres meses")
+    await expect(parent.locator("#follow-ups")).to_contain_text("equipo de admisión")
     await looked.at(parent, "family reads the answer")
     return case_id
 
