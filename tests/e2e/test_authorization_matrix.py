@@ -90,6 +90,8 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("reports", "GET", "/cases/{case_id}/report/latest/report.{fmt}"): INTAKE_TEAM,
     ("reports", "GET", "/cases/{case_id}/report/versions/{version}/report.{fmt}"): INTAKE_TEAM,
     ("reports", "GET", "/cases/{case_id}/report/follow-ups"): INTAKE_TEAM,
+    # Closing a question without a written answer: the authors, or the intake team for any case.
+    ("reports", "POST", "/cases/{case_id}/report/follow-ups/{follow_up_id}/close"): INTAKE_TEAM,
     ("reports", "GET", "/fhir/DiagnosticReport/{report_id}"): INTAKE_TEAM,
     # assignment: intake staff steer every case; staff read the roster; admins alone change it; an
     # expert lists their own offers.
@@ -213,6 +215,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/cases/{case_id}/report/sign"): {"revision": 1},
     ("POST", "/cases/{case_id}/report/follow-ups"): {"question": "Can she swim?"},
     ("POST", "/cases/{case_id}/report/follow-ups/{follow_up_id}/answer"): {"answer": "Yes."},
+    ("POST", "/cases/{case_id}/report/follow-ups/{follow_up_id}/close"): {
+        "reason": "answered-elsewhere"
+    },
     ("POST", "/offers/{offer_id}/decline"): {"reason": "On leave."},
     ("POST", "/cases/{case_id}/assign"): {"expert_id": "matrix-nobody"},
     ("POST", "/cases/{case_id}/board"): {"board_id": "matrix-nobody"},
