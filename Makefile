@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 UV_VERSION := 0.13.8
 
-.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token stack-up stack-down stack-status clean
+.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token redrive stack-up stack-down stack-status clean
 
 help:
 	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
 	@echo "make test   lint, then every test against freshly started real servers"
 	@echo "make unit | lint | format | contracts | bench | stack-up | stack-down | stack-status"
+	@echo "make redrive TOPIC=records.ready [APPLY=1]   dead letters back to their topic (dry run without APPLY)"
 
 # The Python environment, from the checked-in lock file (uv is installed with pip if missing).
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -58,6 +59,12 @@ format: setup
 
 contracts: setup
 	$(PY) -m shared.schemas write
+
+# After a fix: the dead letters of TOPIC go back to it (a dry run that counts them by reason
+# unless APPLY=1). Uses the KAFKA_* / SOP_NAMESPACE of the environment, like the services.
+redrive: setup
+	@test -n "$(TOPIC)" || (echo "make redrive TOPIC=<topic> [APPLY=1]" && exit 2)
+	$(PY) -m shared.redrive $(TOPIC) $(if $(APPLY),--apply,)
 
 # Benchmarks against a fresh real stack (and Orthanc, installed if missing); results in bench/.
 bench: setup provision
