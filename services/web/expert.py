@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -268,23 +269,9 @@ async def amend(case_id: str, request: Request, web: WebDep) -> Response:
 async def answer_follow_up(
     case_id: str, follow_up_id: str, request: Request, web: WebDep
 ) -> Response:
-    who = expert_person(request, web)
-    if isinstance(who, Response):
-        return who
-    form = await request.form()
-    if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
-        return redirect(f"/expert/cases/{case_id}#follow-ups")
-    try:
-        await web.backends.call(
-            "POST",
-            "reports",
-            f"/cases/{case_id}/report/follow-ups/{follow_up_id}/answer",
-            token=who.token,
-            json={"answer": str(form.get("answer", "")).strip()},
-        )
-    except BackendError as error:
-        return redirect(f"/expert/cases/{case_id}?error={error.code}#follow-ups")
-    return redirect(f"/expert/cases/{case_id}?notice=answered#follow-ups")
+    return await _follow_up_step(
+        request, web, case_id, follow_up_id, "answer", lambda form: {"answer": form("answer")}
+    )
 
 
 @router.post("/cases/{case_id}/follow-ups/{follow_up_id}/close")
@@ -292,6 +279,20 @@ async def close_follow_up(
     case_id: str, follow_up_id: str, request: Request, web: WebDep
 ) -> Response:
     """Close a question without a written answer (answered by telephone, out of scope)."""
+    return await _follow_up_step(
+        request, web, case_id, follow_up_id, "close", lambda form: {"reason": form("reason")}
+    )
+
+
+async def _follow_up_step(
+    request: Request,
+    web: Web,
+    case_id: str,
+    follow_up_id: str,
+    step: str,
+    body: Callable[[Callable[[str], str]], dict[str, str]],
+) -> Response:
+    """Answer or close one question with the expert's own token; back to the questions."""
     who = expert_person(request, web)
     if isinstance(who, Response):
         return who
@@ -302,9 +303,9 @@ async def close_follow_up(
         await web.backends.call(
             "POST",
             "reports",
-            f"/cases/{case_id}/report/follow-ups/{follow_up_id}/close",
+            f"/cases/{case_id}/report/follow-ups/{follow_up_id}/{step}",
             token=who.token,
-            json={"reason": str(form.get("reason", ""))},
+            json=body(lambda name: str(form.get(name, "")).strip()),
         )
     except BackendError as error:
         return redirect(f"/expert/cases/{case_id}?error={error.code}#follow-ups")

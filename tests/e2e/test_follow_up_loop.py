@@ -4,30 +4,19 @@ answer reaches the family; the program's limit on questions holds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from bench.journey import Journey
 from shared.bus import KafkaEventPublisher
-from tests.e2e.test_case_journey import MailSink, free_port, text_of
+from tests.e2e.test_case_journey import MailSink, mail, text_of
 from tests.platform import Platform
 from tests.support import eventually, sample_case
 
 pytestmark = pytest.mark.real
+__all__ = ["mail"]  # fixture
 
 CASE = "loop-1"
-
-
-@pytest.fixture
-def mail() -> Iterator[tuple[MailSink, int]]:
-    sink, port = MailSink(), free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield sink, port
-    controller.stop()
 
 
 @pytest.fixture
