@@ -10,6 +10,7 @@ eighth of its size, which still reads every byte of it). Text must be text all t
 
 from __future__ import annotations
 
+import mmap
 import re
 import warnings
 from pathlib import Path
@@ -74,7 +75,32 @@ def _points_at_xref(fp: IO[bytes], offset: int, header_at: int, size: int) -> bo
     return False
 
 
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def _image_is_whole(path: Path, expected: str) -> bool:
+    """Whether the image reaches its end marker. Pillow's own truncation check is a
+    process-wide switch another library may turn off (WeasyPrint does, on import)."""
+    if path.stat().st_size == 0:
+        return False
+    with path.open("rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if expected == "PNG":  # IEND is the last chunk
+            return data.find(_PNG_END, max(len(data) - 1024, 0)) != -1
+        # JPEG: walk the segments to the first scan (skipping an EXIF thumbnail, a whole JPEG
+        # of its own), then find EOI: in scan data 0xFF is followed only by 0x00 or a restart
+        # marker, so the first FFD9 after it ends the image (phones may append data after).
+        at = 2
+        while at + 4 <= len(data) and data[at] == 0xFF:
+            marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+            if marker == 0xDA:
+                return data.find(b"\xff\xd9", at + 2 + length) != -1
+            at += 2 + length
+        return False
+
+
 def _check_image(path: Path, expected: str) -> None:
+    if not _image_is_whole(path, expected):
+        raise damaged(f"the {expected} image is incomplete: its end is missing")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from services.records.document_content import check_document
 from shared.errors import ApiError
@@ -82,9 +82,17 @@ def test_a_pdf_whose_startxref_points_nowhere_is_refused(tmp_path: Path) -> None
     ("fmt", "media_type", "signature"),
     [("PNG", "image/png", b"\x89PNG\r\n\x1a\n"), ("JPEG", "image/jpeg", b"\xff\xd8\xff")],
 )
+@pytest.mark.parametrize("pillow_forgives_truncation", [False, True])
 def test_images_that_do_not_decode_are_refused(
-    tmp_path: Path, fmt: str, media_type: str, signature: bytes
+    tmp_path: Path,
+    fmt: str,
+    media_type: str,
+    signature: bytes,
+    pillow_forgives_truncation: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # WeasyPrint turns Pillow's truncation check off for the whole process when imported.
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", pillow_forgives_truncation)
     assert "image" in _refused(tmp_path, signature + bytes(range(256)) * 8, media_type)
     whole = _image(fmt)
     _refused(tmp_path, whole[: len(whole) // 2], media_type)
