@@ -8,6 +8,8 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.auth import TokenIssuer, TokenVerifier
 from shared.bus import KafkaEventPublisher
@@ -44,10 +46,31 @@ def stack() -> StackSettings:
     return StackSettings(sop_namespace=f"t{run}_{os.getpid()}_{next(_counter)}_".lower())
 
 
+async def delete_topics(stack: StackSettings) -> None:
+    """Delete every topic of a test's own namespace (never an unprefixed one), best effort."""
+    if not stack.sop_namespace:
+        return
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=stack.kafka_bootstrap_servers, **stack.kafka_client_options()
+    )
+    try:
+        await admin.start()
+        mine = [t for t in await admin.list_topics() if t.startswith(stack.sop_namespace)]
+        if mine:
+            await admin.delete_topics(mine)
+    except KafkaError:
+        pass  # a broker a test stopped: the topics stay, which costs time, not correctness
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
-async def topics(stack: StackSettings) -> StackSettings:
+async def topics(stack: StackSettings) -> AsyncIterator[StackSettings]:
     await ensure_topics(stack)
-    return stack
+    yield stack
+    # Each test's ~30 topics would stay for the session: thousands by its end, which a broker
+    # restart (test_publisher_recovery, the chaos tests) must load again before it answers.
+    await delete_topics(stack)
 
 
 @pytest.fixture

@@ -66,7 +66,8 @@ FIXED_PORTS = {
     "minio": 19000,
     "minio_console": 19001,
 }
-READY_DEADLINE = {"kafka": 90.0, "mongo": 60.0, "minio": 60.0}
+# Kafka loads every topic's metadata before it answers: a restart after a long session is slow.
+READY_DEADLINE = {"kafka": 180.0, "mongo": 60.0, "minio": 60.0}
 T0 = time.monotonic()
 # What a start_* method hands back: the process, its readiness probe, the log to show on failure.
 Starting = tuple["subprocess.Popen[bytes]", Callable[[], bool], Path]
