@@ -22,6 +22,11 @@ Action = Literal[
     "manage-cases",
     "revoke-links",
     "withdraw",
+    "request-consult",
+    "read-consults",
+    "schedule-consult",
+    "confirm-consult",
+    "cancel-consult",
 ]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
@@ -39,10 +44,19 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     "revoke-links": CASE_SCOPED | INTAKE_TEAM,
     # The family or physician withdraws their own request; the team cancels instead.
     "withdraw": CASE_SCOPED,
+    # Consults after the report: the family or physician asks and chooses a time, the team
+    # proposes and reschedules; either side cancels (consults.py).
+    "request-consult": CASE_SCOPED,
+    "read-consults": CASE_SCOPED | INTAKE_TEAM,
+    "schedule-consult": INTAKE_TEAM,
+    "confirm-consult": CASE_SCOPED,
+    "cancel-consult": CASE_SCOPED | INTAKE_TEAM,
 }
 # What a refused caller may do instead.
 INSTEAD: dict[Action, str] = {
     "withdraw": "intake staff cancel a case with POST /cases/{case_id}/cancel",
+    "request-consult": "the family or the referring physician asks with their case link",
+    "confirm-consult": "the family or the referring physician chooses the time",
 }
 
 

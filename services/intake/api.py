@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.intake import domain, handlers, queries
+from services.intake.consult_api import consult_router
 from services.intake.deps import Caller, Context, OptionalCaller, Staff, WithinRate
 from services.intake.domain import AgeBand, CaseFilter, CaseRecord, DomainError, Transition
 from services.intake.fhir_api import FHIR_JSON, FHIR_PATH, fhir_router, fhir_too_large
@@ -53,6 +54,10 @@ STATUS_OF_CODE = {
     "invalid_transition": 409,
     "case_closed": 409,
     "unchanged": 409,
+    "consult_not_found": 404,
+    "report_not_issued": 409,
+    "consult_open": 409,
+    "slot_passed": 409,
 }
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,200}$"
 
@@ -246,6 +251,7 @@ def create_app(
         bodies={FHIR_PATH: fhir_too_large},
     )
     app.include_router(router)
+    app.include_router(consult_router)
     app.include_router(fhir_router)
 
     @app.exception_handler(DomainError)

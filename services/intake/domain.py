@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated
+from services.intake.consults import Consult
+from services.intake.errors import DomainError as DomainError
+from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated, ConsultUpdated
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import Actor, Specialty, Urgency
@@ -39,16 +41,6 @@ WITHDRAWN_BY = {
 }
 # The family's own words follow "withdrawn by ...: " within case.updated's 4000 characters.
 MAX_WITHDRAWAL_REASON = 4000 - 100
-
-
-class DomainError(Exception):
-    """A request the rules refuse; `code` is machine-readable, `message` never quotes a value."""
-
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 class _Model(BaseModel):
@@ -88,6 +80,8 @@ class CaseRecord(_Model):
     history: tuple[HistoryEntry, ...] = ()
     # Case links issued (`iat`) before this second are revoked.
     links_not_before: AwareDatetime | None = None
+    # Consults with the expert after the report (consults.py), oldest first.
+    consults: tuple[Consult, ...] = ()
 
     @classmethod
     def new(
@@ -117,10 +111,11 @@ class CaseRecord(_Model):
 
 @dataclass(frozen=True)
 class Transition:
-    """The case after a change, and the event it publishes (`case.updated`, `access.revoked`)."""
+    """The case after a change, and the event it publishes (`case.updated`, `access.revoked`,
+    `consult.updated`)."""
 
     record: CaseRecord
-    event: CaseUpdated | AccessRevoked
+    event: CaseUpdated | AccessRevoked | ConsultUpdated
 
 
 def age_in_years(born: date, today: date) -> int:

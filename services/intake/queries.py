@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.intake import access, progress
 from services.intake.domain import CaseFilter, CaseRecord
 from services.intake.handlers import IntakeContext, records_links
-from services.intake.views import CaseDetail, CaseStatusView, CaseSummary
+from services.intake.views import CaseDetail, CaseStatusView, CaseSummary, ConsultView
 from shared.auth import Principal
 
 
@@ -41,3 +41,16 @@ async def list_cases(
         CaseSummary.of(r, today, progress.derive(r.submitted_at, milestones.get(r.case_id, [])))
         for r in records
     ]
+
+
+async def report_issued(*, ctx: IntakeContext, case_id: str) -> bool:
+    """Whether a report of the case was issued (a consult is about the report)."""
+    milestones = await ctx.store.milestones_of(case_id)
+    return any(m.event_type == "report.issued" for m in milestones)
+
+
+async def consults_of(
+    *, ctx: IntakeContext, principal: Principal, case_id: str
+) -> list[ConsultView]:
+    record = await load_case(ctx=ctx, principal=principal, action="read-consults", case_id=case_id)
+    return [ConsultView.of(c) for c in record.consults]

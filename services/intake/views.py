@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.intake.consults import MAX_PREFERRED_TIMES, Consult
 from services.intake.domain import (
     MAX_WITHDRAWAL_REASON,
     CaseRecord,
@@ -20,7 +21,24 @@ from shared.contracts import CaseSubmitted
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Guardian, Patient, ReferringPhysician
 from shared.contracts.case_updated import CaseStatus
-from shared.contracts.common import CountryCode, LongText, ShortText, Specialty, Urgency
+from shared.contracts.common import (
+    CountryCode,
+    LanguageTag,
+    LongText,
+    ShortText,
+    Specialty,
+    Urgency,
+)
+from shared.contracts.consult_updated import (
+    MAX_SLOTS,
+    Attendees,
+    ConsultCancelReason,
+    ConsultKind,
+    ConsultSlot,
+    ExpertId,
+    MeetingUrl,
+    TimeZoneName,
+)
 
 LinkRole = Literal["guardian", "referring-physician"]
 URGENT_NOTICE = (
@@ -222,3 +240,68 @@ def warnings_for(submission: CaseSubmitted) -> list[Notice]:
     if submission.urgency == "urgent":
         return [Notice(code="urgent_do_not_delay_treatment", message=URGENT_NOTICE)]
     return []
+
+
+class ConsultCreate(_Request):
+    """Ask for a consult with the expert about the report (the family's or physician's link)."""
+
+    kind: ConsultKind = Field(description="A video discussion, or a visit in person.")
+    attendees: Attendees = Field(description="Who will attend besides the expert.")
+    preferred_times: str | None = Field(
+        default=None, max_length=MAX_PREFERRED_TIMES, description="When suits you, in words."
+    )
+    interpreter_needed: bool = False
+    interpreter_language: LanguageTag | None = None
+    time_zone: TimeZoneName | None = Field(
+        default=None,
+        description="Your IANA time zone (e.g. America/Mexico_City): times are shown in it.",
+    )
+
+
+class ConsultProposal(_Request):
+    """The intake team offers times with an expert; a video consult needs its meeting link."""
+
+    slots: list[ConsultSlot] = Field(min_length=1, max_length=MAX_SLOTS)
+    expert_id: ExpertId
+    expert_time_zone: TimeZoneName | None = None
+    meeting_url: MeetingUrl | None = Field(
+        default=None, description="https:// only; the platform hosts no video."
+    )
+
+
+class ConsultConfirm(_Request):
+    start: AwareDatetime = Field(description="The start of one of the times offered.")
+
+
+class ConsultCancel(_Request):
+    reason: ConsultCancelReason
+
+
+class ConsultView(BaseModel):
+    consult_id: str
+    state: str
+    kind: ConsultKind
+    attendees: Attendees
+    requested_by_role: str
+    preferred_times: str | None
+    interpreter_needed: bool
+    interpreter_language: str | None
+    requester_time_zone: str | None
+    expert_id: str | None
+    expert_time_zone: str | None
+    slots: list[ConsultSlot]
+    confirmed_slot: ConsultSlot | None
+    meeting_url: str | None
+    sequence: int
+    cancel_reason: str | None
+    requested_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @classmethod
+    def of(cls, consult: Consult) -> ConsultView:
+        return cls(
+            **consult.model_dump(exclude={"requested_by", "slots", "state"}),
+            state=consult.state,
+            slots=list(consult.slots),
+            requested_by_role=consult.requested_by.role,
+        )

@@ -21,6 +21,7 @@ from typing import Any
 from services.notify.addresses import AddressBook
 from services.notify.channels import Mailer, WebhookSender
 from services.notify.domain.deliveries import Outcome, next_attempt
+from services.notify.domain.invitations import Invitation, calendar_text
 from services.notify.emails import EmailRenderer, build_message
 from services.notify.links import Links
 from services.notify.metrics import DELIVERY_ATTEMPTS
@@ -189,8 +190,22 @@ class Dispatcher:
         # The links (tokens) live only in the message: never stored or logged.
         params = {**doc.get("params", {}), **links}
         rendered = self._renderer.render(template, language, params)
+        calendar = None
+        if doc.get("invitation"):
+            invitation = Invitation.from_doc(doc["invitation"])
+            text = calendar_text(
+                invitation,
+                language=language,
+                organizer=self._addresses.staff_email,
+                attendee=str(doc["address"]),
+            )
+            calendar = (text, invitation.method)
         message = build_message(
-            rendered, sender=self._sender, to=str(doc["address"]), delivery_id=str(doc["_id"])
+            rendered,
+            sender=self._sender,
+            to=str(doc["address"]),
+            delivery_id=str(doc["_id"]),
+            calendar=calendar,
         )
         return await self._mailer.send(message, to=str(doc["address"]))
 

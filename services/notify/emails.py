@@ -88,10 +88,12 @@ def build_message(
     to: str,
     delivery_id: str,
     sent_at: datetime | None = None,
+    calendar: tuple[str, str] | None = None,
 ) -> EmailMessage:
     """A multipart message whose Message-ID derives from the delivery, so a receiving system
     can drop the rare repeat after a crash mid-send. `Date:` is required by RFC 5322 (spam
-    filters score a message without one)."""
+    filters score a message without one). `calendar` (the .ics text and its METHOD) rides
+    along as a text/calendar part, which mail programs offer to add to the calendar."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -101,6 +103,15 @@ def build_message(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
+    if calendar is not None:
+        text, method = calendar
+        message.add_attachment(
+            text.encode(),
+            maintype="text",
+            subtype="calendar",
+            filename="invite.ics",
+            params={"method": method, "charset": "UTF-8"},
+        )
     # After add_alternative, which moves Content-* headers into the first part.
     message["Content-Language"] = email.language
     return message

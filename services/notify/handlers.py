@@ -123,6 +123,9 @@ def _email_delivery(facts: EventFacts, intent: MessageIntent, now: datetime) -> 
         template=intent.template,
         params={k: _display(v) for k, v in intent.params.items()},
     )
+    if intent.invitation is not None:
+        # The .ics is written when the message is sent: it names the recipient's address.
+        doc["invitation"] = intent.invitation.as_doc()
     return doc
 
 

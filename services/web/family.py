@@ -19,6 +19,7 @@ from services.web.web import (
     render,
     sentence,
     session_ended,
+    time_zone_of,
     wrong_role,
 )
 from shared.auth import CASE_LINK_ROLES
@@ -75,6 +76,9 @@ async def case_page(
             _optional(web, "records", f"/cases/{case_id}/checklist", who.token),
             _optional(web, "reports", f"/cases/{case_id}/report", who.token),
         )
+        consults = None
+        if report and report.get("versions"):
+            consults = await _optional(web, "intake", f"/cases/{case_id}/consults", who.token)
     except BackendError as error:
         return problem_page(request, error)
     return render(
@@ -84,6 +88,7 @@ async def case_page(
         status=status,
         checklist=checklist,
         report=report,
+        consult=_latest_consult(consults),
         upload_kinds=_upload_kinds(checklist),
         notice=request.query_params.get("notice", ""),
     )
@@ -97,6 +102,13 @@ async def _optional(web: Web, service: Any, path: str, token: str) -> Any:
         if error.status == 404:
             return None
         raise
+
+
+def _latest_consult(consults: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The consult to show: the newest one, unless it was cancelled (then one may be asked)."""
+    if not consults or consults[-1].get("state") == "cancelled":
+        return None
+    return consults[-1]
 
 
 def _upload_kinds(checklist: dict[str, Any] | None) -> list[str]:
@@ -234,3 +246,76 @@ async def ask_follow_up(
             back=f"/c/{case_id}#follow-ups",
         )
     return redirect(f"/c/{case_id}?notice=asked#follow-ups")
+
+
+@router.post("/{case_id}/consults")
+async def ask_for_consult(
+    case_id: str,
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+    attendees: Annotated[str, Form()] = "family",
+    preferred_times: Annotated[str, Form()] = "",
+    interpreter_language: Annotated[str, Form()] = "",
+) -> Response:
+    """Ask intake for a video consult with the expert, in the person's own time zone."""
+    body: dict[str, Any] = {
+        "kind": "video",
+        "attendees": attendees,
+        "interpreter_needed": bool(interpreter_language.strip()),
+    }
+    if preferred_times.strip():
+        body["preferred_times"] = preferred_times.strip()
+    if interpreter_language.strip():
+        body["interpreter_language"] = interpreter_language.strip().lower()
+    zone = time_zone_of(request)
+    if str(zone) != "UTC":
+        body["time_zone"] = str(zone)
+    return await _consult_step(request, web, case_id, csrf, "/consults", body, "consult-asked")
+
+
+@router.post("/{case_id}/consults/{consult_id}/confirm")
+async def choose_consult_time(
+    case_id: str,
+    consult_id: str,
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+    start: Annotated[str, Form()] = "",
+) -> Response:
+    """The time the family chose among those the intake team offered."""
+    path = f"/consults/{consult_id}/confirm"
+    return await _consult_step(
+        request, web, case_id, csrf, path, {"start": start}, "consult-confirmed"
+    )
+
+
+async def _consult_step(
+    request: Request,
+    web: Web,
+    case_id: str,
+    csrf: str,
+    path: str,
+    body: dict[str, Any],
+    notice: str,
+) -> Response:
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return who
+    if not web.sessions.csrf_ok(request, csrf):
+        return redirect(f"/c/{case_id}?notice=csrf#consult")
+    try:
+        await web.backends.call(
+            "POST", "intake", f"/cases/{case_id}{path}", token=who.token, json=body
+        )
+    except BackendError as error:
+        if error.status == 401:
+            return problem_page(request, error)
+        return render(
+            request,
+            "problem.html",
+            status_code=error.status,
+            message=sentence(request, error),
+            back=f"/c/{case_id}#consult",
+        )
+    return redirect(f"/c/{case_id}?notice={notice}#consult")

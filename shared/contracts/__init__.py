@@ -13,6 +13,7 @@ from shared.contracts.access_revoked import AccessRevoked
 from shared.contracts.assignment_updated import AssignmentUpdated
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
+from shared.contracts.consult_updated import ConsultUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
 from shared.contracts.follow_up_updated import FollowUpUpdated
 from shared.contracts.hospital_case_outcome import HospitalCaseOutcome
@@ -46,6 +47,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(ExpertAssigned),
         Contract(ReportIssued),
         Contract(FollowUpUpdated),
+        Contract(ConsultUpdated),
         Contract(AccessRecorded),
         Contract(AccessRevoked),
         Contract(HospitalCaseOutcome),
@@ -109,6 +111,7 @@ __all__ = [
     "AssignmentUpdated",
     "CaseSubmitted",
     "CaseUpdated",
+    "ConsultUpdated",
     "Contract",
     "ExpertAssigned",
     "FollowUpUpdated",

@@ -18,6 +18,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -64,6 +65,13 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("intake", "POST", "/cases/{case_id}/links"): INTAKE_TEAM,
     ("intake", "POST", "/cases/{case_id}/links/revoke"): INTAKE_TEAM,
     ("intake", "POST", "/fhir"): frozenset({"hospital-system"}),
+    # intake: consults after the report. The family or physician asks and chooses a time with
+    # a link to their own case (a stranger's link is refused); the team proposes, reschedules
+    # and may cancel.
+    ("intake", "GET", "/cases/{case_id}/consults"): INTAKE_TEAM,
+    ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/propose"): INTAKE_TEAM,
+    ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/reschedule"): INTAKE_TEAM,
+    ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/cancel"): INTAKE_TEAM,
     # records: intake staff gather every case's records; QIDO searches are narrowed to what an
     # expert or a hospital's system may read (an empty answer for a stranger's case).
     ("records", "POST", "/cases/{case_id}/documents"): INTAKE_TEAM,
@@ -158,6 +166,12 @@ CLINICAL: frozenset[tuple[str, str, str]] = frozenset(
         ("intake", "POST", "/cases/{case_id}/cancel"),
         ("intake", "POST", "/cases/{case_id}/links"),
         ("intake", "POST", "/cases/{case_id}/links/revoke"),
+        ("intake", "GET", "/cases/{case_id}/consults"),
+        ("intake", "POST", "/cases/{case_id}/consults"),
+        ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/propose"),
+        ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/reschedule"),
+        ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/confirm"),
+        ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/cancel"),
         ("records", "POST", "/cases/{case_id}/documents"),
         ("records", "GET", "/cases/{case_id}/checklist"),
         ("records", "POST", "/cases/{case_id}/checklist/{item}/waive"),
@@ -197,6 +211,11 @@ AUTHORING: frozenset[tuple[str, str, str]] = frozenset(
     }
 )
 
+CONSULT_TIMES: dict[str, Any] = {
+    "slots": [{"start": f"{datetime.now(UTC).year + 1}-01-14T16:00:00+00:00", "minutes": 45}],
+    "expert_id": "matrix-expert",
+    "meeting_url": "https://meet.example.org/matrix",
+}
 # Well-formed bodies, so a refusal is the access rule's and not a validation error's.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/cases/{case_id}/triage"): {"specialty": "neuro-oncology", "reason": "matrix"},
@@ -209,6 +228,13 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/cases/{case_id}/links"): {"role": "guardian"},
     ("POST", "/cases/{case_id}/links/revoke"): {"reason": "lost-or-shared"},
     ("POST", "/cases/{case_id}/checklist/{item}/waive"): {"reason": "Not needed."},
+    ("POST", "/cases/{case_id}/consults"): {"kind": "video", "attendees": "family"},
+    ("POST", "/cases/{case_id}/consults/{consult_id}/propose"): CONSULT_TIMES,
+    ("POST", "/cases/{case_id}/consults/{consult_id}/reschedule"): CONSULT_TIMES,
+    ("POST", "/cases/{case_id}/consults/{consult_id}/confirm"): {
+        "start": CONSULT_TIMES["slots"][0]["start"]
+    },
+    ("POST", "/cases/{case_id}/consults/{consult_id}/cancel"): {"reason": "other"},
     ("POST", "/cases/{case_id}/requests"): {"items": ["mri-imaging"], "message": "Please."},
     ("POST", "/cases/{case_id}/studies/{study_uid}/deidentify"): {},
     ("PATCH", "/cases/{case_id}/report/draft"): {"revision": 1, "summary": "Reviewed."},
@@ -404,6 +430,19 @@ async def drive_the_case(platform: Platform, http: httpx.AsyncClient) -> dict[st
     )
     assert asked.status_code == 201, asked.text
     ids["follow_up_id"] = asked.json()["follow_ups"][0]["follow_up_id"]
+
+    async def consult_asked() -> httpx.Response | None:
+        # Intake hears of the report on report.issued; until then the answer is 409.
+        answer = await http.post(
+            f"{urls['intake']}/cases/{CASE}/consults",
+            json={"kind": "video", "attendees": "family"},
+            headers=family,
+        )
+        return None if answer.status_code == 409 else answer
+
+    consult = await eventually(consult_asked, within=60)
+    assert consult.status_code == 201, consult.text
+    ids["consult_id"] = consult.json()["consult_id"]
     partner = {**BODIES[("POST", "/partners")], "partner_id": "matrix-partner"}
     partner["organization_id"] = ORGANIZATION
     registered = await http.post(f"{urls['notify']}/partners", json=partner, headers=admin)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -95,6 +95,23 @@ def facts_of(event_type: str, data: dict[str, Any], time: datetime) -> dict[str,
             "open": data["open_questions"],
             "close_reason": data.get("close_reason"),
         }
+    if event_type == "consult.updated":
+        return {
+            "consult_id": data["consult_id"],
+            "change": data["change"],
+            "kind": data["kind"],
+            "requested_by": data["requested_by_role"],
+            "attendees": data["attendees"],
+            "interpreter_language": data.get("interpreter_language"),
+            "requester_time_zone": data.get("requester_time_zone"),
+            "expert_id": data.get("expert_id"),
+            "expert_time_zone": data.get("expert_time_zone"),
+            "slots": list(data.get("slots") or []),
+            "confirmed_slot": data.get("confirmed_slot"),
+            "meeting_url": data.get("meeting_url"),
+            "sequence": data.get("sequence", 0),
+            "cancel_reason": data.get("cancel_reason"),
+        }
     return {}
 
 
@@ -137,4 +154,21 @@ def title_of(event: EventFacts) -> str:
             asker = "family" if f["asked_by"] == "guardian" else "physician"
             reason = f" ({str(f['close_reason']).replace('-', ' ')})" if f["close_reason"] else ""
             return f"Follow-up question from the {asker} {f['change']}{reason}; {f['open']} open"
+        case "consult.updated":
+            return _consult_title(f)
     return event.event_type
+
+
+def _consult_title(f: dict[str, Any]) -> str:
+    what = "Video consult" if f["kind"] == "video" else "In-person consult"
+    change = f["change"]
+    if change == "requested":
+        who = "family" if f["requested_by"] == "guardian" else "physician"
+        return f"{what} requested by the {who}"
+    if change in ("proposed", "rescheduled"):
+        return f"{what} {change}: {len(f['slots'])} time(s) offered"
+    if change == "confirmed" and f.get("confirmed_slot"):
+        start = datetime.fromisoformat(str(f["confirmed_slot"]["start"])).astimezone(UTC)
+        return f"{what} confirmed for {start:%Y-%m-%d %H:%M} UTC"
+    reason = f" ({f['cancel_reason']!s})" if f.get("cancel_reason") else ""
+    return f"{what} {change}{reason}"

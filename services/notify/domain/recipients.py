@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from services.notify.domain import consults
 from services.notify.domain.facts import EventFacts
+from services.notify.domain.invitations import Invitation
 
 RecipientRole = Literal["guardian", "referring-physician", "staff", "expert"]
 Template = Literal[
@@ -28,6 +30,11 @@ Template = Literal[
     "follow-up-closed",
     "case-withdrawn",
     "case-cancelled",
+    "consult-requested",
+    "consult-proposed",
+    "consult-rescheduled",
+    "consult-confirmed",
+    "consult-cancelled",
 ]
 CASE_LINK_ROLES = ("guardian", "referring-physician")
 LANGUAGES = ("en", "es")
@@ -49,6 +56,8 @@ class MessageIntent:
     recipient: Recipient
     template: Template
     params: dict[str, Any] = field(default_factory=dict)
+    # A calendar invitation to attach (a consult's time confirmed or withdrawn).
+    invitation: Invitation | None = None
 
 
 def language_for(preferred: str | None) -> str:
@@ -90,6 +99,8 @@ def messages_for(event: EventFacts) -> list[MessageIntent]:
             ]
         case "followup.updated":
             return _follow_up_messages(f, staff)
+        case "consult.updated":
+            return _consult_messages(event)
     return []
 
 
@@ -104,6 +115,37 @@ def _follow_up_messages(f: dict[str, Any], staff: Recipient) -> list[MessageInte
     if f["close_reason"] in ("answered-elsewhere", "out-of-scope"):
         return [MessageIntent(asker, "follow-up-closed", {"reason": f["close_reason"]})]
     return []
+
+
+def _consult_messages(event: EventFacts) -> list[MessageIntent]:
+    """Asked: the intake team; times offered: the requester (and the expert, when moved);
+    confirmed or cancelled: whoever attends, the expert and the intake team, with the calendar
+    invitation. Times are shown in each person's time zone (consults.py)."""
+    f = event.facts
+    requester = Recipient(f["requested_by"])
+    expert = Recipient("expert", f["expert_id"]) if f.get("expert_id") else None
+    staff = Recipient("staff")
+    change = f["change"]
+    if change == "requested":
+        return [MessageIntent(staff, "consult-requested", consults.request_params(f))]
+    if change in ("proposed", "rescheduled"):
+        template: Template = "consult-proposed" if change == "proposed" else "consult-rescheduled"
+        told = [requester] if change == "proposed" else [requester, *([expert] if expert else [])]
+        return [MessageIntent(r, template, consults.offer_params(f, r.role)) for r in told]
+    people = [Recipient(role) for role in consults.parties(f)]
+    people += [expert] if expert else []
+    people.append(staff)
+    if change == "confirmed":
+        invitation = consults.invitation(event, "REQUEST")
+        template = "consult-confirmed"
+    elif change == "cancelled":
+        invitation = consults.invitation(event, "CANCEL") if f.get("confirmed_slot") else None
+        template = "consult-cancelled"
+    else:
+        return []
+    return [
+        MessageIntent(r, template, consults.meeting_params(f, r.role), invitation) for r in people
+    ]
 
 
 def _assignment_messages(f: dict[str, Any], staff: Recipient) -> list[MessageIntent]:

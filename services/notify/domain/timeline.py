@@ -8,6 +8,7 @@ that arrive out of order across topics still give the same answer.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -26,7 +27,7 @@ STAGES: tuple[Stage, ...] = (
     "follow-up",
 )
 STAGE_RANK = {stage: n for n, stage in enumerate(STAGES)}
-Party = Literal["family", "intake-staff", "expert", "nobody"]
+Party = Literal["family", "physician", "intake-staff", "expert", "nobody"]
 ServiceLevelState = Literal["none", "on-track", "at-risk", "overdue", "met", "late"]
 Status = Literal["open", "on-hold", "cancelled"]
 
@@ -70,6 +71,10 @@ class CaseTimeline(_Frozen):
     missing_records: int = 0
     report_version: int | None = None
     open_follow_ups: int = 0
+    # The latest consult with the expert after the report (intake arranges it).
+    consult_state: str | None = None
+    consult_kind: str | None = None
+    consult_at: AwareDatetime | None = None
     submitted_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
     entries: list[Entry] = Field(default_factory=list)
@@ -151,11 +156,15 @@ def derive(case_id: str, events: Iterable[EventFacts]) -> CaseTimeline:
                 stage = "follow-up"
             elif stage == "follow-up":
                 stage = "report-issued"
+        elif kind == "consult.updated":
+            _follow_consult(view, f)
+    waiting = _waiting_on(stage, status, view, last_change, pending_expert)
+    view.pop("consult_requested_by", None)  # only for who chooses the time
     view.update(
         stage=stage,
         status=status,
         service_level=level,
-        waiting_on=_waiting_on(stage, status, view, last_change, pending_expert),
+        waiting_on=waiting,
         entries=[
             Entry(event_id=e.event_id, event_type=e.event_type, time=e.time, title=title_of(e))
             for e in ordered
@@ -164,6 +173,30 @@ def derive(case_id: str, events: Iterable[EventFacts]) -> CaseTimeline:
         updated_at=ordered[-1].time if ordered else None,
     )
     return CaseTimeline.model_validate(view)
+
+
+def _follow_consult(view: dict[str, Any], f: dict[str, Any]) -> None:
+    states = {"requested": "requested", "rescheduled": "proposed"}
+    view["consult_state"] = states.get(f["change"], f["change"])
+    view["consult_kind"] = f["kind"]
+    view["consult_requested_by"] = f["requested_by"]
+    chosen = f.get("confirmed_slot")
+    view["consult_at"] = chosen["start"] if chosen and f["change"] == "confirmed" else None
+
+
+def _consult_waiting(view: dict[str, Any]) -> WaitingOn | None:
+    """Who acts next on a consult being arranged (after the report, when nothing else waits)."""
+    state = view.get("consult_state")
+    what = "video consult" if view.get("consult_kind") == "video" else "in-person consult"
+    if state == "requested":
+        return WaitingOn(party="intake-staff", detail="propose consult times")
+    if state == "proposed":
+        party: Party = "physician" if view.get("consult_requested_by") != "guardian" else "family"
+        return WaitingOn(party=party, detail="choose a consult time")
+    if state == "confirmed" and view.get("consult_at"):
+        start = datetime.fromisoformat(str(view["consult_at"])).astimezone(UTC)
+        return WaitingOn(party="nobody", detail=f"{what} on {start:%Y-%m-%d %H:%M} UTC")
+    return None
 
 
 def _at_least(stage: Stage, floor: Stage) -> Stage:
@@ -200,6 +233,9 @@ def _waiting_on(
         return WaitingOn(party="intake-staff", detail="matching")
     if stage == "in-review":
         return WaitingOn(party="expert", detail=f"report by {view.get('expert_name') or 'expert'}")
+    consult = _consult_waiting(view)
+    if stage in ("report-issued", "follow-up") and consult and not view.get("open_follow_ups"):
+        return consult
     if stage == "follow-up":
         waiting = view.get("open_follow_ups", 0)
         detail = f"{waiting} follow-up question(s)" if waiting else "follow-up questions"

@@ -73,3 +73,34 @@ def follow_up(
         open=open_questions,
         close_reason=reason,
     )
+
+
+CONSULT_START = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+
+
+def consult(minutes: int, change: str, **changes: Any) -> EventFacts:
+    """A `consult.updated` as notify keeps it: a video consult asked for by the family."""
+    facts: dict[str, Any] = {
+        "consult_id": "c1",
+        "change": change,
+        "kind": "video",
+        "requested_by": "guardian",
+        "attendees": "both",
+        "interpreter_language": "es",
+        "requester_time_zone": "America/Mexico_City",
+        "expert_id": None if change == "requested" else "ana",
+        "expert_time_zone": "Europe/Madrid",
+        "slots": [],
+        "confirmed_slot": None,
+        "meeting_url": "https://meet.example.org/abc",
+        "sequence": 0,
+        "cancel_reason": None,
+    }
+    if change in ("proposed", "rescheduled"):
+        facts["slots"] = [
+            {"start": CONSULT_START.isoformat(), "minutes": 45},
+            {"start": (CONSULT_START + timedelta(days=1)).isoformat(), "minutes": 45},
+        ]
+    if change == "confirmed":
+        facts["confirmed_slot"] = {"start": CONSULT_START.isoformat(), "minutes": 45}
+    return fact("consult.updated", minutes, **{**facts, **changes})

@@ -21,6 +21,12 @@ PARAMS: dict[str, Any] = {
     "due_at": "2026-11-30 17:00 UTC",
     "expires_at": "2026-11-25 09:00 UTC",
     "reason": "out-of-scope",
+    "kind": "video",
+    "attendees": "both",
+    "interpreter_language": "es",
+    "slots": ["2026-12-08 10:00-10:45 (America/Mexico_City, UTC-06:00)"],
+    "when": "2026-12-08 10:00-10:45 (America/Mexico_City, UTC-06:00)",
+    "meeting_url": "https://meet.example.org/abc",
 }
 TEMPLATES: list[Template] = [
     "request-received",
@@ -36,6 +42,11 @@ TEMPLATES: list[Template] = [
     "follow-up-asked",
     "follow-up-answered",
     "follow-up-closed",
+    "consult-requested",
+    "consult-proposed",
+    "consult-rescheduled",
+    "consult-confirmed",
+    "consult-cancelled",
 ]
 
 
@@ -77,3 +88,19 @@ def test_the_message_id_is_the_same_for_the_same_delivery() -> None:
     first = build_message(email, sender="a@b.org", to="c@d.org", delivery_id="e1:email:guardian")
     again = build_message(email, sender="a@b.org", to="c@d.org", delivery_id="e1:email:guardian")
     assert first["Message-ID"] == again["Message-ID"]
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["consult-proposed", "consult-rescheduled", "consult-confirmed", "consult-cancelled"],
+)
+def test_consult_emails_for_the_family_are_in_spanish_and_show_their_times(
+    template: Template,
+) -> None:
+    email = RENDERER.render(template, "es", {**PARAMS, "reason": "other"})
+    assert email.language == "es"
+    assert "America/Mexico_City" in email.text
+    staff = RENDERER.render(
+        template, "en", {k: v for k, v in PARAMS.items() if k != "link_expires"}
+    )
+    assert "secure link" not in staff.text

@@ -64,3 +64,60 @@ def test_a_question_reaches_the_lead_and_staff_and_its_answer_the_asker() -> Non
     closed = follow_up(3, "closed", 0, reason="out-of-scope")
     assert who(closed) == [("guardian", "follow-up-closed")]
     assert who(follow_up(3, "closed", 0, reason="case-cancelled")) == []
+
+
+def test_consult_steps_reach_the_right_people() -> None:
+    from tests.unit.notify.events import consult
+
+    assert who(consult(1, "requested")) == [("staff", "consult-requested")]
+    assert who(consult(2, "proposed")) == [("guardian", "consult-proposed")]
+    assert who(consult(3, "rescheduled")) == [
+        ("guardian", "consult-rescheduled"),
+        ("expert:ana", "consult-rescheduled"),
+    ]
+    confirmed = [
+        ("guardian", "consult-confirmed"),
+        ("referring-physician", "consult-confirmed"),
+        ("expert:ana", "consult-confirmed"),
+        ("staff", "consult-confirmed"),
+    ]
+    assert who(consult(4, "confirmed")) == confirmed
+    family_only = consult(4, "confirmed", attendees="family")
+    assert len(who(family_only)) == 3
+    cancelled = consult(5, "cancelled", cancel_reason="other")
+    assert [w for w, _ in who(cancelled)] == [
+        "guardian",
+        "referring-physician",
+        "expert:ana",
+        "staff",
+    ]
+
+
+def test_consult_times_are_shown_in_each_persons_time_zone_with_an_invitation() -> None:
+    from tests.unit.notify.events import consult
+
+    (proposed,) = messages_for(consult(2, "proposed"))
+    # 16:00 UTC is 10:00 in Mexico City in November.
+    assert proposed.params["slots"][0].startswith("2026-11-20 10:00-10:45")
+    assert "America/Mexico_City" in proposed.params["slots"][0]
+    assert proposed.invitation is None
+    by_who = {m.recipient.key: m for m in messages_for(consult(4, "confirmed"))}
+    assert by_who["guardian"].params["when"].startswith("2026-11-20 10:00-10:45")
+    assert by_who["expert:ana"].params["when"].startswith("2026-11-20 17:00-17:45")
+    assert "Europe/Madrid" in by_who["expert:ana"].params["when"]
+    assert "UTC" in by_who["staff"].params["when"]
+    for message in by_who.values():
+        assert message.invitation is not None
+        assert (message.invitation.method, message.invitation.consult_id) == ("REQUEST", "c1")
+        assert message.params["meeting_url"] == "https://meet.example.org/abc"
+    cancelled = messages_for(
+        consult(
+            5,
+            "cancelled",
+            confirmed_slot={"start": "2026-11-20T16:00:00+00:00", "minutes": 45},
+            sequence=1,
+        )
+    )
+    assert {m.invitation.method for m in cancelled if m.invitation} == {"CANCEL"}
+    unconfirmed = messages_for(consult(5, "cancelled"))
+    assert all(m.invitation is None for m in unconfirmed)

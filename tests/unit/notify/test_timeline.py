@@ -112,3 +112,28 @@ def test_ages_read_in_months_below_two_years() -> None:
     assert age_label(date(2025, 3, 15), date(2026, 3, 14)) == "11 mo"
     assert age_label(date(2024, 3, 15), date(2026, 3, 15)) == "2 y"
     assert initials_of("josé", "núñez") == "J.N."
+
+
+def test_a_consult_after_the_report_shows_who_acts_next() -> None:
+    from tests.unit.notify.events import consult
+
+    walk = [submitted(0), assigned(90), issued(500)]
+    asked = derive("case-1", [*walk, consult(600, "requested")])
+    assert (asked.waiting_on.party, asked.waiting_on.detail) == (
+        "intake-staff",
+        "propose consult times",
+    )
+    assert asked.entries[-1].title == "Video consult requested by the family"
+    proposed = derive("case-1", [*walk, consult(600, "requested"), consult(610, "proposed")])
+    assert (proposed.waiting_on.party, proposed.waiting_on.detail) == (
+        "family",
+        "choose a consult time",
+    )
+    assert proposed.consult_state == "proposed"
+    steps = [consult(600, "requested"), consult(610, "proposed"), consult(620, "confirmed")]
+    confirmed = derive("case-1", [*walk, *steps])
+    assert confirmed.waiting_on.detail == "video consult on 2026-11-20 16:00 UTC"
+    assert confirmed.entries[-1].title == "Video consult confirmed for 2026-11-20 16:00 UTC"
+    done = derive("case-1", [*walk, *steps, consult(630, "cancelled", cancel_reason="other")])
+    assert done.waiting_on.detail == "report delivered"
+    assert done.entries[-1].title == "Video consult cancelled (other)"

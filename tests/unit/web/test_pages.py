@@ -223,3 +223,70 @@ async def test_a_family_withdraws_its_request_with_its_own_link(
     (sent,) = [r for r in services.sent if r.method == "POST"]
     assert sent.headers["authorization"] == f"Bearer {link}"
     assert json.loads(sent.content) == {"reason": "Care found nearby"}
+
+
+REPORT = {"report_id": "rpt-c-1", "versions": [{"version": 1}], "follow_ups": []}
+PROPOSED = {
+    "consult_id": "k1",
+    "state": "proposed",
+    "kind": "video",
+    "slots": [
+        {"start": "2027-01-14T16:00:00+00:00", "minutes": 45},
+        {"start": "2027-01-15T16:00:00+00:00", "minutes": 45},
+    ],
+    "confirmed_slot": None,
+    "meeting_url": "https://meet.example.org/k1",
+}
+
+
+async def test_the_family_asks_for_a_video_consult_in_its_own_time_zone(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/cases/c-1/status", body={**STATUS, "stage": "report-issued"})
+    services.on("GET", "/cases/c-1/report", body=REPORT)
+    services.on("GET", "/cases/c-1/consults", body=[])
+    services.on("POST", "/cases/c-1/consults", status=201, body={**PROPOSED, "state": "requested"})
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    client.cookies.set("sop_tz", "America/Mexico_City")
+    page = await client.get("/c/c-1", headers={"accept-language": "es"})
+    assert "Pedir una consulta por video" in page.text
+    sent = await client.post(
+        "/c/c-1/consults",
+        data={
+            "csrf": csrf_of(page.text),
+            "attendees": "both",
+            "preferred_times": "Por las tardes",
+            "interpreter_language": "",
+        },
+    )
+    assert sent.status_code == 303 and sent.headers["location"].endswith("#consult")
+    (asked,) = [r for r in services.sent if r.method == "POST"]
+    assert json.loads(asked.content) == {
+        "kind": "video",
+        "attendees": "both",
+        "preferred_times": "Por las tardes",
+        "interpreter_needed": False,
+        "time_zone": "America/Mexico_City",
+    }
+
+
+async def test_the_family_chooses_one_of_the_times_offered(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/cases/c-1/status", body={**STATUS, "stage": "report-issued"})
+    services.on("GET", "/cases/c-1/report", body=REPORT)
+    services.on("GET", "/cases/c-1/consults", body=[PROPOSED])
+    services.on("POST", "/cases/c-1/consults/k1/confirm", body={**PROPOSED, "state": "confirmed"})
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    client.cookies.set("sop_tz", "America/Mexico_City")
+    page = await client.get("/c/c-1")
+    # 16:00 UTC, shown in the family's zone.
+    assert "2027-01-14 10:00 CST" in page.text
+    assert "Ask for a video consult" not in page.text  # one consult at a time
+    chosen = await client.post(
+        "/c/c-1/consults/k1/confirm",
+        data={"csrf": csrf_of(page.text), "start": "2027-01-14T16:00:00+00:00"},
+    )
+    assert chosen.status_code == 303
+    (confirm,) = [r for r in services.sent if r.method == "POST"]
+    assert json.loads(confirm.content) == {"start": "2027-01-14T16:00:00+00:00"}
