@@ -203,37 +203,48 @@ def choose_media_type(accept: str) -> MediaType | None:
     return None
 
 
+WINDOW_USAGE = (
+    "window: give center,width,linear (a width of at least 1; linear is the only function)"
+)
+VIEWPORT_USAGE = (
+    f"viewport: give vw,vh, each from 1 to {MAX_VIEWPORT} (a region of the image is not offered)"
+)
+FRAMES_USAGE = "frames: give one frame number, from 1 (a rendered answer holds one frame)"
+
+
 def parse_window(text: str) -> Window:
-    """`center,width[,function]` (PS3.18 10.4.1.1.4); only the linear function."""
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) not in (2, 3):
-        raise ValueError("window: give center,width,linear")
-    if len(parts) == 3 and parts[2].lower() != "linear":
-        raise ValueError("window: the only function offered is linear")
-    center, width = float(parts[0]), float(parts[1])
-    if not (math.isfinite(center) and math.isfinite(width)) or width < 1:
-        raise ValueError("window: the center must be a number and the width at least 1")
-    return Window(center, width)
+    """`center,width[,function]` (PS3.18 10.4.1.1.4); ValueError saying what to send."""
+    try:
+        center, width, *function = (p.strip() for p in text.split(","))
+        window = Window(float(center), float(width))
+    except ValueError:
+        raise ValueError(WINDOW_USAGE) from None
+    if [f.lower() for f in function] not in ([], ["linear"]):
+        raise ValueError(WINDOW_USAGE)
+    if not (math.isfinite(window.center) and math.isfinite(window.width) and window.width >= 1):
+        raise ValueError(WINDOW_USAGE)
+    return window
 
 
 def parse_viewport(text: str) -> tuple[int, int]:
-    """`vw,vh`: the largest the image may be; source regions are not offered."""
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise ValueError("viewport: give vw,vh (a region of the image is not offered)")
-    width, height = int(parts[0]), int(parts[1])
+    """`vw,vh`: the largest the image may be; ValueError saying what to send."""
+    try:
+        width, height = (int(p) for p in text.split(","))
+    except ValueError:
+        raise ValueError(VIEWPORT_USAGE) from None
     if not (0 < width <= MAX_VIEWPORT and 0 < height <= MAX_VIEWPORT):
-        raise ValueError(f"viewport: each side from 1 to {MAX_VIEWPORT}")
+        raise ValueError(VIEWPORT_USAGE)
     return width, height
 
 
 def parse_frame(text: str) -> int:
-    """One frame number, 1-based (a rendered answer holds one frame)."""
-    if "," in text:
-        raise ValueError("frames: ask for one frame at a time")
-    frame = int(text)
+    """One frame number, 1-based; ValueError saying what to send."""
+    try:
+        frame = int(text)
+    except ValueError:
+        raise ValueError(FRAMES_USAGE) from None
     if frame < 1:
-        raise ValueError("frames: frame numbers start at 1")
+        raise ValueError(FRAMES_USAGE)
     return frame
 
 

@@ -192,6 +192,10 @@ def test_query_parameters_are_parsed_or_refused() -> None:
     for bad_frame in ("0", "1,2", "x", "-1"):
         with pytest.raises(ValueError):
             parse_frame(bad_frame)
+    # The sentence says what to send and never repeats what was sent.
+    with pytest.raises(ValueError) as refused:
+        parse_window("DOE^JANE,400")
+    assert str(refused.value).startswith("window: ") and "DOE" not in str(refused.value)
 
 
 def test_the_etag_names_the_bytes_and_every_rendering_parameter() -> None:
