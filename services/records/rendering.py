@@ -25,7 +25,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import pixel_array
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 MediaType = Literal["image/jpeg", "image/png"]
 MEDIA_TYPES: tuple[MediaType, ...] = ("image/jpeg", "image/png")
@@ -81,7 +81,9 @@ def render(fp: BinaryIO, options: RenderOptions, *, max_pixels: int) -> bytes:
     _check_decodable(header)
     fp.seek(0)
     try:
-        pixels = pixel_array(fp, index=options.frame - 1)
+        # pydicom reads one frame from a file, but cannot inflate a deflated one as it goes.
+        deflated = header.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        pixels = pixel_array(dcmread(fp) if deflated else fp, index=options.frame - 1)
         image = _image(header, pixels, options.window)
     except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError) as exc:
         raise RenderRefused("cannot_render", "the pixel data cannot be decoded") from exc

@@ -152,6 +152,10 @@ def test_compressed_pixel_data_pillow_can_decode_renders() -> None:
     assert values(image) == values(rendered(sample("MR_small.dcm")))
 
 
+def test_a_deflated_instance_renders() -> None:
+    assert rendered(sample("image_dfl.dcm")).size == (512, 512)
+
+
 @pytest.mark.parametrize(
     ("name", "code"),
     [
