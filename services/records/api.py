@@ -1,11 +1,12 @@
 """HTTP routes of the records service: parse the request, authorize, call a handler.
 
 Uploads are read from the request stream as they arrive (see uploads.py); who may do what is
-in access.py. DICOMweb routes are in dicomweb_api.py.
+in access.py. DICOMweb routes are in dicomweb_api.py, WADO-RS rendered in rendered_api.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from services.records.deps import CallerDep, PortsDep
 from services.records.dicomweb_api import router as dicomweb_router
 from services.records.domain import DomainError
 from services.records.handlers import Ports
+from services.records.rendered_api import router as rendered_router
 from services.records.uploads import receive_multipart, spooled
 from services.records.views import (
     ChecklistPublic,
@@ -77,6 +79,9 @@ def create_app(
     app.state.verifier = verifier
     app.include_router(router)
     app.include_router(dicomweb_router)
+    app.include_router(rendered_router)
+    # Rendering holds a decoded frame in memory: a few at a time, not one per request.
+    app.state.renders = asyncio.Semaphore(ports.settings.render_concurrency)
 
     @app.exception_handler(DomainError)
     async def _refused(_: Request, exc: DomainError) -> JSONResponse:

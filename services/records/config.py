@@ -26,6 +26,10 @@ class RecordsSettings(ServiceSettings):
     store_concurrency: int = Field(default=8, ge=1, le=64)
     # A claim older than this, still pending, was left by a process that died mid-upload.
     stale_claim_s: float = Field(default=900, gt=0)
+    # WADO-RS rendered: the largest frame decoded (rows x columns; a 4096 x 5120 mammogram is
+    # 21 M) and how many instances are fetched and rendered at the same time.
+    max_render_pixels: int = Field(default=40_000_000, gt=0)
+    render_concurrency: int = Field(default=2, ge=1, le=16)
 
     def archive_limits(self) -> ArchiveLimits:
         return ArchiveLimits(

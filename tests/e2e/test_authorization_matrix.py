@@ -47,6 +47,7 @@ STAFF: frozenset[Role] = frozenset({"intake-staff", "admin"})
 # Admin is staff but manages only the roster and partners: no clinical content.
 INTAKE_TEAM: frozenset[Role] = frozenset({"intake-staff"})
 QIDO: frozenset[Role] = INTAKE_TEAM | {"expert", "hospital-system"}
+INSTANCE = "/dicomweb/studies/{study}/series/{series}/instances/{sop}"
 
 # Who may act on a route although they have nothing to do with the case. Everyone else must be
 # refused. Intake staff act on every case (admin only on the roster and partners); lists narrowed
@@ -88,6 +89,8 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("records", "GET", "/dicomweb/studies/{study}"): INTAKE_TEAM,
     ("records", "GET", "/dicomweb/studies/{study}/series/{series}"): INTAKE_TEAM,
     ("records", "GET", "/dicomweb/studies/{study}/series/{series}/instances/{sop}"): INTAKE_TEAM,
+    ("records", "GET", f"{INSTANCE}/rendered"): INTAKE_TEAM,
+    ("records", "GET", f"{INSTANCE}/frames/{{frames}}/rendered"): INTAKE_TEAM,
     # reports: intake staff read every report; writing, signing and answering are the authors'
     # alone, asking a follow-up the family's; the list is narrowed to the caller's own.
     ("reports", "GET", "/reports"): INTAKE_TEAM | {"expert", "guardian", "referring-physician"},
@@ -186,6 +189,8 @@ CLINICAL: frozenset[tuple[str, str, str]] = frozenset(
         ("records", "GET", "/dicomweb/studies/{study}"),
         ("records", "GET", "/dicomweb/studies/{study}/series/{series}"),
         ("records", "GET", "/dicomweb/studies/{study}/series/{series}/instances/{sop}"),
+        ("records", "GET", f"{INSTANCE}/rendered"),
+        ("records", "GET", f"{INSTANCE}/frames/{{frames}}/rendered"),
         ("reports", "GET", "/reports"),
         ("reports", "GET", "/cases/{case_id}/report"),
         ("reports", "GET", "/cases/{case_id}/report/versions/{version}"),
@@ -330,6 +335,7 @@ def dicom_ids() -> dict[str, str]:
         "study_uid": str(dataset.StudyInstanceUID),
         "series": str(dataset.SeriesInstanceUID),
         "sop": str(dataset.SOPInstanceUID),
+        "frames": "1",
     }
 
 
