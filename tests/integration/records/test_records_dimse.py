@@ -45,13 +45,15 @@ def records_settings() -> dict[str, Any]:
     }
 
 
-async def scu(records: RecordsHarness, app: str, *args: str, calling: str = CALLING) -> str:
+async def scu(
+    records: RecordsHarness, app: str, *args: str, calling: str = CALLING, called: str = CALLED
+) -> str:
     """Run pynetdicom's `app` (storescu, echoscu) against the service; its verbose log."""
     port = records.service.ports.settings.dimse_port
     assert port is not None
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pynetdicom", app, "127.0.0.1", str(port), *args,
-        "-aet", calling, "-aec", CALLED, "-v",
+        "-aet", calling, "-aec", called, "-v",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(process.communicate(), 120)
@@ -142,7 +144,7 @@ async def test_a_pushed_study_makes_the_records_ready_as_a_stowed_one_does(
     assert ready.identity_check.status == "match"
 
 
-async def test_an_unknown_calling_ae_title_is_rejected_at_association(
+async def test_an_unknown_calling_or_called_ae_title_is_rejected_at_association(
     records: RecordsHarness, tmp_path: Path
 ) -> None:
     await records.submit("case-dimse-stranger", organization_id=ORGANIZATION)
@@ -152,6 +154,8 @@ async def test_an_unknown_calling_ae_title_is_rejected_at_association(
     )  # fmt: skip
     assert "Calling AE title not recognised" in log, log
     assert log.endswith("exit code 1")
+    echo = await scu(records, "echoscu", called="OTHER-SCP")  # a PACS set up for another SCP
+    assert "Called AE title not recognised" in echo, echo
     assert not await object_keys(records, "cases/case-dimse-stranger/")
 
 
