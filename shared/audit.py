@@ -6,6 +6,9 @@ request is audited when it names a case, when it reaches a route at all with a v
 or when it is refused (401, 403, 404): probes, metrics and API docs are not. What is recorded is
 ids, the route template and the outcome, never the request's body or a person's details.
 
+An access by another protocol (a PACS's DICOM C-STORE) has no request to wrap: its code writes
+its record with `record_access` before it answers, to the same outbox.
+
 A request names its case by a `case_id` path or query parameter, or by whatever identifier its
 URL carries (a study UID, a report or offer id): the route resolves that to the case and says so
 with `audit_case(request, case_id)`, before deciding whether the caller may see it, so a refused
@@ -102,6 +105,36 @@ def access_record(
         agent=agent,
         recorded_at=now,
     )
+
+
+async def record_access(
+    trail: AuditTrail,
+    *,
+    protocol: str,
+    operation: str,
+    case_id: str | None,
+    action: AuditAction,
+    status_code: int,
+    agent: AuditAgent,
+    entities: Mapping[str, str],
+) -> None:
+    """Write the record of one access that came by another protocol than HTTP (a DICOM
+    association's C-STORE, say): `operation` stands where the HTTP method does and `protocol`
+    where the route does; `status_code` is the HTTP status of the same outcome. Durable once it
+    returns; raises when it could not be written."""
+    record = AccessRecorded(
+        case_id=case_id,
+        service=trail.service,
+        action=action,
+        outcome=audit_outcome(status_code),
+        status_code=status_code,
+        method=operation,
+        route=protocol,
+        entities={name: value[:200] for name, value in entities.items() if value},
+        agent=agent,
+        recorded_at=datetime.now(UTC),
+    )
+    await trail.record([record])
 
 
 def audit_case(request: Request, *case_ids: str) -> None:

@@ -30,7 +30,8 @@ BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
 
 
 class Connections:
-    """The Kafka producer and the service's own database."""
+    """The Kafka producer, the service's own database, and its audit trail (written by the API's
+    middleware and by any other way in, relayed by one background task)."""
 
     def __init__(self, service: str, settings: ServiceSettings) -> None:
         self.service = service
@@ -38,6 +39,8 @@ class Connections:
         self.mongo: AsyncMongoClient[Document] = connect(settings.stack, app_name=service)
         self.db: AsyncDatabase[Document] = self.mongo[settings.stack.database(service)]
         self.publisher = KafkaEventPublisher(settings.stack)
+        self.audit_outbox = MongoAuditOutbox(self.db[OUTBOX_COLLECTION])
+        self.audit = AuditTrail(self.audit_outbox, self.publisher, service=service)
 
     async def start(self) -> None:
         await ensure_topics(self.settings.stack)
@@ -152,9 +155,8 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
         try:
             app, background = await build(connections)
             # Every service's API is audited the same way, so no route can forget it.
-            outbox = MongoAuditOutbox(connections.db[OUTBOX_COLLECTION])
-            await adopt_unsent(connections.db["audit_unsent"], outbox)
-            trail = AuditTrail(outbox, connections.publisher, service=service)
+            await adopt_unsent(connections.db["audit_unsent"], connections.audit_outbox)
+            trail = connections.audit
             app.add_middleware(AuditMiddleware, trail=trail)
             # Every service refuses revoked case links; it knows all revocations before serving.
             revocations = RevocationReader(settings.stack)

@@ -3,8 +3,10 @@ end-to-end and chaos tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +29,16 @@ from shared.auth import Role, TokenIssuer
 from shared.settings import StackSettings
 
 PORT_BASE = int(os.environ.get("SOP_PLATFORM_PORT_BASE", "18201"))
+# The PACS a platform test may push DICOM from (C-STORE), and the hospital it stands for.
+DIMSE_CALLING_AE = "TESTPACS"
+DIMSE_ORGANIZATION = "org-pacs"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (others run stacks on this machine too)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -111,6 +123,9 @@ def platform(
         **platform_env,
     }
     ports = {name: PORT_BASE + i for i, name in enumerate(SERVICES)}
+    # Records' DICOM C-STORE SCP is on, as in `make run`; a restarted records takes the same port.
+    env.setdefault("RECORDS_DIMSE_PORT", str(free_port()))
+    env.setdefault("RECORDS_DIMSE_CALLING_AES", json.dumps({DIMSE_CALLING_AE: DIMSE_ORGANIZATION}))
     # Where each service finds the others: fixed here, so one restarted alone finds them too.
     env.update(links_between(ports))
     log_dir = tmp_path / "logs"

@@ -23,6 +23,10 @@ from shared.auth import Role, TokenIssuer, provision_local_auth  # noqa: E402
 from shared.runtime import PARENT_PID_VAR  # noqa: E402
 
 MAIL_PORT = 1025
+# The records service's DICOM C-STORE SCP (DICOM's registered port is 104; 11112 needs no root).
+DIMSE_PORT = 11112
+# A PACS on this machine calling as DEVPACS fills the cases of organization org-dev.
+DIMSE_CALLING_AES = '{"DEVPACS": "org-dev"}'
 # The services that own data and meet through Kafka, each with its JSON API.
 API_SERVICES = {
     "intake": 8001,
@@ -162,6 +166,10 @@ def main() -> int:
     # The sign-in page's demonstration accounts (never in production; see services/web).
     env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_LINK_KEY_PATH"]
     env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
+    env["RECORDS_DIMSE_PORT"] = os.environ.get("RECORDS_DIMSE_PORT", str(DIMSE_PORT))
+    env["RECORDS_DIMSE_CALLING_AES"] = os.environ.get(
+        "RECORDS_DIMSE_CALLING_AES", DIMSE_CALLING_AES
+    )
     # SIGINT too: a script that starts `make run` in the background inherits SIGINT ignored,
     # and Python then leaves it so; Ctrl-C and `kill -INT` must stop everything all the same.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -186,6 +194,8 @@ def main() -> int:
         for service in services:
             if service.name in API_SERVICES:
                 print(f"  {service.name:<11} {service.url}/docs   (ready: {service.url}/readyz)")
+        dimse = f"127.0.0.1:{env['RECORDS_DIMSE_PORT']}, called AE SOP-RECORDS"
+        print(f"  dicom       {dimse}, calling AEs {env['RECORDS_DIMSE_CALLING_AES']}")
         print(f"  logs        {state / 'services'}")
         print(f"  emails      {mailbox} (a maildir; nothing leaves this machine)")
         staff = _token(env, "intake-staff", "staff-1")

@@ -1,14 +1,18 @@
 """Settings for the records service (environment variables prefixed `RECORDS_`)."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.records.archive import ArchiveLimits
 from shared.settings import ServiceSettings
 
 GIB = 1024**3
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+AE_TITLE_LENGTH = 16  # PS3.5: an AE value is at most 16 characters, leading/trailing spaces aside
 
 
 class RecordsSettings(ServiceSettings):
@@ -31,9 +35,43 @@ class RecordsSettings(ServiceSettings):
     max_render_pixels: int = Field(default=40_000_000, gt=0)
     render_concurrency: int = Field(default=2, ge=1, le=16)
 
+    # DICOM C-STORE SCP for PACS and modalities (services/records/dimse.py); off without a port.
+    dimse_port: int | None = Field(default=None, ge=1, le=65535)
+    dimse_host: str = "127.0.0.1"
+    # The AE title PACS call this service by.
+    dimse_ae_title: str = "SOP-RECORDS"
+    # Calling AE title -> organization id: whose cases a PACS may push to (JSON in the env).
+    dimse_calling_aes: dict[str, str] = Field(default_factory=dict)
+    # How long a C-STORE waits for its instance to be stored before answering 0xA700.
+    dimse_store_timeout_s: float = Field(default=120, gt=0)
+
+    @model_validator(mode="after")
+    def _dimse_configured(self) -> RecordsSettings:
+        if self.dimse_port is None:
+            return self
+        if not self.dimse_calling_aes:
+            raise ValueError("dimse_calling_aes: no calling AE title, so every PACS is refused")
+        for title in [self.dimse_ae_title, *self.dimse_calling_aes]:
+            if not _valid_ae_title(title):
+                raise ValueError("dimse: an AE title is 1-16 characters, not all spaces")
+        if not all(self.dimse_calling_aes.values()):
+            raise ValueError("dimse_calling_aes: every AE title names an organization id")
+        # Outside production the services never listen beyond this machine.
+        if self.stack.sop_environment != "production" and self.dimse_host not in LOOPBACK:
+            raise ValueError("dimse_host must be a loopback address outside production")
+        return self
+
+    def dimse_organization_of(self, calling_ae_title: str) -> str | None:
+        """The organization a calling AE title stands for (titles are case-sensitive)."""
+        return self.dimse_calling_aes.get(calling_ae_title.strip())
+
     def archive_limits(self) -> ArchiveLimits:
         return ArchiveLimits(
             max_entries=self.max_archive_entries,
             max_total_bytes=self.max_archive_bytes,
             max_ratio=self.max_compression_ratio,
         )
+
+
+def _valid_ae_title(title: str) -> bool:
+    return 0 < len(title.strip()) <= AE_TITLE_LENGTH and title.isprintable() and "\\" not in title

@@ -26,8 +26,8 @@ from services.records.deps import CallerDep, PortsDep
 from services.records.dicom import NotDicom, read_header, readable_uids
 from services.records.domain import CaseRecord
 from services.records.handlers import Ports, load_case
-from services.records.identity import patient_key
 from services.records.imaging import CANNOT_UNDERSTAND, FailedInstance
+from services.records.patient_cases import CaseNotIdentified, open_case_of_patient
 from services.records.store import InstanceRecord
 from services.records.uploads import SpooledFile, spooled, stream_multipart
 from shared.audit import audit_case
@@ -271,20 +271,11 @@ async def _case_of_patient(
     except NotDicom:
         sop_class, sop = await asyncio.to_thread(readable_uids, first.path)
         return FailedInstance(sop_class, sop, CANNOT_UNDERSTAND)
-    patient = header.patient
-    keys = {patient_key(i) for i in (patient.patient_id, *patient.other_ids)} - {""}
-    cases = await ports.store.open_cases_of_patient(principal.organization, sorted(keys))
-    if len(cases) != 1:
-        raise _case_not_identified(
-            "the first instance's PatientID names no single open case of your organization; "
-            "store at /dicomweb/cases/{case_id}/studies"
-        )
-    case = await load_case(ports, principal, "stow", cases[0])
-    case.ensure_open()
-    mrn = case.patient.mrn if case.patient else None
-    if not mrn:  # the case's MRN was removed since the index was written
-        raise _case_not_identified("the case has no MRN to match the instances with")
-    return case.case_id, patient_key(mrn)
+    try:
+        found = await open_case_of_patient(ports.store, principal, header.patient)
+    except CaseNotIdentified as exc:
+        raise _case_not_identified(f"{exc}; store at /dicomweb/cases/{{case_id}}/studies") from None
+    return found.case_id, found.patient
 
 
 def _case_not_identified(why: str) -> ApiError:

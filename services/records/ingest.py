@@ -36,6 +36,7 @@ from services.records.imaging import (
     FailedInstance,
     InstanceHeader,
 )
+from services.records.patient_cases import PatientCase
 from services.records.store import InstanceRecord
 from services.records.uploads import Spool, SpooledFile
 from shared.auth import Principal
@@ -138,6 +139,21 @@ async def receive_stow(
 
     batch = DicomBatch(ports, principal, case_id, "stow", collect_failures=True, patient=patient)
     return await batch.run(checked(), lenient=False)
+
+
+async def receive_pushed(
+    ports: Ports, principal: Principal, found: PatientCase, candidate: Candidate
+) -> DicomReport:
+    """C-STORE: one pushed instance into its patient's case, checked and stored as a STOW'd one
+    is (the same claims, commit, checklist and events)."""
+    batch = DicomBatch(
+        ports, principal, found.case_id, "stow", collect_failures=True, patient=found.patient
+    )
+    return await batch.run(_one(candidate), lenient=False)
+
+
+async def _one(candidate: Candidate) -> AsyncIterator[Candidate]:
+    yield candidate
 
 
 async def _receive_document(

@@ -1,4 +1,5 @@
-"""Putting the records service together: store, bucket, handlers, consumer, relay and app."""
+"""Putting the records service together: store, bucket, handlers, consumer, relay, app and,
+when a port is set, the DICOM C-STORE SCP."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from services.records import ingest
 from services.records.api import create_app
 from services.records.config import RecordsSettings
+from services.records.cstore import Sender, StoreStatus, store_pushed
 from services.records.dicom import quiet_pydicom
+from services.records.dimse import DimseServer
 from services.records.handlers import (
     SERVICE,
     Ports,
@@ -18,6 +22,7 @@ from services.records.handlers import (
     on_case_submitted,
     on_case_updated,
 )
+from services.records.ingest import Candidate
 from services.records.store import RecordsStore
 from shared.auth import TokenVerifier
 from shared.consumer import ConsumerRunner
@@ -32,10 +37,12 @@ class RecordsService:
     runner: ConsumerRunner
     relay: OutboxRelay
     ports: Ports
+    dimse: DimseServer | None = None
 
     @property
     def background(self) -> Sequence[BackgroundTask]:
-        return [self.runner.run, self.relay.run]
+        tasks: list[BackgroundTask] = [self.runner.run, self.relay.run]
+        return tasks if self.dimse is None else [*tasks, self.dimse.run]
 
 
 async def assemble(
@@ -69,4 +76,18 @@ async def assemble(
         return True
 
     readiness = {"mongo": connections.mongo_ready, "kafka": consumer_ready, "s3": bucket_ready}
-    return RecordsService(create_app(ports, verifier, readiness), runner, relay, ports)
+    dimse = None
+    if settings.dimse_port is not None:
+
+        async def store_instance(sender: Sender, candidate: Candidate) -> StoreStatus:
+            in_case = partial(ingest.receive_pushed, ports)
+            return await store_pushed(store, in_case, sender=sender, candidate=candidate)
+
+        dimse = DimseServer(settings=settings, store=store_instance, audit=connections.audit)
+
+        async def dimse_ready() -> bool:
+            return dimse is not None and dimse.listening
+
+        readiness["dimse"] = dimse_ready
+    app = create_app(ports, verifier, readiness)
+    return RecordsService(app, runner, relay, ports, dimse)

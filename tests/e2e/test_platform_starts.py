@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
 from pymongo import AsyncMongoClient
 
 from deploy.local.run import ServiceProcess, start_services, stop_services, wait_ready
@@ -15,6 +21,7 @@ from shared.auth import Role, TokenIssuer
 from shared.bus import KafkaEventPublisher
 from shared.mongo import Document, connect
 from shared.settings import StackSettings
+from tests.platform import free_port
 from tests.support import eventually, sample_case, sample_event
 
 pytestmark = pytest.mark.real
@@ -28,13 +35,22 @@ PORTS = {
     "audit": 18106,
 }
 CASE_SERVICES = ("intake", "records", "assignment", "reports", "notify")
+PACS, ORGANIZATION = "E2EPACS", "org-e2e"
+
+
+@pytest.fixture
+def dimse_port() -> int:
+    return free_port()
 
 
 @pytest.fixture
 def services(
-    topics: StackSettings, tmp_path: Path, auth_env: dict[str, str]
+    topics: StackSettings, tmp_path: Path, auth_env: dict[str, str], dimse_port: int
 ) -> Iterator[list[ServiceProcess]]:
     env = {"SOP_NAMESPACE": topics.sop_namespace, "SOP_ENVIRONMENT": "test", **auth_env}
+    # Records with its DICOM C-STORE SCP on, as `make run` starts it.
+    env["RECORDS_DIMSE_PORT"] = str(dimse_port)
+    env["RECORDS_DIMSE_CALLING_AES"] = json.dumps({PACS: ORGANIZATION})
     if os.environ.get("SOP_E2E_PORT_BASE"):
         base = int(os.environ["SOP_E2E_PORT_BASE"])
         ports = {name: base + i for i, name in enumerate(PORTS)}
@@ -55,6 +71,8 @@ async def test_every_service_is_ready_consumes_the_case_topics_and_audits_access
     publisher: KafkaEventPublisher,
     services: list[ServiceProcess],
     issuer: TokenIssuer,
+    tmp_path: Path,
+    dimse_port: int,
 ) -> None:
     async with httpx.AsyncClient() as http:
         for service in services:
@@ -63,7 +81,7 @@ async def test_every_service_is_ready_consumes_the_case_topics_and_audits_access
             metrics = await http.get(f"{service.url}/metrics")
             assert "sop_events_consumed_total" in metrics.text
 
-    event = sample_event("case-e2e")
+    event = sample_event("case-e2e", organization_id=ORGANIZATION)
     await publisher.publish([event])
     applied = 'sop_events_consumed_total{event_type="case.submitted",outcome="applied"} 1.0'
     mongo: AsyncMongoClient[Document] = connect(topics, app_name="tests")
@@ -76,6 +94,7 @@ async def test_every_service_is_ready_consumes_the_case_topics_and_audits_access
 
                 assert await eventually(consumed), service.name
             await _access_is_audited(http, {s.name: s.url for s in services}, issuer)
+            await _a_pacs_push_is_stored_and_audited(http, services, issuer, dimse_port, tmp_path)
         _no_personal_details_in_logs(services)
     finally:
         for service in services:
@@ -117,6 +136,44 @@ async def _access_is_audited(
     assert nurse.status_code == 403
     fhir = await http.get(f"{urls['audit']}/audit/cases/case-e2e?format=fhir", headers=officer)
     assert fhir.json()["entry"][0]["resource"]["resourceType"] == "AuditEvent"
+
+
+async def _a_pacs_push_is_stored_and_audited(
+    http: httpx.AsyncClient,
+    services: list[ServiceProcess],
+    issuer: TokenIssuer,
+    port: int,
+    tmp_path: Path,
+) -> None:
+    """A PACS's C-STORE reaches the child's case, and the audit service holds the access."""
+    instance = dcmread(get_testdata_file("CT_small.dcm"))
+    instance.PatientID = "MRN771234"  # the case's MRN, as the hospital's PACS writes it
+    path = tmp_path / "pushed.dcm"
+    instance.save_as(path)
+    push = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pynetdicom", "storescu", "127.0.0.1", str(port), str(path),
+        "-aet", PACS, "-aec", "SOP-RECORDS", "-v",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    log = (await push.communicate())[0].decode()
+    assert "Received Store Response (Status: 0x0000 - Success)" in log, log
+    token = issuer.issue(subject="officer-1", role="compliance-officer")
+
+    async def pushed() -> list[dict[str, Any]]:
+        found = await http.get(
+            f"{_url(services, 'audit')}/audit/cases/case-e2e",
+            headers={"authorization": f"Bearer {token}"},
+        )
+        return [r for r in found.json()["records"] if r["method"] == "C-STORE"]
+
+    (record,) = await eventually(pushed)
+    assert (record["agent"]["subject"], record["agent"]["role"], record["outcome"]) == (
+        PACS, "hospital-system", "allowed"
+    )  # fmt: skip
+
+
+def _url(services: list[ServiceProcess], name: str) -> str:
+    return next(s.url for s in services if s.name == name)
 
 
 def _no_personal_details_in_logs(services: list[ServiceProcess]) -> None:

@@ -12,11 +12,19 @@ from starlette.types import Message
 
 from services.audit.api import create_app as create_audit_app
 from services.audit.domain import as_fhir_audit_event
-from shared.audit import AuditMiddleware, access_record, audit_action, audit_case, audit_outcome
+from shared.audit import (
+    AuditMiddleware,
+    access_record,
+    audit_action,
+    audit_case,
+    audit_outcome,
+    record_access,
+)
 from shared.audit_trail import AuditTrail, InMemoryAuditOutbox
 from shared.auth import Principal, Role
 from shared.bus import InMemoryEventPublisher, OutgoingRecord, next_batch
 from shared.contracts import AccessRecorded, decode_payload, payload_as
+from shared.contracts.access_recorded import AuditAgent
 from shared.envelope import CloudEvent, decode
 from shared.errors import ApiError, install_error_handlers
 from shared.settings import StackSettings
@@ -303,3 +311,40 @@ async def test_next_batch_takes_what_is_queued_up_to_the_limit_and_nothing_once_
     stop.set()
     assert await waiting == []
     assert queue.empty()
+
+
+async def test_an_access_by_another_protocol_is_recorded_with_its_agent() -> None:
+    """A DICOM association has no request object: the record is written from the facts."""
+    outbox = InMemoryAuditOutbox()
+    trail = AuditTrail(outbox, InMemoryEventPublisher(), service="records")
+    agent = AuditAgent(
+        subject="VALLEYPACS",
+        role="hospital-system",
+        organization="org-1",
+        network_address="10.0.0.5",
+    )
+    await record_access(
+        trail,
+        protocol="DIMSE",
+        operation="C-STORE",
+        case_id="case-1",
+        action="C",
+        status_code=201,
+        agent=agent,
+        entities={"study": "1.2.3", "sop": "1.2.3.4"},
+    )
+    (event,) = outbox.events.values()
+    record = payload_as(decode_payload(event), AccessRecorded)
+    assert (record.case_id, record.service, record.action, record.outcome) == (
+        "case-1", "records", "C", "allowed"
+    )  # fmt: skip
+    assert (record.method, record.route, record.agent) == ("C-STORE", "DIMSE", agent)
+    assert record.entities == {"study": "1.2.3", "sop": "1.2.3.4"}
+    assert event.subject == "case-1"
+    no_case = AuditAgent(subject="VALLEYPACS", role="hospital-system")
+    await record_access(
+        trail, protocol="DIMSE", operation="C-STORE", case_id=None, action="C",
+        status_code=422, agent=no_case, entities={},
+    )  # fmt: skip
+    refused = [payload_as(decode_payload(e), AccessRecorded) for e in outbox.events.values()]
+    assert [(r.case_id, r.outcome) for r in refused] == [("case-1", "allowed"), (None, "failed")]

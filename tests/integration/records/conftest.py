@@ -114,18 +114,26 @@ class RecordsHarness:
 
 
 @pytest.fixture
+def records_settings() -> dict[str, Any]:
+    """More settings for the service under test (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture
 async def records(
     topics: StackSettings,
     publisher: KafkaEventPublisher,
     issuer: TokenIssuer,
     verifier: TokenVerifier,
     tmp_path: Path,
+    records_settings: dict[str, Any],
 ) -> AsyncIterator[RecordsHarness]:
     settings = RecordsSettings(
         stack=topics,
         spool_dir=tmp_path,
         max_upload_bytes=8 * 1024 * 1024,
         max_archive_bytes=32 * 1024 * 1024,
+        **records_settings,
     )
     connections = Connections(SERVICE, settings)
     await connections.start()
