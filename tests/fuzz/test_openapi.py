@@ -44,7 +44,11 @@ from tests.integration.notify.conftest import (  # noqa: F401
     mail_sink,
     start_notify,
 )
-from tests.integration.records.conftest import RecordsHarness, records  # noqa: F401
+from tests.integration.records.conftest import (  # noqa: F401  (fixtures)
+    RecordsHarness,
+    records,
+    records_settings,
+)
 from tests.integration.reports.conftest import Running as ReportsRunning
 from tests.integration.reports.conftest import reports  # noqa: F401
 from tests.support import eventually, sample_event

@@ -10,7 +10,11 @@ from hypothesis import strategies as st
 from tests.fuzz.budget import fuzz
 from tests.fuzz.test_dicom_reader import mutated_dicom
 from tests.fuzz.test_zip_reader import hostile_zips
-from tests.integration.records.conftest import RecordsHarness, records  # noqa: F401
+from tests.integration.records.conftest import (  # noqa: F401  (fixtures)
+    RecordsHarness,
+    records,
+    records_settings,
+)
 
 # pydicom and zipfile warn about the damage they read past (values quoted): expected here.
 pytestmark = [pytest.mark.real, pytest.mark.filterwarnings("ignore::UserWarning")]
