@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -99,12 +99,18 @@ async def change_report(
 
 
 async def _consume(
-    ctx: ReportsContext, delivery: Delivery, note: Callable[[ReportRecord], ReportRecord]
+    ctx: ReportsContext,
+    delivery: Delivery,
+    note: Callable[[ReportRecord], ReportRecord | tuple[ReportRecord, Sequence[Payload]]],
 ) -> None:
+    """Apply a consumed event once (tracked by its id), with any events the change causes."""
     tracking = Tracking(SERVICE, delivery.event.id)
-    await change_report(
-        ctx, delivery.event.subject, lambda r: (note(r), []), create=True, tracking=tracking
-    )
+
+    def decide(record: ReportRecord) -> tuple[ReportRecord, list[Payload]]:
+        noted = note(record)
+        return (noted[0], list(noted[1])) if isinstance(noted, tuple) else (noted, [])
+
+    await change_report(ctx, delivery.event.subject, decide, create=True, tracking=tracking)
 
 
 async def on_case_submitted(delivery: Delivery, *, ctx: ReportsContext) -> None:

@@ -115,12 +115,24 @@ def reassigned(record: ReportRecord, holder_id: str | None) -> ReportRecord:
     return record.model_copy(update={"authors": None})
 
 
-def case_cancelled(record: ReportRecord, *, at: datetime, by_role: str) -> ReportRecord:
+def case_cancelled(
+    record: ReportRecord, *, at: datetime, by_role: str
+) -> tuple[ReportRecord, list[FollowUpUpdated]]:
     """The case was cancelled or withdrawn: the first cancellation is the one kept. It may
-    come before case.submitted (topics are not ordered with each other), and still holds."""
+    come before case.submitted (topics are not ordered with each other), and still holds.
+    A question still open is closed with it (`case-cancelled`), so nobody waits on it."""
     if record.cancelled_at is not None and record.cancelled_at <= at:
-        return record
-    return record.model_copy(update={"cancelled_at": at, "cancelled_by_role": by_role})
+        return record, []
+    after = record.model_copy(update={"cancelled_at": at, "cancelled_by_role": by_role})
+    events = []
+    for question in [f for f in after.follow_ups if f.is_open]:
+        closed = question.model_copy(
+            update={"closed_at": at, "closed_by_role": by_role, "close_reason": "case-cancelled"}
+        )
+        after = _with_follow_up(after, closed)
+        if after.authors is not None:  # nobody to tell when the expert was taken off
+            events.append(_follow_up_event(after, closed, "closed", at))
+    return after, events
 
 
 def _prefill(record: ReportRecord) -> ReportRecord:

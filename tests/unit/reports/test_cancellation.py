@@ -33,7 +33,8 @@ SENTENCE = "the case was cancelled or withdrawn; the report can no longer be cha
 
 
 def cancelled(record: ReportRecord, role: str = "guardian") -> ReportRecord:
-    return lifecycle.case_cancelled(record, at=CANCELLED_AT, by_role=role)
+    after, _ = lifecycle.case_cancelled(record, at=CANCELLED_AT, by_role=role)
+    return after
 
 
 def case_updated(
@@ -65,7 +66,7 @@ def test_a_cancellation_is_recorded_by_role_only_and_the_first_one_counts() -> N
     assert record.cancelled and record.cancelled_at == CANCELLED_AT
     assert record.cancelled_by_role == "guardian"
     assert record.status == "draft"  # where the writing stopped; `cancelled` says why
-    later = lifecycle.case_cancelled(
+    later, _ = lifecycle.case_cancelled(
         record, at=CANCELLED_AT + timedelta(hours=1), by_role="intake-staff"
     )
     assert (later.cancelled_at, later.cancelled_by_role) == (CANCELLED_AT, "guardian")
@@ -128,8 +129,16 @@ def test_an_issued_report_stays_issued_but_takes_no_amendment_or_follow_up() -> 
         now=factories.NOW,
         policy=FollowUpPolicy(),
     )
-    record = cancelled(asked)
+    record, closing = lifecycle.case_cancelled(asked, at=CANCELLED_AT, by_role="guardian")
     assert record.status == "issued" and len(record.versions) == 1
+    # The open question is closed with the case, and said so, so no one waits on it.
+    (closed,) = closing
+    assert (closed.change, closed.close_reason, closed.open_questions) == (
+        "closed",
+        "case-cancelled",
+        0,
+    )
+    assert record.follow_ups[0].close_reason == "case-cancelled"
     with pytest.raises(Conflict) as amendment:
         lifecycle.open_amendment(record, expert_id="ana", now=CANCELLED_AT)
     assert_refused(amendment)
