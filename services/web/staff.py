@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from services.web.backends import BackendError
 from services.web.family import pass_on_download
+from services.web.i18n import sentence_for
 from services.web.public import SPECIALTIES
 from services.web.session import Person
 from services.web.web import (
@@ -17,12 +21,15 @@ from services.web.web import (
     Web,
     WebDep,
     field_errors,
+    language_of,
     problem_page,
     redirect,
     render,
     sentence,
     signed_in,
+    time_zone_of,
 )
+from shared.contracts.consult_updated import ConsultCancelReason
 
 router = APIRouter(prefix="/staff")
 STATUSES = ("open", "on-hold", "cancelled")
@@ -46,6 +53,7 @@ REQUESTABLE = (
     "other-records",
 )
 PAGE = 50
+CONSULT_CANCEL_REASONS: tuple[str, ...] = get_args(ConsultCancelReason)
 
 
 def staff_person(request: Request, web: Web) -> Person | Response:
@@ -104,9 +112,10 @@ async def _detail(
     **extra: Any,
 ) -> Response:
     try:
-        case, checklist = await asyncio.gather(
+        case, checklist, consults = await asyncio.gather(
             web.backends.call("GET", "intake", f"/cases/{case_id}", token=who.token),
             _checklist(web, case_id, who.token),
+            web.backends.call("GET", "intake", f"/cases/{case_id}/consults", token=who.token),
         )
     except BackendError as error:
         return problem_page(request, error)
@@ -116,6 +125,9 @@ async def _detail(
         status_code=status_code,
         case=case,
         checklist=checklist,
+        consults=consults,
+        cancel_reasons=CONSULT_CANCEL_REASONS,
+        zone_name=str(time_zone_of(request)),
         specialties=SPECIALTIES,
         requestable=REQUESTABLE,
         channels=NOTE_CHANNELS,
@@ -142,6 +154,60 @@ async def document(case_id: str, document_id: str, request: Request, web: WebDep
         return who
     path = f"/cases/{case_id}/documents/{document_id}"
     return await pass_on_download(request, web, "records", path, who.token)
+
+
+@router.post("/cases/{case_id}/consults/{consult_id}/{step}")
+async def consult_step(
+    case_id: str, consult_id: str, step: str, request: Request, web: WebDep
+) -> Response:
+    """Offer times for a consult (or new ones), or call it off: one call to intake."""
+    who = staff_person(request, web)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
+        return await _detail(request, web, who, case_id, status_code=403, errors={"_form": "csrf"})
+    if step not in ("propose", "reschedule", "cancel"):
+        return problem_page(request, BackendError(404, "not_found", ""))
+    if step == "cancel":
+        body: dict[str, Any] = {"reason": str(form.get("reason", ""))}
+    else:
+        try:
+            body = consult_proposal(form, time_zone_of(request))
+        except ValueError:  # a browser without datetime-local sent free text
+            errors = {"consult": sentence_for(language_of(request), "invalid_time")}
+            return await _detail(request, web, who, case_id, status_code=422, errors=errors)
+    try:
+        await web.backends.call(
+            "POST",
+            "intake",
+            f"/cases/{case_id}/consults/{consult_id}/{step}",
+            token=who.token,
+            json=body,
+        )
+    except BackendError as error:
+        if error.status == 401:
+            return problem_page(request, error)
+        errors = {"consult": sentence(request, error)}
+        return await _detail(request, web, who, case_id, status_code=error.status, errors=errors)
+    return redirect(f"/staff/cases/{case_id}?notice=saved#consults")
+
+
+def consult_proposal(form: FormData, zone: ZoneInfo) -> dict[str, Any]:
+    """The proposal intake takes, from the form: times typed in the coordinator's own zone
+    (datetime-local has none) sent as UTC, blanks left out."""
+    minutes = int(str(form.get("minutes") or 45))
+    slots = []
+    for name in ("slot_1", "slot_2", "slot_3"):
+        typed = str(form.get(name, "")).strip()
+        if typed:
+            local = datetime.fromisoformat(typed).replace(tzinfo=zone)
+            slots.append({"start": local.astimezone(UTC).isoformat(), "minutes": minutes})
+    body: dict[str, Any] = {"slots": slots, "expert_id": str(form.get("expert_id", "")).strip()}
+    for name in ("meeting_url", "expert_time_zone"):
+        if value := str(form.get(name, "")).strip():
+            body[name] = value
+    return body
 
 
 @router.post("/cases/{case_id}/{action}")

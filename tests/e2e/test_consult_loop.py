@@ -6,16 +6,20 @@ withdrawn."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.async_api import expect
 
 from bench.journey import Journey
 from shared.bus import KafkaEventPublisher
+from tests.e2e.browser import SCREENSHOTS, Looked, chromium, person
 from tests.e2e.test_case_journey import MailSink, free_port, text_of
 from tests.platform import Platform
 from tests.support import eventually, sample_case
@@ -103,17 +107,36 @@ async def test_a_video_consult_is_proposed_confirmed_and_invited_in_two_time_zon
         )
         assert "Afternoons" not in text_of(to_staff)  # the family's words stay at intake
 
-        slots = [{"start": (START + timedelta(days=d)).isoformat(), "minutes": 45} for d in (0, 1)]
-        proposal = {
-            "slots": slots,
-            "expert_id": expert_id,
-            "expert_time_zone": "Europe/Madrid",
-            "meeting_url": MEETING,
-        }
-        proposed = await http.post(
-            f"{consults}/{consult_id}/propose", json=proposal, headers=journey.staff
-        )
-        assert proposed.status_code == 200, proposed.text
+        # The coordinator offers two times on the case page, typed in their own zone (Madrid).
+        async with httpx.AsyncClient(base_url=urls["web"], timeout=30) as browser:
+            staff_token = platform.issuer.issue(subject="staff-1", role="intake-staff")
+            browser.cookies.set("sop_session", staff_token)
+            browser.cookies.set("sop_tz", "Europe/Madrid")
+            page = await browser.get(f"/staff/cases/{CASE}")
+            assert page.status_code == 200 and "Video consult" in page.text, page.text[:500]
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+            assert csrf is not None
+            madrid = ZoneInfo("Europe/Madrid")
+
+            def typed(days: int) -> str:
+                return (START + timedelta(days=days)).astimezone(madrid).strftime("%Y-%m-%dT%H:%M")
+
+            proposed = await browser.post(
+                f"/staff/cases/{CASE}/consults/{consult_id}/propose",
+                data={
+                    "csrf": csrf.group(1),
+                    "slot_1": typed(0),
+                    "slot_2": typed(1),
+                    "minutes": "45",
+                    "expert_id": expert_id,
+                    "expert_time_zone": "Europe/Madrid",
+                    "meeting_url": MEETING,
+                },
+            )
+            assert proposed.status_code == 303, proposed.text[:500]
+            page = await browser.get(f"/staff/cases/{CASE}")
+            assert typed(0).replace("T", " ") in page.text  # shown back in the coordinator's zone
+        await look_at_the_consult_panel(urls["web"], staff_token)
         offer = await eventually(
             lambda: mailed(case.guardian.email, "Horarios para su consulta", "Times for your"),
             within=60,
@@ -167,3 +190,19 @@ async def test_a_video_consult_is_proposed_confirmed_and_invited_in_two_time_zon
         props = unfolded(ics)
         assert (props["METHOD"], props["SEQUENCE"]) == (["CANCEL"], ["1"])
         assert props["UID"] == [f"consult-{consult_id}@second-opinion"]
+
+
+async def look_at_the_consult_panel(web: str, staff_token: str) -> None:
+    """The coordinator's consult panel in a real browser, phone and desktop: a screenshot and
+    axe-core with nothing serious."""
+    looked = Looked(SCREENSHOTS / "consult")
+    async with chromium() as browser:
+        for phone in (True, False):
+            context = await person(browser, phone=phone, zone="Europe/Madrid")
+            await context.add_cookies([{"name": "sop_session", "value": staff_token, "url": web}])
+            page = await context.new_page()
+            await page.goto(f"{web}/staff/cases/{CASE}#consults")
+            await expect(page.locator("#consults")).to_contain_text("Video consult")
+            await page.locator("#consults").scroll_into_view_if_needed()
+            await looked.at(page, f"consult panel on a {'phone' if phone else 'desktop'}")
+    assert looked.violations == {}
