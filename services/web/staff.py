@@ -115,7 +115,7 @@ async def _detail(
         case, checklist, consults = await asyncio.gather(
             web.backends.call("GET", "intake", f"/cases/{case_id}", token=who.token),
             _checklist(web, case_id, who.token),
-            web.backends.call("GET", "intake", f"/cases/{case_id}/consults", token=who.token),
+            _consults(web, case_id, who.token),
         )
     except BackendError as error:
         return problem_page(request, error)
@@ -135,6 +135,15 @@ async def _detail(
         errors=extra.pop("errors", {}),
         **extra,
     )
+
+
+async def _consults(web: Web, case_id: str, token: str) -> Any:
+    try:
+        return await web.backends.call("GET", "intake", f"/cases/{case_id}/consults", token=token)
+    except BackendError as error:
+        if error.status == 404:  # the case page still shows what it can
+            return []
+        raise
 
 
 async def _checklist(web: Web, case_id: str, token: str) -> Any:
