@@ -157,23 +157,10 @@ async def withdraw(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """The family (or the physician) withdraws the request; every service honours it."""
-    who = _case_person(request, web, case_id)
-    if isinstance(who, Response):
-        return who
-    if not web.sessions.csrf_ok(request, csrf):
-        return redirect(f"/c/{case_id}?notice=csrf#withdraw")
     body = {"reason": reason.strip()} if reason.strip() else {}
-    try:
-        await web.backends.call(
-            "POST", "intake", f"/cases/{case_id}/withdraw", token=who.token, json=body
-        )
-    except BackendError as error:
-        if error.status == 401:
-            return problem_page(request, error)
-        message = sentence(request, error)
-        back = f"/c/{case_id}#withdraw"
-        return render(request, "problem.html", status_code=error.status, message=message, back=back)
-    return redirect(f"/c/{case_id}?notice=withdrawn")
+    return await _case_step(
+        request, web, case_id, csrf, "intake", "/withdraw", body, "withdraw", "?notice=withdrawn"
+    )
 
 
 @router.get("/{case_id}/report.{fmt}")
@@ -222,30 +209,18 @@ async def ask_follow_up(
     csrf: Annotated[str, Form()] = "",
     question: Annotated[str, Form()] = "",
 ) -> Response:
-    who = _case_person(request, web, case_id)
-    if isinstance(who, Response):
-        return who
-    if not web.sessions.csrf_ok(request, csrf):
-        return redirect(f"/c/{case_id}?notice=csrf#follow-ups")
-    try:
-        await web.backends.call(
-            "POST",
-            "reports",
-            f"/cases/{case_id}/report/follow-ups",
-            token=who.token,
-            json={"question": question.strip()},
-        )
-    except BackendError as error:
-        if error.status == 401:
-            return problem_page(request, error)
-        return render(
-            request,
-            "problem.html",
-            status_code=error.status,
-            message=sentence(request, error),
-            back=f"/c/{case_id}#follow-ups",
-        )
-    return redirect(f"/c/{case_id}?notice=asked#follow-ups")
+    body = {"question": question.strip()}
+    return await _case_step(
+        request,
+        web,
+        case_id,
+        csrf,
+        "reports",
+        "/report/follow-ups",
+        body,
+        "follow-ups",
+        "?notice=asked#follow-ups",
+    )
 
 
 @router.post("/{case_id}/consults")
@@ -299,14 +274,31 @@ async def _consult_step(
     body: dict[str, Any],
     notice: str,
 ) -> Response:
+    done = f"?notice={notice}#consult"
+    return await _case_step(request, web, case_id, csrf, "intake", path, body, "consult", done)
+
+
+async def _case_step(
+    request: Request,
+    web: Web,
+    case_id: str,
+    csrf: str,
+    service: Any,
+    path: str,
+    body: dict[str, Any],
+    anchor: str,
+    done: str,
+) -> Response:
+    """One POST the case page makes with the person's link: back to the page (`done`) or, when
+    refused, a page saying why with a way back to its section (`anchor`)."""
     who = _case_person(request, web, case_id)
     if isinstance(who, Response):
         return who
     if not web.sessions.csrf_ok(request, csrf):
-        return redirect(f"/c/{case_id}?notice=csrf#consult")
+        return redirect(f"/c/{case_id}?notice=csrf#{anchor}")
     try:
         await web.backends.call(
-            "POST", "intake", f"/cases/{case_id}{path}", token=who.token, json=body
+            "POST", service, f"/cases/{case_id}{path}", token=who.token, json=body
         )
     except BackendError as error:
         if error.status == 401:
@@ -316,6 +308,6 @@ async def _consult_step(
             "problem.html",
             status_code=error.status,
             message=sentence(request, error),
-            back=f"/c/{case_id}#consult",
+            back=f"/c/{case_id}#{anchor}",
         )
-    return redirect(f"/c/{case_id}?notice={notice}#consult")
+    return redirect(f"/c/{case_id}{done}")

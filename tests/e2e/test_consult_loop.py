@@ -7,39 +7,29 @@ withdrawn."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.async_api import expect
 
 from bench.journey import Journey
 from shared.bus import KafkaEventPublisher
 from tests.e2e.browser import SCREENSHOTS, Looked, chromium, person
-from tests.e2e.test_case_journey import MailSink, free_port, text_of
+from tests.e2e.test_case_journey import MailSink, mail, text_of
 from tests.platform import Platform
 from tests.support import eventually, sample_case
 from tests.unit.notify.test_invitations import unfolded
 
 pytestmark = pytest.mark.real
+__all__ = ["mail"]  # fixture
 
 CASE = "consult-1"
 MEETING = "https://meet.example.org/consult-1"
 # Mid-January: Mexico City is UTC-6 and Madrid UTC+1 (no daylight saving in either).
 START = datetime(datetime.now(UTC).year + 1, 1, 14, 16, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def mail() -> Iterator[tuple[MailSink, int]]:
-    sink, port = MailSink(), free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield sink, port
-    controller.stop()
 
 
 @pytest.fixture
