@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from services.reports.domain import FollowUp, ReportRecord, Sections
-from services.reports.i18n import LABELS, long_date
+from services.reports.i18n import LABELS, count, long_date
 from shared.contracts.expert_assigned import ExpertRef
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -117,6 +117,8 @@ def render_report(record: ReportRecord, content: ReportContent, letterhead: Lett
         "questions": facts.questions if facts else [],
         "documents": manifest.documents if manifest else [],
         "studies": manifest.studies if manifest else [],
+        "count": lambda noun, n: count(language, noun, n),
+        "study_day": lambda raw: _study_day(raw, language),
         "issued_at": long_date(content.issued_at.date(), language) if content.issued_at else "",
         "due_at": long_date(authors.due_at.date(), language) if authors else "",
         "signed_by": content.signed_by.display_name if content.signed_by else None,
@@ -156,3 +158,11 @@ def warm_up() -> None:
 
 def _day(iso: str, language: str) -> str:
     return long_date(date.fromisoformat(iso), language)
+
+
+def _study_day(raw: str, language: str) -> str:
+    """A DICOM study date (YYYYMMDD, or ISO) as a long date; as given when it is not one."""
+    try:
+        return long_date(date.fromisoformat(raw), language)
+    except ValueError:
+        return raw
