@@ -196,6 +196,34 @@ async def test_a_refused_request_form_keeps_what_was_typed_and_names_the_field(
     assert services.sent[0].headers["idempotency-key"]
 
 
+async def test_a_french_family_sends_its_zone_its_interpreter_and_the_doctor_s_language(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("POST", "/cases", status=422, body={"error": {"code": "busy", "message": "x"}})
+    page = await client.get("/request?lang=fr")
+    assert "Demander un deuxième avis" in page.text and '<option value="fr"' in page.text
+    form = {
+        "submitted_by": "guardian",
+        "guardian.preferred_language": "fr",
+        "guardian.interpreter_needed": "yes",
+        "guardian.interpreter_language": "ar",
+        "referring_physician.preferred_language": "es",
+        "time_zone": "America/Montreal",
+        "questions": "Une question ?",
+        "country": "ca",
+    }
+    await client.post("/request?lang=fr", data=form)
+    sent = json.loads(services.sent[0].content)
+    assert sent["guardian"]["preferred_language"] == "fr"
+    assert sent["guardian"]["time_zone"] == "America/Montreal"
+    assert sent["guardian"]["interpreter_needed"] is True
+    assert sent["guardian"]["interpreter_language"] == "ar"
+    assert sent["referring_physician"]["preferred_language"] == "es"
+    # A zone the tz database does not know is left out: dates stay in UTC.
+    await client.post("/request?lang=fr", data={**form, "time_zone": "Mars/Olympus"})
+    assert "time_zone" not in json.loads(services.sent[1].content)["guardian"]
+
+
 async def test_pages_say_what_they_may_load(client: httpx.AsyncClient) -> None:
     page = await client.get("/")
     csp = page.headers["content-security-policy"]
