@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.intake.consent_document import ConsentSignature, ConsentWithdrawal
 from services.intake.consults import MAX_PREFERRED_TIMES, Consult
 from services.intake.domain import (
     MAX_WITHDRAWAL_REASON,
@@ -25,6 +26,7 @@ from shared.contracts.common import (
     CountryCode,
     LanguageTag,
     LongText,
+    Sha256Hex,
     ShortText,
     Specialty,
     Urgency,
@@ -58,6 +60,16 @@ class ConsentCreate(_Request):
     text_version: ShortText = Field(description="The version of the consent text shown.")
     given_at: AwareDatetime | None = Field(
         default=None, description="When consent was given; the time of submission if omitted."
+    )
+    language: LanguageTag | None = Field(
+        default=None,
+        description="The language of the consent text shown (`GET /consent`); the guardian's "
+        "preferred language if omitted.",
+    )
+    text_sha256: Sha256Hex | None = Field(
+        default=None,
+        description="The `sha256` of the consent text shown, as `GET /consent` gave it: the "
+        "signature record keeps it, and a text that is not this version's is refused.",
     )
 
 
@@ -101,6 +113,17 @@ class WithdrawRequest(_Request):
         max_length=MAX_WITHDRAWAL_REASON,
         description="Why, in the family's or physician's words (optional).",
     )
+
+
+class ConsentText(BaseModel):
+    """A consent text as the form shows it; sign it by sending its version, language and hash."""
+
+    version: str
+    language: str
+    text: str
+    sha256: Sha256Hex
+    current: bool = Field(description="Whether new requests are asked to agree to this version.")
+    languages: list[str] = Field(description="The languages this version is written in.")
 
 
 class LinkRequest(_Request):
@@ -222,6 +245,10 @@ class CaseDetail(CaseSummary):
     notes: list[Note]
     history: list[HistoryEntry]
     progress: CaseStatusView
+    consent_signature: ConsentSignature | None = Field(
+        description="Who agreed to which exact consent text, when and from which address."
+    )
+    consent_withdrawn: ConsentWithdrawal | None
 
     @classmethod
     def full(
@@ -233,6 +260,8 @@ class CaseDetail(CaseSummary):
             notes=list(record.notes),
             history=list(record.history),
             progress=CaseStatusView.of(record, progress, records),
+            consent_signature=record.consent_signature,
+            consent_withdrawn=record.consent_withdrawn,
         )
 
 

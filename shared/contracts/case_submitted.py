@@ -14,6 +14,7 @@ from shared.contracts.common import (
     LanguageTag,
     LongText,
     Phone,
+    Sha256Hex,
     ShortText,
     Specialty,
     Urgency,
@@ -59,6 +60,14 @@ class Consent(_Part):
     given_by: ShortText
     given_at: AwareDatetime
     text_version: ShortText
+    language: LanguageTag | None = Field(
+        default=None, description="The language of the consent text agreed to."
+    )
+    text_sha256: Sha256Hex | None = Field(
+        default=None,
+        description="SHA-256 of the exact consent text agreed to (intake's `GET /consent`); "
+        "intake refuses a hash that is not its text of that version and language.",
+    )
 
 
 class CaseSubmitted(Payload):

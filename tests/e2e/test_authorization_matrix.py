@@ -229,6 +229,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/cases/{case_id}/resume"): {"reason": "The family answered."},
     ("POST", "/cases/{case_id}/cancel"): {"reason": "The family withdrew."},
     ("POST", "/cases/{case_id}/withdraw"): {"reason": "We found care nearby."},
+    ("POST", "/cases/{case_id}/consent/withdraw"): {"reason": "We changed our minds."},
     ("POST", "/partners/{partner_id}/disable"): {"reason": "matrix"},
     ("POST", "/cases/{case_id}/links"): {"role": "guardian"},
     ("POST", "/cases/{case_id}/links/revoke"): {"reason": "lost-or-shared"},
