@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 UV_VERSION := 0.13.8
 
-.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token redrive stack-up stack-down stack-status clean
+.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token redrive rebuild stack-up stack-down stack-status clean
 
 help:
 	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
 	@echo "make test   lint, then every test against freshly started real servers"
 	@echo "make unit | lint | format | contracts | bench | stack-up | stack-down | stack-status"
 	@echo "make redrive TOPIC=records.ready [APPLY=1]   dead letters back to their topic (dry run without APPLY)"
+	@echo "make rebuild   replay every case topic into notify's timeline (after its database was lost)"
 
 # The Python environment, from the checked-in lock file (uv is installed with pip if missing).
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -65,6 +66,11 @@ contracts: setup
 redrive: setup
 	@test -n "$(TOPIC)" || (echo "make redrive TOPIC=<topic> [APPLY=1]" && exit 2)
 	$(PY) -m shared.redrive $(TOPIC) $(if $(APPLY),--apply,)
+
+# Notify's timeline (the board, the status pages' history) replayed from the case topics into
+# its database, with progress; safe beside a running notify and to run again.
+rebuild: setup
+	$(PY) -m services.notify.rebuild
 
 # Benchmarks against a fresh real stack (and Orthanc, installed if missing); results in bench/.
 bench: setup provision
