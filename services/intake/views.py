@@ -190,6 +190,9 @@ class CaseStatusView(BaseModel):
     report_version: int | None
     records: RecordsLinks
     warnings: list[Notice]
+    consent_withdrawn_at: AwareDatetime | None = Field(
+        default=None, description="When the guardian withdrew consent, if they did."
+    )
 
     @classmethod
     def of(cls, record: CaseRecord, progress: Progress, records: RecordsLinks) -> CaseStatusView:
@@ -204,6 +207,7 @@ class CaseStatusView(BaseModel):
             report_version=progress.report_version,
             records=records,
             warnings=warnings_for(record.submission),
+            consent_withdrawn_at=record.consent_withdrawn.at if record.consent_withdrawn else None,
         )
 
 

@@ -33,7 +33,6 @@ class WebSettings(ServiceSettings):
     # "Sign in as" buttons (`make run` passes the local link key). Production signs people in
     # with the hospital's identity provider and pastes or posts its token.
     dev_signin_key_path: Path | None = None
-    consent_version: str = "2026-01"
     backend_timeout_s: float = Field(default=30, gt=0)
     upload_timeout_s: float = Field(default=3600, gt=0)
     assets_dir: Path = REPO / "deploy" / "web" / "node_modules"

@@ -163,6 +163,29 @@ async def withdraw(
     )
 
 
+@router.post("/{case_id}/consent/withdraw")
+async def withdraw_consent(
+    case_id: str,
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """The parent or guardian takes back the consent they gave: the review stops."""
+    body = {"reason": reason.strip()} if reason.strip() else {}
+    return await _case_step(
+        request,
+        web,
+        case_id,
+        csrf,
+        "intake",
+        "/consent/withdraw",
+        body,
+        "consent",
+        "?notice=consent-withdrawn",
+    )
+
+
 @router.get("/{case_id}/report.{fmt}")
 async def report_file(case_id: str, fmt: str, request: Request, web: WebDep) -> Response:
     """The issued report as the family reads it (HTML) or keeps it (PDF)."""
@@ -298,7 +321,17 @@ async def _case_step(
         return redirect(f"/c/{case_id}?notice=csrf#{anchor}")
     try:
         await web.backends.call(
-            "POST", service, f"/cases/{case_id}{path}", token=who.token, json=body
+            "POST",
+            service,
+            f"/cases/{case_id}{path}",
+            token=who.token,
+            json=body,
+            # Intake's consent record keeps where a withdrawal came from (it trusts this header
+            # from the web front door only); the other services ignore it.
+            headers={
+                "X-Forwarded-For": request.client.host if request.client else "unknown",
+                "User-Agent": request.headers.get("user-agent", "")[:200],
+            },
         )
     except BackendError as error:
         if error.status == 401:

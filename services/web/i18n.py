@@ -88,11 +88,6 @@ EN: dict[str, str] = {
     "form.country": "Country (two letters, e.g. US, MX)",
     "form.time_zone": "Time zone",
     "form.consent": "Consent",
-    "form.consent.text": "I am the child's parent or legal guardian, or I act with their "
-    "permission. I agree that the second-opinion team may receive, store and review the "
-    "child's medical records and images for this request, share its report with the family "
-    "and the doctor named above, and contact us about it. Records are kept private and are "
-    "not used for anything else without asking.",
     "form.consent.version": "Consent text version {version}",
     "form.consent.agreed": "I have read and agree to the consent above",
     "form.consent.given_by": "Name of the person consenting",
@@ -120,6 +115,16 @@ EN: dict[str, str] = {
     "case.withdraw.reason": "Why (optional)",
     "case.withdraw.confirm": "Yes, withdraw my request",
     "case.withdrawn": "Your request was withdrawn. We sent you a confirmation by email.",
+    "case.consent": "Your consent",
+    "case.consent.help": "You agreed that our team may receive and review your child's records. "
+    "You may take that consent back at any time.",
+    "case.consent.withdraw": "Withdraw my consent",
+    "case.consent.withdraw.help": "The review stops at once: no expert will work on it and no "
+    "report will be sent. This cannot be undone; to ask again, send a new request.",
+    "case.consent.withdraw.confirm": "Yes, withdraw my consent",
+    "case.consent.withdrawn": "Your consent was withdrawn and the review stopped. We sent you a "
+    "confirmation by email.",
+    "case.consent.withdrawn_on": "You withdrew your consent on {when}. The review stopped.",
     "case.asked": "The intake team asked you for these records ({when}):",
     "case.asked.message": "Their message:",
     "case.missing": "Still needed",
@@ -247,6 +252,9 @@ EN: dict[str, str] = {
     "queue.years": "{n} y",
     "detail.title": "Case {case_id}",
     "detail.submission": "Request",
+    "detail.consent.signed": "agreed by {who} on {when} to text version {version} ({language})",
+    "detail.consent.version": "text version {version} (signed before signature records)",
+    "detail.consent.withdrawn": "Consent withdrawn on {when}",
     "detail.child": "Child",
     "detail.born": "Born {date}",
     "detail.questions": "Family's questions",
@@ -434,6 +442,8 @@ EN: dict[str, str] = {
     "code.invalid_field": "This value is not valid.",
     "code.consent_required": "Consent is needed to review the records.",
     "code.unknown_consent_version": "The consent text changed; read it again and agree.",
+    "code.consent_text_changed": "The consent text changed; read it again and agree.",
+    "code.consent_already_withdrawn": "Consent was already withdrawn.",
     "code.date_in_future": "This date cannot be in the future.",
     "code.too_old": "The child must be younger than the service's age limit.",
     "code.invalid_email": "Enter a valid email address.",
@@ -554,11 +564,6 @@ ES: dict[str, str] = {
     "form.country": "País (dos letras, p. ej. MX, ES)",
     "form.time_zone": "Zona horaria",
     "form.consent": "Consentimiento",
-    "form.consent.text": "Soy la madre, el padre o el tutor legal del niño, o actúo con su "
-    "permiso. Acepto que el equipo de segunda opinión reciba, guarde y revise los registros "
-    "médicos y las imágenes del niño para esta solicitud, comparta su informe con la familia y "
-    "con el médico indicado arriba, y nos contacte sobre ella. Los registros se mantienen "
-    "privados y no se usan para nada más sin preguntar.",
     "form.consent.version": "Versión del texto de consentimiento {version}",
     "form.consent.agreed": "He leído y acepto el consentimiento anterior",
     "form.consent.given_by": "Nombre de quien da el consentimiento",
@@ -587,6 +592,17 @@ ES: dict[str, str] = {
     "case.withdraw.reason": "Motivo (opcional)",
     "case.withdraw.confirm": "Sí, retirar mi solicitud",
     "case.withdrawn": "Su solicitud fue retirada. Le enviamos una confirmación por correo.",
+    "case.consent": "Su consentimiento",
+    "case.consent.help": "Usted aceptó que nuestro equipo reciba y revise los registros de su "
+    "hijo. Puede retirar ese consentimiento en cualquier momento.",
+    "case.consent.withdraw": "Retirar mi consentimiento",
+    "case.consent.withdraw.help": "La revisión se detiene de inmediato: ningún experto trabajará "
+    "en ella y no se enviará ningún informe. No se puede deshacer; para pedirla de nuevo, envíe "
+    "una nueva solicitud.",
+    "case.consent.withdraw.confirm": "Sí, retirar mi consentimiento",
+    "case.consent.withdrawn": "Su consentimiento fue retirado y la revisión se detuvo. Le "
+    "enviamos una confirmación por correo.",
+    "case.consent.withdrawn_on": "Retiró su consentimiento el {when}. La revisión se detuvo.",
     "case.asked": "El equipo de admisión le pidió estos registros ({when}):",
     "case.asked.message": "Su mensaje:",
     "case.missing": "Falta",
@@ -716,6 +732,9 @@ ES: dict[str, str] = {
     "queue.years": "{n} a",
     "detail.title": "Caso {case_id}",
     "detail.submission": "Solicitud",
+    "detail.consent.signed": "aceptado por {who} el {when}, texto versión {version} ({language})",
+    "detail.consent.version": "texto versión {version} (firmado antes de los registros de firma)",
+    "detail.consent.withdrawn": "Consentimiento retirado el {when}",
     "detail.child": "Niño o niña",
     "detail.born": "Nacimiento {date}",
     "detail.questions": "Preguntas de la familia",
@@ -903,6 +922,8 @@ ES: dict[str, str] = {
     "code.invalid_field": "Este valor no es válido.",
     "code.consent_required": "Se necesita el consentimiento para revisar los registros.",
     "code.unknown_consent_version": "El texto de consentimiento cambió; léalo de nuevo y acéptelo.",
+    "code.consent_text_changed": "El texto de consentimiento cambió; léalo de nuevo y acéptelo.",
+    "code.consent_already_withdrawn": "El consentimiento ya se había retirado.",
     "code.date_in_future": "Esta fecha no puede estar en el futuro.",
     "code.too_old": "El niño debe tener menos de la edad límite del servicio.",
     "code.invalid_email": "Escriba un correo electrónico válido.",

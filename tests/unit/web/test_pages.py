@@ -63,6 +63,14 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+CONSENT_ES = {
+    "version": "2026-01",
+    "language": "es",
+    "text": "Soy la madre, el padre o el tutor legal del niño.",
+    "sha256": "a" * 64,
+    "current": True,
+    "languages": ["en", "es", "fr"],
+}
 STATUS = {
     "case_id": "c-1",
     "status": "open",
@@ -186,14 +194,55 @@ async def test_a_refused_request_form_keeps_what_was_typed_and_names_the_field(
         status=422,
         body={"error": {"code": "invalid_field", "message": "x", "problems": problems}},
     )
-    form = {"patient.given_name": "Amelia", "guardian.email": "not-an-email", "lang": "es"}
+    services.on("GET", "/consent", body=CONSENT_ES)
+    form = {
+        "patient.given_name": "Amelia",
+        "guardian.email": "not-an-email",
+        "lang": "es",
+        "consent.text_version": "2026-01",
+        "consent.language": "es",
+        "consent.text_sha256": CONSENT_ES["sha256"],
+    }
     page = await client.post("/request?lang=es", data=form)
     assert page.status_code == 422
     assert 'value="Amelia"' in page.text
     assert 'id="f-guardian-email-error">Este valor no es válido.' in page.text
+    assert CONSENT_ES["text"] in page.text  # the consent is shown again, as intake serves it
     sent = json.loads(services.sent[0].content)
     assert sent["guardian"]["email"] == "not-an-email"
+    assert sent["consent"]["text_sha256"] == CONSENT_ES["sha256"]
+    assert sent["consent"]["language"] == "es"
     assert services.sent[0].headers["idempotency-key"]
+
+
+async def test_the_form_shows_intakes_consent_text_and_signs_it(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/consent", body=CONSENT_ES)
+    page = await client.get("/request?lang=es")
+    assert page.status_code == 200
+    assert CONSENT_ES["text"] in page.text
+    assert f'name="consent.text_sha256" value="{CONSENT_ES["sha256"]}"' in page.text
+    asked = [r for r in services.sent if r.url.path == "/consent"]
+    assert asked[0].url.params["lang"] == "es"
+
+
+async def test_a_consent_text_that_changed_is_agreed_to_again(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/consent", body=CONSENT_ES)
+    problems = [{"field": "consent.text_sha256", "code": "consent_text_changed", "message": "x"}]
+    services.on(
+        "POST",
+        "/cases",
+        status=422,
+        body={"error": {"code": "consent_text_changed", "message": "x", "problems": problems}},
+    )
+    form = {"consent.agreed": "yes", "consent.text_sha256": "0" * 64, "lang": "es"}
+    page = await client.post("/request?lang=es", data=form)
+    assert page.status_code == 422
+    assert "El texto de consentimiento cambió" in page.text
+    assert 'name="consent.agreed" value="yes" checked' not in page.text
 
 
 async def test_pages_say_what_they_may_load(client: httpx.AsyncClient) -> None:
