@@ -122,8 +122,7 @@ EN: dict[str, str] = {
     "case.consent.withdraw.help": "The review stops at once: no expert will work on it and no "
     "report will be sent. This cannot be undone; to ask again, send a new request.",
     "case.consent.withdraw.confirm": "Yes, withdraw my consent",
-    "case.consent.withdrawn": "Your consent was withdrawn and the review stopped. We sent you a "
-    "confirmation by email.",
+    "case.consent.withdrawn": "Your consent was withdrawn and the review is stopped.",
     "case.consent.withdrawn_on": "You withdrew your consent on {when}. The review stopped.",
     "case.asked": "The intake team asked you for these records ({when}):",
     "case.asked.message": "Their message:",
@@ -600,8 +599,7 @@ ES: dict[str, str] = {
     "en ella y no se enviará ningún informe. No se puede deshacer; para pedirla de nuevo, envíe "
     "una nueva solicitud.",
     "case.consent.withdraw.confirm": "Sí, retirar mi consentimiento",
-    "case.consent.withdrawn": "Su consentimiento fue retirado y la revisión se detuvo. Le "
-    "enviamos una confirmación por correo.",
+    "case.consent.withdrawn": "Su consentimiento fue retirado y la revisión está detenida.",
     "case.consent.withdrawn_on": "Retiró su consentimiento el {when}. La revisión se detuvo.",
     "case.asked": "El equipo de admisión le pidió estos registros ({when}):",
     "case.asked.message": "Su mensaje:",
