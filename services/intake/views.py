@@ -193,6 +193,9 @@ class CaseStatusView(BaseModel):
     consent_withdrawn_at: AwareDatetime | None = Field(
         default=None, description="When the guardian withdrew consent, if they did."
     )
+    open_follow_ups: int = Field(
+        default=0, description="Follow-up questions after the report still waiting for an answer."
+    )
 
     @classmethod
     def of(cls, record: CaseRecord, progress: Progress, records: RecordsLinks) -> CaseStatusView:
@@ -208,6 +211,7 @@ class CaseStatusView(BaseModel):
             records=records,
             warnings=warnings_for(record.submission),
             consent_withdrawn_at=record.consent_withdrawn.at if record.consent_withdrawn else None,
+            open_follow_ups=progress.open_follow_ups,
         )
 
 
