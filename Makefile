@@ -80,11 +80,12 @@ bench: setup provision
 chaos: setup provision
 	SOP_CHAOS_SCALE=10 SOP_FUZZ_EXAMPLES=20000 SOP_REQUIRE_STACK=1 $(STACK) exec -- $(PY) -m pytest --timeout=3600 tests/chaos tests/fuzz
 
-# A development bearer token signed by the local key that `make run` created.
+# A development bearer token signed by the development identity key that `make run` created
+# (the case-link key signs only family, physician and partner tokens).
 ROLE ?= intake-staff
 SUBJECT ?= staff-1
 token: setup
-	@AUTH_LINK_KEY_PATH=.state/stack/auth/link-key.pem $(PY) -m shared.auth token $(ROLE) $(SUBJECT) $(ORG)
+	@AUTH_DEV_IDENTITY_KEY_PATH=.state/stack/auth/dev-identity-key.pem $(PY) -m shared.auth token $(ROLE) $(SUBJECT) $(ORG)
 
 stack-up: provision
 	$(STACK) up

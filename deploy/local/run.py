@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script by `make run`
 
-from shared.auth import Role, TokenIssuer, provision_local_auth  # noqa: E402
+from shared.auth import Role, dev_identity_issuer, provision_local_auth  # noqa: E402
 from shared.runtime import PARENT_PID_VAR  # noqa: E402
 
 MAIL_PORT = 1025
@@ -147,7 +147,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def _token(env: Mapping[str, str], role: Role, subject: str) -> str:
     """A development token signed by the local key (the board link printed at start)."""
-    issuer = TokenIssuer.from_pem(Path(env["AUTH_LINK_KEY_PATH"]).read_bytes())
+    issuer = dev_identity_issuer(Path(env["AUTH_DEV_IDENTITY_KEY_PATH"]).read_bytes())
     return issuer.issue(subject=subject, role=role, ttl_s=8 * 3600)
 
 
@@ -164,7 +164,7 @@ def main() -> int:
     env.update(provision_local_auth(state / "auth"))
     env["ASSIGNMENT_LOAD_DEMO_ROSTER"] = "true"
     # The sign-in page's demonstration accounts (never in production; see services/web).
-    env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_LINK_KEY_PATH"]
+    env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_DEV_IDENTITY_KEY_PATH"]
     env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
     env["RECORDS_DIMSE_PORT"] = os.environ.get("RECORDS_DIMSE_PORT", str(DIMSE_PORT))
     env["RECORDS_DIMSE_CALLING_AES"] = os.environ.get(

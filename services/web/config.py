@@ -30,8 +30,8 @@ class WebSettings(ServiceSettings):
     # then asks open forms to be sent again). Production sets it, the same for every instance.
     session_secret: str = ""
     # Outside production only: a key that signs demo staff, expert and admin tokens for the
-    # "Sign in as" buttons (`make run` passes the local link key). Production signs people in
-    # with the hospital's identity provider and pastes or posts its token.
+    # "Sign in as" buttons (`make run` passes its development identity key). Production signs
+    # people in with the hospital's identity provider and pastes or posts its token.
     dev_signin_key_path: Path | None = None
     backend_timeout_s: float = Field(default=30, gt=0)
     upload_timeout_s: float = Field(default=3600, gt=0)

@@ -22,7 +22,7 @@ from services.web.web import (
     render,
     sentence,
 )
-from shared.auth import Role, TokenIssuer
+from shared.auth import Role, dev_identity_issuer
 
 router = APIRouter()
 
@@ -284,6 +284,6 @@ def _demo(web: Any) -> list[tuple[str, str]]:
 def _demo_token(key_path: Path, choice: str) -> str | None:
     for role, subject, _ in DEMO_PEOPLE:
         if choice == f"{role}:{subject}":
-            issuer = TokenIssuer.from_pem(key_path.read_bytes())
+            issuer = dev_identity_issuer(key_path.read_bytes())
             return issuer.issue(subject=subject, role=role, ttl_s=8 * 3600)
     return None

@@ -278,10 +278,10 @@ async def _against_make_run() -> int:
     import email
     import tempfile
 
-    from shared.auth import TokenIssuer
+    from shared.auth import dev_identity_issuer
 
     state = Path(".state/stack")
-    issuer = TokenIssuer.from_pem((state / "auth" / "link-key.pem").read_bytes())
+    issuer = dev_identity_issuer((state / "auth" / "dev-identity-key.pem").read_bytes())
 
     def mail() -> list[tuple[list[str], str]]:
         found = []
