@@ -52,13 +52,18 @@ def create_app(settings: WebSettings, backends: Backends, verifier: TokenVerifie
         if path.is_dir():
             app.mount(f"/vendor/{name}", StaticFiles(directory=path), name=f"vendor-{name}")
 
+    # The family's page sends large files' parts straight to object storage.
+    page_policy = CSP.replace(
+        "connect-src 'self'", f"connect-src 'self' {settings.upload_origin_or_default}"
+    )
+
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         response: Response = await call_next(request)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault("content-security-policy", CSP)
+            response.headers.setdefault("content-security-policy", page_policy)
         return response
 
     @app.exception_handler(StarletteHTTPException)

@@ -90,6 +90,7 @@ async def case_page(
         report=report,
         consult=_latest_consult(consults),
         upload_kinds=_upload_kinds(checklist),
+        resumable_from=web.settings.resumable_from_bytes,
         notice=request.query_params.get("notice", ""),
     )
 
@@ -146,6 +147,37 @@ async def upload(case_id: str, request: Request, web: WebDep, csrf: str = "") ->
     if wants_json:
         return JSONResponse(body, status_code=status)
     return redirect(f"/c/{case_id}?notice=uploaded#records")
+
+
+@router.api_route("/{case_id}/uploads", methods=["POST"])
+@router.api_route("/{case_id}/uploads/{upload_id}/{step}", methods=["POST"])
+@router.api_route("/{case_id}/uploads/{upload_id}", methods=["GET"])
+async def resumable_upload(
+    case_id: str, request: Request, web: WebDep, upload_id: str = "", step: str = ""
+) -> Response:
+    """The page's script drives a resumable upload (records' `/cases/{id}/uploads`) with the
+    person's link; the file's bytes go from the browser to the presigned URLs, not here."""
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return json_refusal(401, "unauthenticated", "sign in again")
+    if step not in ("", "parts", "complete"):
+        return json_refusal(404, "not_found", "no such step")
+    if request.method == "POST" and not web.sessions.csrf_ok(
+        request, request.headers.get("x-csrf-token", "")
+    ):
+        return json_refusal(403, "csrf", "the page expired; reload it")
+    path = f"/cases/{case_id}/uploads" + (f"/{upload_id}" if upload_id else "")
+    path += f"/{step}" if step else ""
+    try:
+        body = await request.json() if request.method == "POST" and step != "complete" else None
+        answer = await web.backends.call(
+            request.method, "records", path, token=who.token, json=body
+        )
+    except BackendError as error:
+        return json_refusal(error.status, error.code, sentence(request, error))
+    except ValueError:
+        return json_refusal(422, "malformed_body", "the body is not JSON")
+    return JSONResponse(answer)
 
 
 @router.post("/{case_id}/withdraw")
