@@ -283,6 +283,8 @@ class DicomBatch:
         metrics.INGESTED_INSTANCES.labels(self._channel).inc(len(self._claimed))
         stored_bytes = sum(record.size_bytes for _, record in self._claimed)
         metrics.INGESTED_BYTES.labels(self._channel).inc(stored_bytes)
+        if self.report.conflicts:  # a copy that differs from the one kept: refused, 409
+            metrics.INGEST_FAILURES.labels(self._channel, "conflict").inc()
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         ids = {"case_id": self._case_id, "count": len(self._claimed), "duration_ms": elapsed_ms}
         log.info("dicom instances stored", extra=ids)

@@ -1,7 +1,9 @@
 """The records service's own Prometheus metrics (served by the shared `/metrics`).
 
 `channel` is how files arrived: `upload` (the checklist form), `stow` (STOW-RS) or `cstore`
-(a PACS's C-STORE); `reason` is the refusal's error code (a fixed set), or `error`."""
+(a PACS's C-STORE); `reason` is the refusal's error code (a fixed set), `conflict` (an
+instance differs from the copy kept), `instances_refused` (STOW-RS refused the request's
+instances), or `error`."""
 
 from __future__ import annotations
 
