@@ -36,7 +36,8 @@ web-assets: $(WEB_ASSETS)
 
 setup: system-packages $(VENV)/.synced $(WEB_ASSETS)
 
-# Kafka jars, the FerretDB and MinIO binaries: built or fetched once, cached by version.
+# Kafka jars, the FerretDB and MinIO binaries and promtool (checks deploy/monitoring in
+# `make test`): built or fetched once, cached by version.
 provision:
 	$(STACK) provision
 

@@ -20,6 +20,7 @@ from shared.bus import EventPublisher, OutgoingRecord
 from shared.contracts import decode_payload
 from shared.envelope import CloudEvent, InvalidEvent, Payload, decode
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
+from shared.metrics_lag import LagObserver
 from shared.settings import StackSettings
 from shared.topics import dlq_topic, event_type_of
 
@@ -120,6 +121,7 @@ class ConsumerRunner:
         self._healthy = False
         self._broker_reachable = False
         self._stalled_rounds = 0
+        self._lag = LagObserver(group_id)
 
     @property
     def ready(self) -> bool:
@@ -153,7 +155,9 @@ class ConsumerRunner:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
                 if batches:
                     await self._process_batches(consumer, batches)
+                await self._lag.observe(consumer, batches)
         finally:
+            self._lag.forget()
             self._healthy = False
             watch.cancel()
             await consumer.stop()
@@ -301,7 +305,7 @@ class ConsumerRunner:
             await self._publisher.send_records([record])
         except TRANSIENT_ERRORS as exc:
             raise _RetryLater from exc
-        DEAD_LETTERS.labels(reason).inc()
+        DEAD_LETTERS.labels(message.topic, reason).inc()
         EVENTS_CONSUMED.labels(event.type if event else "unknown", "dead_lettered").inc()
         log.warning(
             "message sent to dead-letter topic",

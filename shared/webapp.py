@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from shared.errors import ApiError, install_error_handlers
+from shared.http_metrics import HttpMetricsMiddleware
 from shared.probes import ReadinessCheck, probe_router
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def create_service_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(probe_router(readiness))
     install_offline_docs(app)
     return app

@@ -16,6 +16,7 @@ from services.web.config import WebSettings
 from services.web.session import Sessions
 from services.web.web import Web, create_templates, problem_page
 from shared.auth import TokenVerifier
+from shared.http_metrics import HttpMetricsMiddleware
 from shared.probes import probe_router
 
 STATIC = Path(__file__).parent / "static"
@@ -43,6 +44,7 @@ def create_app(settings: WebSettings, backends: Backends, verifier: TokenVerifie
         await backends.call("GET", "intake", "/healthz", token=None)
         return True
 
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(probe_router({"intake": services_answer}))
     for module in (public, family, staff, expert, admin):
         app.include_router(module.router)
