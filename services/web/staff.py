@@ -112,10 +112,11 @@ async def _detail(
     **extra: Any,
 ) -> Response:
     try:
-        case, checklist, consults = await asyncio.gather(
+        case, checklist, consults, follow_ups = await asyncio.gather(
             web.backends.call("GET", "intake", f"/cases/{case_id}", token=who.token),
             _checklist(web, case_id, who.token),
             _consults(web, case_id, who.token),
+            _follow_ups(web, case_id, who.token),
         )
     except BackendError as error:
         return problem_page(request, error)
@@ -126,6 +127,7 @@ async def _detail(
         case=case,
         checklist=checklist,
         consults=consults,
+        follow_ups=follow_ups,
         cancel_reasons=CONSULT_CANCEL_REASONS,
         zone_name=str(time_zone_of(request)),
         specialties=SPECIALTIES,
@@ -146,6 +148,18 @@ async def _consults(web: Web, case_id: str, token: str) -> Any:
         raise
 
 
+async def _follow_ups(web: Web, case_id: str, token: str) -> list[Any]:
+    """The family's questions after the report (none before it is issued)."""
+    try:
+        path = f"/cases/{case_id}/report/follow-ups"
+        report = await web.backends.call("GET", "reports", path, token=token)
+    except BackendError as error:
+        if error.status == 404:
+            return []
+        raise
+    return list(report.get("follow_ups") or [])
+
+
 async def _checklist(web: Web, case_id: str, token: str) -> Any:
     try:
         return await web.backends.call("GET", "records", f"/cases/{case_id}/checklist", token=token)
@@ -163,6 +177,34 @@ async def document(case_id: str, document_id: str, request: Request, web: WebDep
         return who
     path = f"/cases/{case_id}/documents/{document_id}"
     return await pass_on_download(request, web, "records", path, who.token)
+
+
+@router.post("/cases/{case_id}/follow-ups/{follow_up_id}/close")
+async def close_follow_up(
+    case_id: str, follow_up_id: str, request: Request, web: WebDep
+) -> Response:
+    """A question answered by phone, or not one for the expert: closed with its reason, and
+    the family is told."""
+    who = staff_person(request, web)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
+        return await _detail(request, web, who, case_id, status_code=403, errors={"_form": "csrf"})
+    try:
+        await web.backends.call(
+            "POST",
+            "reports",
+            f"/cases/{case_id}/report/follow-ups/{follow_up_id}/close",
+            token=who.token,
+            json={"reason": str(form.get("reason", ""))},
+        )
+    except BackendError as error:
+        if error.status == 401:
+            return problem_page(request, error)
+        errors = {"follow_up": sentence(request, error)}
+        return await _detail(request, web, who, case_id, status_code=error.status, errors=errors)
+    return redirect(f"/staff/cases/{case_id}?notice=saved#follow-ups")
 
 
 @router.post("/cases/{case_id}/consults/{consult_id}/{step}")

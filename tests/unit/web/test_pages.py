@@ -339,3 +339,55 @@ async def test_the_family_chooses_one_of_the_times_offered(
     assert chosen.status_code == 303
     (confirm,) = [r for r in services.sent if r.method == "POST"]
     assert json.loads(confirm.content) == {"start": "2027-01-14T16:00:00+00:00"}
+
+
+async def test_the_coordinator_closes_a_follow_up_question_from_the_case_page(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    detail = {
+        "case_id": "c-1",
+        "status": "open",
+        "stage": "report-issued",
+        "specialty": "oncology",
+        "requested_specialty": "oncology",
+        "urgency": "routine",
+        "age_years": 9,
+        "country": "MX",
+        "submission": {
+            "patient": {"given_name": "A", "family_name": "Q", "date_of_birth": "2016-04-09"},
+            "guardian": {"name": "R", "relationship": "mother", "email": "r@example.org"},
+            "referring_physician": {"name": "D", "organization": "H", "email": "d@example.org"},
+            "working_diagnosis": "x",
+            "questions": ["q"],
+            "consent": {"text_version": "2026-01"},
+            "country": "MX",
+            "submitted_via": "family",
+        },
+        "notes": [],
+        "history": [],
+        "progress": STATUS,
+        "consent_signature": None,
+        "consent_withdrawn": None,
+    }
+    question = {
+        "follow_up_id": "fu-1",
+        "question": "Can she swim?",
+        "asked_by_role": "guardian",
+        "asked_at": "2026-12-01T10:00:00+00:00",
+        "answer": None,
+        "close_reason": None,
+    }
+    services.on("GET", "/cases/c-1", body=detail)
+    services.on("GET", "/cases/c-1/report/follow-ups", body={"follow_ups": [question]})
+    services.on("POST", "/cases/c-1/report/follow-ups/fu-1/close", body={"follow_ups": []})
+    client.cookies.set("sop_session", token("intake-staff"))
+    page = await client.get("/staff/cases/c-1")
+    assert page.status_code == 200, page.text
+    assert "Can she swim?" in page.text
+    closed = await client.post(
+        "/staff/cases/c-1/follow-ups/fu-1/close",
+        data={"csrf": csrf_of(page.text), "reason": "answered-elsewhere"},
+    )
+    assert closed.status_code == 303
+    (sent,) = [r for r in services.sent if r.method == "POST"]
+    assert json.loads(sent.content) == {"reason": "answered-elsewhere"}
