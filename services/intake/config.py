@@ -29,6 +29,11 @@ class IntakeSettings(ServiceSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     max_form_bytes: int = Field(default=64 * KIB, gt=0)
     max_fhir_bytes: int = Field(default=2 * KIB * KIB, gt=0)
+    # The program's retention period: a closed case (cancelled, or its report issued) is
+    # erased this many days after it closed (0: never on our own; the family may still ask).
+    retention_days: int = Field(default=0, ge=0)
+    # How often the retention sweep looks for cases past their period.
+    retention_sweep_s: float = Field(default=3600, gt=0)
 
     @model_validator(mode="after")
     def _public_links_use_https_in_production(self) -> IntakeSettings:

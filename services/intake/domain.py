@@ -15,6 +15,7 @@ from services.intake.consults import Consult
 from services.intake.errors import DomainError as DomainError
 from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated, ConsultUpdated
 from shared.contracts.access_revoked import RevocationReason
+from shared.contracts.case_erased import ErasureReason
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import Actor, Specialty, Urgency
 
@@ -39,11 +40,15 @@ LinksRevoked = Literal["links-revoked"]
 # Recorded in the history when a case already cancelled has its consent withdrawn (publishes
 # nothing: every service already stopped).
 ConsentWithdrawn = Literal["consent-withdrawn"]
+# The family's deletion request and its outcome (erasure.py); "erased" publishes `case.erased`.
+ErasureChange = Literal["erasure-requested", "erasure-refused", "erased"]
 WITHDRAWN_BY = {
     "guardian": "withdrawn by the family",
     "referring-physician": "withdrawn by the referring physician",
 }
 CONSENT_WITHDRAWN = "consent withdrawn by the family"
+# Why the intake team refuses a deletion request (a code: the family is told which).
+RefusalReason = Literal["legal-hold", "identity-not-confirmed", "duplicate-request", "other"]
 # The family's own words follow "withdrawn by ...: " within case.updated's 4000 characters.
 MAX_WITHDRAWAL_REASON = 4000 - 100
 
@@ -60,8 +65,20 @@ class Note(_Model):
     at: AwareDatetime
 
 
+class ErasureRequest(_Model):
+    """Who asked to erase the case's personal data, why (a code), and what became of it."""
+
+    state: Literal["requested", "refused", "erased"]
+    reason: ErasureReason
+    requested_by: Actor | None
+    requested_at: AwareDatetime
+    decided_by: Actor | None = None
+    decided_at: AwareDatetime | None = None
+    refusal: RefusalReason | None = None
+
+
 class HistoryEntry(_Model):
-    change: Change | LinksRevoked | ConsentWithdrawn
+    change: Change | LinksRevoked | ConsentWithdrawn | ErasureChange
     status: CaseStatus
     specialty: Specialty
     actor: Actor
@@ -90,6 +107,8 @@ class CaseRecord(_Model):
     # Which consent text was agreed to, by whom, when and from where (none before 2026-12).
     consent_signature: ConsentSignature | None = None
     consent_withdrawn: ConsentWithdrawal | None = None
+    # The family's deletion request, then its outcome (erasure.py); None if never asked.
+    erasure: ErasureRequest | None = None
 
     @classmethod
     def new(

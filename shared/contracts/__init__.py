@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from shared.contracts.access_recorded import AccessRecorded
 from shared.contracts.access_revoked import AccessRevoked
 from shared.contracts.assignment_updated import AssignmentUpdated
+from shared.contracts.case_erased import CaseErased
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.consult_updated import ConsultUpdated
@@ -51,6 +52,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(AccessRecorded),
         Contract(AccessRevoked),
         Contract(HospitalCaseOutcome),
+        Contract(CaseErased),
     )
 }
 
@@ -109,6 +111,7 @@ __all__ = [
     "AccessRecorded",
     "AccessRevoked",
     "AssignmentUpdated",
+    "CaseErased",
     "CaseSubmitted",
     "CaseUpdated",
     "ConsultUpdated",
