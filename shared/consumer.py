@@ -19,6 +19,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WriteConcernErro
 from shared.bus import EventPublisher, OutgoingRecord
 from shared.contracts import decode_payload
 from shared.envelope import CloudEvent, InvalidEvent, Payload, decode
+from shared.erasure import ERASED_CASES, ERASURE_TOPIC
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
 from shared.metrics_lag import LagObserver
 from shared.settings import StackSettings
@@ -241,6 +242,11 @@ class ConsumerRunner:
             await self._dead_letter(message, invalid.reason, invalid.detail)
             return
         event = delivery.event
+        if event.subject in ERASED_CASES and event.type != ERASURE_TOPIC:
+            # Erased: a late or replayed event must not bring the personal data back.
+            log.info("event of an erased case skipped", extra={"event_id": event.id})
+            EVENTS_CONSUMED.labels(event.type, "erased").inc()
+            return
         handler = self._handlers[message.topic]
         ids = {"case_id": event.subject, "event_id": event.id, "event_type": event.type}
         for attempt in range(1, self._retry.attempts + 1):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from services.assignment.domain import lifecycle, offers
+from services.assignment.domain import erasure, lifecycle, offers
 from services.assignment.domain.cases import CaseFacts, CaseRecord
 from services.assignment.domain.errors import NotFound
 from services.assignment.domain.matching import chosen_candidate, rank_candidates
@@ -16,7 +16,14 @@ from services.assignment.domain.service_levels import ServiceLevelPolicy
 from services.assignment.domain.transitions import OfferTerms, Transition
 from services.assignment.store import AssignmentStore, document_of, record_of
 from shared.consumer import Delivery, Handler
-from shared.contracts import CaseSubmitted, CaseUpdated, RecordsReady, ReportIssued, payload_as
+from shared.contracts import (
+    CaseErased,
+    CaseSubmitted,
+    CaseUpdated,
+    RecordsReady,
+    ReportIssued,
+    payload_as,
+)
 from shared.contracts.common import Actor
 from shared.envelope import make_event, new_event_id
 from shared.unit_of_work import Change, Loaded, Tracking
@@ -119,6 +126,12 @@ async def on_case_submitted(delivery: Delivery, *, ctx: AssignmentContext) -> No
     await _consume(ctx, delivery, lambda record: lifecycle.submitted(record, facts))
 
 
+async def on_case_erased(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    """The family's personal data is erased: drop the free text matching kept."""
+    payload_as(delivery.payload, CaseErased)
+    await _consume(ctx, delivery, erasure.redact)
+
+
 async def on_records_ready(delivery: Delivery, *, ctx: AssignmentContext) -> None:
     payload_as(delivery.payload, RecordsReady)
     # The clock starts when the records were ready, which is when the event happened.
@@ -148,6 +161,7 @@ def consumer_handlers(ctx: AssignmentContext) -> dict[str, Handler]:
         "records.ready": partial(on_records_ready, ctx=ctx),
         "case.updated": partial(on_case_updated, ctx=ctx),
         "report.issued": partial(on_report_issued, ctx=ctx),
+        "case.erased": partial(on_case_erased, ctx=ctx),
     }
 
 

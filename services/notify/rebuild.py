@@ -22,6 +22,7 @@ from services.notify.handlers import CONSUMED_TYPES, record_timeline
 from services.notify.store import NotifyStore
 from shared.contracts import decode_payload
 from shared.envelope import InvalidEvent, decode
+from shared.erasure import ERASED_CASES, ErasureReader
 from shared.mongo import connect
 from shared.settings import StackSettings
 
@@ -40,6 +41,12 @@ async def rebuild_timeline(
     """Replay every case topic into the timeline; returns how many events were applied.
     `progress(read, total)` hears after each batch how many of the messages there were when
     the replay started have been read."""
+    # Erased cases first: none of their events may come back into the timeline.
+    erasures = ErasureReader(stack)
+    try:
+        await erasures.catch_up()
+    finally:
+        await erasures.close()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=stack.kafka_bootstrap_servers,
         **stack.kafka_client_options(),
@@ -93,6 +100,9 @@ async def _apply(
         decode_payload(event)
     except InvalidEvent:
         return 0  # the live consumer sent it to the dead-letter topic
+    if event.subject in ERASED_CASES:
+        await store.erase_case(event.subject)  # a copy restored from before the erasure
+        return 0
     timeline = await record_timeline(store, event)
     if on_timeline is not None:
         on_timeline(timeline)

@@ -16,6 +16,7 @@ from services.records.config import RecordsSettings
 from services.records.cstore import Sender, StoreStatus, store_pushed
 from services.records.dicom import quiet_pydicom
 from services.records.dimse import DimseServer
+from services.records.erasure import on_case_erased
 from services.records.handlers import (
     SERVICE,
     Ports,
@@ -67,6 +68,7 @@ async def assemble(
             "case.updated": partial(on_case_updated, ports=ports),
             "expert.assigned": partial(on_assignment_event, ports=ports),
             "assignment.updated": partial(on_assignment_event, ports=ports),
+            "case.erased": partial(on_case_erased, ports=ports),
         },
         publisher=connections.publisher,
         prefetch=store.documents.preload,
