@@ -66,6 +66,11 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("intake", "POST", "/cases/{case_id}/links"): INTAKE_TEAM,
     ("intake", "POST", "/cases/{case_id}/links/revoke"): INTAKE_TEAM,
     ("intake", "POST", "/fhir"): frozenset({"hospital-system"}),
+    # intake: erasure. Only the case's own guardian asks (a stranger's link is refused); the
+    # team reads the request and approves or refuses it (no request waits here: a 409).
+    ("intake", "GET", "/cases/{case_id}/erasure"): INTAKE_TEAM,
+    ("intake", "POST", "/cases/{case_id}/erasure/approve"): INTAKE_TEAM,
+    ("intake", "POST", "/cases/{case_id}/erasure/refuse"): INTAKE_TEAM,
     # intake: consults after the report. The family or physician asks and chooses a time with
     # a link to their own case (a stranger's link is refused); the team proposes, reschedules
     # and may cancel.
@@ -174,6 +179,10 @@ CLINICAL: frozenset[tuple[str, str, str]] = frozenset(
         ("intake", "POST", "/cases/{case_id}/cancel"),
         ("intake", "POST", "/cases/{case_id}/links"),
         ("intake", "POST", "/cases/{case_id}/links/revoke"),
+        ("intake", "GET", "/cases/{case_id}/erasure"),
+        ("intake", "POST", "/cases/{case_id}/erasure"),
+        ("intake", "POST", "/cases/{case_id}/erasure/approve"),
+        ("intake", "POST", "/cases/{case_id}/erasure/refuse"),
         ("intake", "GET", "/cases/{case_id}/consults"),
         ("intake", "POST", "/cases/{case_id}/consults"),
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/propose"),
@@ -240,6 +249,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/cases/{case_id}/cancel"): {"reason": "The family withdrew."},
     ("POST", "/cases/{case_id}/withdraw"): {"reason": "We found care nearby."},
     ("POST", "/cases/{case_id}/consent/withdraw"): {"reason": "We changed our minds."},
+    ("POST", "/cases/{case_id}/erasure"): {"reason": "family-request"},
+    ("POST", "/cases/{case_id}/erasure/refuse"): {"reason": "other"},
     ("POST", "/partners/{partner_id}/disable"): {"reason": "matrix"},
     ("POST", "/cases/{case_id}/links"): {"role": "guardian"},
     ("POST", "/cases/{case_id}/links/revoke"): {"reason": "lost-or-shared"},
