@@ -19,7 +19,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WriteConcernErro
 from shared.bus import EventPublisher, OutgoingRecord
 from shared.contracts import decode_payload
 from shared.envelope import CloudEvent, InvalidEvent, Payload, decode
-from shared.erasure import ERASED_CASES, ERASURE_TOPIC
+from shared.erasure import ERASABLE_TYPES, ERASED_CASES
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
 from shared.metrics_lag import LagObserver
 from shared.settings import StackSettings
@@ -242,8 +242,9 @@ class ConsumerRunner:
             await self._dead_letter(message, invalid.reason, invalid.detail)
             return
         event = delivery.event
-        if event.subject in ERASED_CASES and event.type != ERASURE_TOPIC:
-            # Erased: a late or replayed event must not bring the personal data back.
+        if event.type in ERASABLE_TYPES and event.subject in ERASED_CASES:
+            # Erased: a late or replayed event must not bring the personal data back. Only
+            # case events: the audit trail (`audit.access`) keeps who did what, after too.
             log.info("event of an erased case skipped", extra={"event_id": event.id})
             EVENTS_CONSUMED.labels(event.type, "erased").inc()
             return

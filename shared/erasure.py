@@ -15,7 +15,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from shared.contracts import CaseErased, decode_payload, payload_as
+from shared.contracts import CASE_TOPICS, CaseErased, decode_payload, payload_as
 from shared.envelope import InvalidEvent, decode
 from shared.settings import StackSettings
 from shared.topics import all_partitions
@@ -23,6 +23,9 @@ from shared.topics import all_partitions
 log = logging.getLogger(__name__)
 
 ERASURE_TOPIC = CaseErased.event_type
+# The events a consumer skips once their case is erased: every case event but the erasure
+# itself (the audit trail, `audit.access`, is not one: it keeps who did what, after too).
+ERASABLE_TYPES = frozenset(CASE_TOPICS) - {ERASURE_TOPIC}
 
 
 class ErasedCases:
