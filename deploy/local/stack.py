@@ -54,6 +54,10 @@ FERRETDB_BUILD = (  # names the patched binary in the cache: editing the patch r
     f"{FERRETDB_VERSION}-pg-{hashlib.sha256(FERRETDB_PATCH.read_bytes()).hexdigest()[:10]}"
 )
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+# Render and check the Kubernetes chart offline (tests/unit/deploy/test_helm_chart.py).
+HELM_VERSION = "v4.3.2"
+KUBECONFORM_VERSION = "v0.8.0"
+K8S_TOOLS = ("helm", "kubeconform")
 NAMES = ("kafka", "mongo", "minio")
 EXTERNAL_VAR = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "mongo": "MONGO_URL", "minio": "S3_ENDPOINT"}
 # As root, PostgreSQL data lives here (the postgres user cannot reach root's home).
@@ -295,6 +299,18 @@ def provision(which: tuple[str, ...] = NAMES) -> dict[str, Path]:
         if "minio" in which:
             paths["minio"] = provision_go_binary(
                 "minio", "github.com/minio/minio", MINIO_VERSION, ".", try_install=True
+            )
+        if "helm" in which:
+            paths["helm"] = provision_go_binary(
+                "helm", "helm.sh/helm/v4", HELM_VERSION, "./cmd/helm", try_install=False
+            )
+        if "kubeconform" in which:
+            paths["kubeconform"] = provision_go_binary(
+                "kubeconform",
+                "github.com/yannh/kubeconform",
+                KUBECONFORM_VERSION,
+                "./cmd/kubeconform",
+                try_install=False,
             )
         return paths
 
@@ -926,7 +942,7 @@ def main() -> int:
     args = ap.parse_args()
     try:
         if args.cmd == "provision":
-            for n, path in provision().items():
+            for n, path in provision((*NAMES, *K8S_TOOLS)).items():
                 say(f"{n}: {path}")
             return 0
         if args.cmd == "exec":
