@@ -146,7 +146,8 @@ def test_every_service_has_probes_resources_and_a_locked_down_container(renderin
     assert sorted(of_kind(rendering, "PodDisruptionBudget")) == SERVICES
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
-        (container,) = pod["containers"]
+        container = pod["containers"][0]
+        assert container["name"] == name
         assert container["command"] == ["python", "-m", f"services.{name}"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -218,17 +219,34 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs
     assert sources == [net["monitoring"]["peers"], net["ingressController"]["peers"]]
 
 
-def test_records_listens_for_pacs_on_the_dimse_port_when_configured() -> None:
+def test_records_takes_dicom_tls_from_pacs_and_keeps_plain_dicom_on_loopback() -> None:
     dimse = values("production")["services"]["records"]["dimse"]
     ports = of_kind("production", "Service")["records"]["spec"]["ports"]
-    assert {"name": "dimse", "port": dimse["port"], "targetPort": "dimse", "protocol": "TCP"} in (
-        ports
-    )
+    assert [(p["name"], p["port"]) for p in ports] == [("http", 8000), ("dicom-tls", 2762)]
     config = of_kind("production", "ConfigMap")["records"]["data"]
     assert json.loads(config["RECORDS_DIMSE_CALLING_AES"]) == dimse["callingAes"]
+    assert config["RECORDS_DIMSE_HOST"] == "127.0.0.1"
+    pod = of_kind("production", "Deployment")["records"]["spec"]["template"]["spec"]
+    proxy = next(c for c in pod["containers"] if c["name"] == "dicom-tls")
+    assert proxy["ports"] == [{"name": "dicom-tls", "containerPort": 2762, "protocol": "TCP"}]
+    stunnel = next(
+        doc["data"]["stunnel.conf"]
+        for doc in rendered("production")
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith("-dicom-tls")
+    )
+    assert "connect = 127.0.0.1:11112" in stunnel and "requireCert = yes" in stunnel
     assert [p["name"] for p in of_kind("defaults", "Service")["records"]["spec"]["ports"]] == [
         "http"
     ]
+
+
+def test_a_service_may_have_its_own_database_user_and_s3_key() -> None:
+    for name, deployment in of_kind("production", "Deployment").items():
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        s3_key = next(e for e in env if e["name"] == "S3_ACCESS_KEY")
+        own = {"records": "second-opinion-records", "reports": "second-opinion-reports"}
+        expected = own.get(name, "second-opinion-env")
+        assert s3_key["valueFrom"]["secretKeyRef"]["name"] == expected, name
 
 
 @pytest.mark.parametrize("rendering", RENDERINGS)

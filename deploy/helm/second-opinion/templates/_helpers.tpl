@@ -35,3 +35,8 @@ app.kubernetes.io/name: {{ .name }}
 {{- define "sop.maxReplicas" -}}
 {{ min (int .svc.maxReplicas) (int .root.Values.topics.partitions) }}
 {{- end -}}
+
+{{/* The Secret with a service's own MONGO_URL and S3 keys: dict "root" $ "svc" $svc */}}
+{{- define "sop.serviceSecret" -}}
+{{ .svc.existingSecret | default (include "sop.envSecret" .root) }}
+{{- end -}}
