@@ -18,6 +18,7 @@ from services.intake import domain, handlers, queries
 from services.intake.consult_api import consult_router
 from services.intake.deps import Caller, Context, OptionalCaller, Staff, WithinRate
 from services.intake.domain import AgeBand, CaseFilter, CaseRecord, DomainError, Transition
+from services.intake.fees_api import fees_router
 from services.intake.fhir_api import FHIR_JSON, FHIR_PATH, fhir_router, fhir_too_large
 from services.intake.fhir_outcome import FhirError
 from services.intake.handlers import IntakeContext
@@ -58,6 +59,8 @@ STATUS_OF_CODE = {
     "report_not_issued": 409,
     "consult_open": 409,
     "slot_passed": 409,
+    "clearance_not_required": 409,
+    "not_authorized": 409,
 }
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,200}$"
 
@@ -252,6 +255,7 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(consult_router)
+    app.include_router(fees_router)
     app.include_router(fhir_router)
 
     @app.exception_handler(DomainError)

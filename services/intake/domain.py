@@ -12,7 +12,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from services.intake.consults import Consult
 from services.intake.errors import DomainError as DomainError
-from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated, ConsultUpdated
+from services.intake.fees import Clearance
+from shared.contracts import (
+    AccessRevoked,
+    CaseSubmitted,
+    CaseUpdated,
+    ConsultUpdated,
+    FinancialClearanceUpdated,
+)
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import Actor, Specialty, Urgency
@@ -82,6 +89,8 @@ class CaseRecord(_Model):
     links_not_before: AwareDatetime | None = None
     # Consults with the expert after the report (consults.py), oldest first.
     consults: tuple[Consult, ...] = ()
+    # In a program that requires it, the case waits on this before an expert sees it (fees.py).
+    clearance: Clearance | None = None
 
     @classmethod
     def new(
@@ -91,6 +100,7 @@ class CaseRecord(_Model):
         at: datetime,
         source_event_id: str | None = None,
         sender: str | None = None,
+        clearance: Clearance | None = None,
     ) -> CaseRecord:
         return cls(
             case_id=submission.case_id,
@@ -99,6 +109,7 @@ class CaseRecord(_Model):
             source_event_id=source_event_id,
             sender=sender,
             specialty=submission.specialty,
+            clearance=clearance,
         )
 
     @property
@@ -112,10 +123,10 @@ class CaseRecord(_Model):
 @dataclass(frozen=True)
 class Transition:
     """The case after a change, and the event it publishes (`case.updated`, `access.revoked`,
-    `consult.updated`)."""
+    `consult.updated`, `financial_clearance.updated`)."""
 
     record: CaseRecord
-    event: CaseUpdated | AccessRevoked | ConsultUpdated
+    event: CaseUpdated | AccessRevoked | ConsultUpdated | FinancialClearanceUpdated
 
 
 def age_in_years(born: date, today: date) -> int:

@@ -16,6 +16,7 @@ from services.intake.domain import (
     Note,
     NoteChannel,
 )
+from services.intake.fees import DEFAULT_SERVICE, Clearance
 from services.intake.progress import STAGES, Progress, Stage
 from shared.contracts import CaseSubmitted
 from shared.contracts.access_revoked import RevocationReason
@@ -38,6 +39,12 @@ from shared.contracts.consult_updated import (
     ExpertId,
     MeetingUrl,
     TimeZoneName,
+)
+from shared.contracts.financial_clearance_updated import (
+    ClearanceMethod,
+    ClearanceState,
+    FeeEstimate,
+    ServiceType,
 )
 
 LinkRole = Literal["guardian", "referring-physician"]
@@ -75,6 +82,9 @@ class CaseCreate(_Request):
     questions: list[LongText] = Field(min_length=1, max_length=50)
     country: CountryCode = Field(description="ISO 3166-1 alpha-2; international requests too.")
     consent: ConsentCreate
+    service_type: ServiceType = Field(
+        default=DEFAULT_SERVICE, description="What is asked for (GET /fees/estimate prices it)."
+    )
 
 
 class TriageRequest(_Request):
@@ -100,6 +110,31 @@ class WithdrawRequest(_Request):
         default=None,
         max_length=MAX_WITHDRAWAL_REASON,
         description="Why, in the family's or physician's words (optional).",
+    )
+
+
+class ClearanceRequest(_Request):
+    """The intake team (or the hospital's billing system) clears the case for review. No card
+    numbers: a reference that looks like one is refused."""
+
+    method: ClearanceMethod
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./_:-]*$",
+        description="The billing office's or insurer's reference (required unless waived).",
+    )
+    payer: ShortText | None = Field(default=None, description="e.g. the insurer's name.")
+    note: LongText | None = None
+
+
+class FeeEstimateView(FeeEstimate):
+    """An estimate before submission: no bill, no payment here."""
+
+    note: str
+    clearance_required: bool = Field(
+        description="The program reviews fees with the family before an expert starts."
     )
 
 
@@ -167,10 +202,16 @@ class CaseStatusView(BaseModel):
     report_version: int | None
     records: RecordsLinks
     warnings: list[Notice]
+    # Financial clearance, when the program requires it: waiting (with the estimate) or done.
+    financial_clearance: ClearanceState | None = None
+    estimate: FeeEstimate | None = None
 
     @classmethod
     def of(cls, record: CaseRecord, progress: Progress, records: RecordsLinks) -> CaseStatusView:
+        clearance = record.clearance
         return cls(
+            financial_clearance=clearance.state if clearance else None,
+            estimate=clearance.estimate if clearance else None,
             case_id=record.case_id,
             status=record.status,
             stage=progress.stage,
@@ -222,6 +263,7 @@ class CaseDetail(CaseSummary):
     notes: list[Note]
     history: list[HistoryEntry]
     progress: CaseStatusView
+    clearance: Clearance | None = None
 
     @classmethod
     def full(
@@ -233,6 +275,7 @@ class CaseDetail(CaseSummary):
             notes=list(record.notes),
             history=list(record.history),
             progress=CaseStatusView.of(record, progress, records),
+            clearance=record.clearance,
         )
 
 
