@@ -35,6 +35,8 @@ Template = Literal[
     "consult-rescheduled",
     "consult-confirmed",
     "consult-cancelled",
+    "financial-clearance-required",
+    "financial-clearance-cleared",
 ]
 CASE_LINK_ROLES = ("guardian", "referring-physician")
 LANGUAGES = ("en", "es")
@@ -101,7 +103,34 @@ def messages_for(event: EventFacts) -> list[MessageIntent]:
             return _follow_up_messages(f, staff)
         case "consult.updated":
             return _consult_messages(event)
+        case "financial_clearance.updated":
+            return [_clearance_message(f, guardian)]
     return []
+
+
+def _clearance_message(f: dict[str, Any], guardian: Recipient) -> MessageIntent:
+    """The family: the estimate when clearance is needed, and word when it is done."""
+    if f["state"] == "cleared":
+        return MessageIntent(guardian, "financial-clearance-cleared", {"method": f["method"]})
+    params: dict[str, Any] = {"total": None, "insurance": None}
+    if f.get("currency") and f.get("total_minor") is not None:
+        params["total"] = money(f["total_minor"], f["currency"])
+        if f.get("insurance_may_cover_minor"):
+            params["insurance"] = money(f["insurance_may_cover_minor"], f["currency"])
+    return MessageIntent(guardian, "financial-clearance-required", params)
+
+
+# ISO 4217 currencies whose minor unit is not a hundredth.
+MINOR_DIGITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3}
+
+
+def money(amount_minor: int, currency: str) -> str:
+    """An amount in minor units as "800.00 USD": exact (integers), the same in every language."""
+    digits = MINOR_DIGITS.get(currency, 2)
+    if digits == 0:
+        return f"{amount_minor:,} {currency}"
+    whole, part = divmod(amount_minor, 10**digits)
+    return f"{whole:,}.{part:0{digits}d} {currency}"
 
 
 def _follow_up_messages(f: dict[str, Any], staff: Recipient) -> list[MessageIntent]:
