@@ -67,3 +67,16 @@ class FinancialClearanceUpdated(Payload):
     method: ClearanceMethod | None = Field(default=None, description="Set once cleared.")
     estimate: FeeEstimate | None = None
     actor: Actor
+
+
+# ISO 4217 currencies whose minor unit is not a hundredth.
+MINOR_DIGITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3}
+
+
+def money(amount_minor: int, currency: str) -> str:
+    """An amount in minor units as "800.00 USD": exact (integers), the same in every language."""
+    digits = MINOR_DIGITS.get(currency, 2)
+    if digits == 0:
+        return f"{amount_minor:,} {currency}"
+    whole, part = divmod(amount_minor, 10**digits)
+    return f"{whole:,}.{part:0{digits}d} {currency}"

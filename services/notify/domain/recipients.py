@@ -12,6 +12,7 @@ from typing import Any, Literal
 from services.notify.domain import consults
 from services.notify.domain.facts import EventFacts
 from services.notify.domain.invitations import Invitation
+from shared.contracts.financial_clearance_updated import money
 
 RecipientRole = Literal["guardian", "referring-physician", "staff", "expert"]
 Template = Literal[
@@ -118,19 +119,6 @@ def _clearance_message(f: dict[str, Any], guardian: Recipient) -> MessageIntent:
         if f.get("insurance_may_cover_minor"):
             params["insurance"] = money(f["insurance_may_cover_minor"], f["currency"])
     return MessageIntent(guardian, "financial-clearance-required", params)
-
-
-# ISO 4217 currencies whose minor unit is not a hundredth.
-MINOR_DIGITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3}
-
-
-def money(amount_minor: int, currency: str) -> str:
-    """An amount in minor units as "800.00 USD": exact (integers), the same in every language."""
-    digits = MINOR_DIGITS.get(currency, 2)
-    if digits == 0:
-        return f"{amount_minor:,} {currency}"
-    whole, part = divmod(amount_minor, 10**digits)
-    return f"{whole:,}.{part:0{digits}d} {currency}"
 
 
 def _follow_up_messages(f: dict[str, Any], staff: Recipient) -> list[MessageIntent]:

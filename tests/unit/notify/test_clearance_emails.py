@@ -4,11 +4,11 @@ again when it is done (in Spanish for this family), and the board says the case 
 from __future__ import annotations
 
 from services.notify.domain import timeline
-from services.notify.domain.recipients import messages_for, money
+from services.notify.domain.recipients import messages_for
 from services.notify.handlers import on_case_event
 from shared.contracts import FinancialClearanceUpdated
 from shared.contracts.common import Actor
-from shared.contracts.financial_clearance_updated import FeeEstimate, FeeLine
+from shared.contracts.financial_clearance_updated import FeeEstimate, FeeLine, money
 from shared.envelope import CloudEvent, make_event
 from tests.support import sample_event
 from tests.unit.notify.events import change, fact, submitted
@@ -46,7 +46,7 @@ def test_amounts_are_shown_exactly_from_minor_units() -> None:
 
 
 async def test_the_family_gets_the_estimate_then_word_of_clearance_in_its_language() -> None:
-    fake, ctx, dispatcher, mailer, _ = setup()
+    _, ctx, dispatcher, mailer, _ = setup()
     await on_case_event(delivery(sample_event("c1")), ctx=ctx)
     await send_all(dispatcher)
     mailer.sent.clear()  # the request-received email
