@@ -22,6 +22,7 @@ from services.web.web import (
     sentence,
 )
 from shared.auth import Role, TokenIssuer
+from shared.contracts.financial_clearance_updated import money
 
 router = APIRouter()
 
@@ -89,7 +90,22 @@ async def request_form(request: Request, web: WebDep) -> Response:
         idempotency_key=str(uuid.uuid4()),
         specialties=SPECIALTIES,
         consent_version=web.settings.consent_version,
+        estimate=await fee_estimate(web),
     )
+
+
+async def fee_estimate(web: Any) -> dict[str, Any] | None:
+    """The program's fee estimate, shown before the send button; the form works without it."""
+    try:
+        found: dict[str, Any] = await web.backends.call(
+            "GET", "intake", "/fees/estimate", token=None
+        )
+    except BackendError:
+        return None
+    found["total"] = money(found["total_minor"], found["currency"])
+    covered = found.get("insurance_may_cover_minor") or 0
+    found["insurance"] = money(covered, found["currency"]) if covered else None
+    return found
 
 
 @router.post("/request")
@@ -114,6 +130,7 @@ async def send_request(request: Request, web: WebDep) -> Response:
             headers={"Idempotency-Key": key, "X-Forwarded-For": _address_of(request)},
         )
     except BackendError as error:
+        again["estimate"] = await fee_estimate(web)  # the form is drawn again, with it
         if error.status >= 500 or error.status == 429:
             return render(
                 request,
