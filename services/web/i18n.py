@@ -594,7 +594,8 @@ ES: dict[str, str] = {
     "hospital confirma el importe y lo que cubre su seguro. No se paga nada en este sitio y "
     "nunca le pediremos un número de tarjeta.",
     "fees.clearance_needed": "El departamento de facturación acordará los costes con usted "
-    "antes de que un experto revise la solicitud; mientras tanto puede enviar los documentos.",
+    "antes de que un experto revise la solicitud; mientras tanto puede enviar los informes "
+    "médicos.",
     "fees.clearance.title": "Autorización financiera",
     "fees.clearance.required": "En espera: el caso pasa a un experto solo cuando esté autorizado.",
     "fees.clearance.cleared": "Autorizado: {method}, {at}",
