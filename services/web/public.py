@@ -114,7 +114,7 @@ async def send_request(request: Request, web: WebDep) -> Response:
     values = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
     # One case however often the button is pressed: the key was fixed when the form was drawn.
     key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
-    again = {
+    again: dict[str, Any] = {
         "values": values,
         "idempotency_key": key,
         "specialties": SPECIALTIES,
