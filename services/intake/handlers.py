@@ -175,11 +175,13 @@ async def _open_case(
     """Write the case with its `case.submitted`, or find the one a repeat already opened."""
     now = ctx.clock()
     clearance = None
-    required = ctx.settings.financial_clearance_required
+    requires_clearance = ctx.settings.financial_clearance_required
     # Said on the case itself, so assignment knows to wait before it sees anything else; the
     # program's setting, never a sender's (a hospital's own value would hold its case forever).
-    submission = submission.model_copy(update={"financial_clearance_required": required or None})
-    if required:
+    submission = submission.model_copy(
+        update={"financial_clearance_required": requires_clearance or None}
+    )
+    if requires_clearance:
         service = submission.service_type or fees.DEFAULT_SERVICE
         clearance = fees.required_clearance(ctx.fee_schedule, service, ctx.settings.currency)
     record = CaseRecord.new(
