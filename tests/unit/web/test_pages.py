@@ -333,3 +333,20 @@ async def test_staff_mark_financial_clearance_and_a_card_number_is_explained(
     done = await client.post("/staff/cases/c-1/financial-clearance", data=form)
     assert done.status_code == 303 and done.headers["location"].startswith("/staff/cases/c-1")
     assert json.loads(services.sent[-1].content) == {"method": "waived"}
+
+
+async def test_the_family_page_says_the_case_waits_on_financial_clearance(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    waiting = {
+        **STATUS,
+        "financial_clearance": "required",
+        "estimate": {k: v for k, v in ESTIMATE.items() if k not in ("note", "clearance_required")},
+    }
+    services.on("GET", "/cases/c-1/status", body=waiting)
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    page = await client.get("/c/c-1?lang=es")
+    assert page.status_code == 200
+    assert "El departamento de facturación" in page.text and "800.00 USD" in page.text
+    services.on("GET", "/cases/c-1/status", body={**waiting, "financial_clearance": "cleared"})
+    assert 'id="fees"' not in (await client.get("/c/c-1?lang=es")).text
