@@ -410,7 +410,8 @@ async def clear_finances(
 ) -> CaseRecord:
     """Mark the case financially cleared; a reference must be one the billing system approved
     (asked before the write: the unit of work does no I/O)."""
-    access.check_case_scope(principal, "clear-finances", case_id)
+    # Another hospital's billing system learns nothing, not even what billing says.
+    access.check_case(principal, "clear-finances", await ctx.store.get_case(case_id), case_id)
     for value, name in ((mark.reference, "reference"), (mark.payer, "payer"), (mark.note, "note")):
         fees.check_free_text(value, name)
     if mark.method != "waived" and mark.reference:

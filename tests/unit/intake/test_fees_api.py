@@ -130,3 +130,19 @@ async def test_who_may_clear(requiring: FastIntake) -> None:
         answer = await requiring.client.post(path, json={"method": "waived"}, headers=who)
         assert answer.status_code == expected, (who, answer.text)
     assert (await requiring.client.post(path, json={"method": "waived"})).status_code == 401
+
+
+async def test_a_stranger_hospital_does_not_reach_the_billing_system(
+    requiring: FastIntake,
+) -> None:
+    billing = FakeBilling()
+    requiring.context.billing = billing
+    case_id = await requiring.submit(form())
+    stranger = requiring.auth("hospital-system", organization="other-hospital")
+    answer = await requiring.client.post(
+        f"/cases/{case_id}/financial-clearance",
+        json={"method": "self-pay", "reference": "RCPT-1"},
+        headers=stranger,
+    )
+    assert answer.status_code == 404
+    assert billing.asked == []
