@@ -166,6 +166,11 @@ def main() -> int:
     # The sign-in page's demonstration accounts (never in production; see services/web).
     env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_DEV_IDENTITY_KEY_PATH"]
     env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
+    # The demo program bills (intake's demonstration fee schedule) and requires financial
+    # clearance: the coordinator marks it on the case page before an expert is offered the case.
+    env["INTAKE_FINANCIAL_CLEARANCE_REQUIRED"] = os.environ.get(
+        "INTAKE_FINANCIAL_CLEARANCE_REQUIRED", "true"
+    )
     env["RECORDS_DIMSE_PORT"] = os.environ.get("RECORDS_DIMSE_PORT", str(DIMSE_PORT))
     env["RECORDS_DIMSE_CALLING_AES"] = os.environ.get(
         "RECORDS_DIMSE_CALLING_AES", DIMSE_CALLING_AES

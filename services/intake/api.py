@@ -25,6 +25,7 @@ from services.intake.deps import (
     client_address,
 )
 from services.intake.domain import AgeBand, CaseFilter, CaseRecord, DomainError, Transition
+from services.intake.fees_api import fees_router
 from services.intake.fhir_api import FHIR_JSON, FHIR_PATH, fhir_router, fhir_too_large
 from services.intake.fhir_outcome import FhirError
 from services.intake.handlers import IntakeContext
@@ -67,6 +68,8 @@ STATUS_OF_CODE = {
     "consult_open": 409,
     "slot_passed": 409,
     "consent_already_withdrawn": 409,
+    "clearance_not_required": 409,
+    "not_authorized": 409,
 }
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,200}$"
 
@@ -317,6 +320,7 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(consult_router)
+    app.include_router(fees_router)
     app.include_router(fhir_router)
 
     @app.exception_handler(DomainError)

@@ -13,7 +13,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from services.intake.consent_document import ConsentSignature, ConsentWithdrawal
 from services.intake.consults import Consult
 from services.intake.errors import DomainError as DomainError
-from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated, ConsultUpdated
+from services.intake.fees import Clearance
+from shared.contracts import (
+    AccessRevoked,
+    CaseSubmitted,
+    CaseUpdated,
+    ConsultUpdated,
+    FinancialClearanceUpdated,
+)
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import Actor, Specialty, Urgency
@@ -90,6 +97,8 @@ class CaseRecord(_Model):
     # Which consent text was agreed to, by whom, when and from where (none before 2026-12).
     consent_signature: ConsentSignature | None = None
     consent_withdrawn: ConsentWithdrawal | None = None
+    # In a program that requires it, the case waits on this before an expert sees it (fees.py).
+    clearance: Clearance | None = None
 
     @classmethod
     def new(
@@ -100,6 +109,7 @@ class CaseRecord(_Model):
         source_event_id: str | None = None,
         sender: str | None = None,
         consent_signature: ConsentSignature | None = None,
+        clearance: Clearance | None = None,
     ) -> CaseRecord:
         return cls(
             case_id=submission.case_id,
@@ -109,6 +119,7 @@ class CaseRecord(_Model):
             sender=sender,
             specialty=submission.specialty,
             consent_signature=consent_signature,
+            clearance=clearance,
         )
 
     @property
@@ -122,10 +133,10 @@ class CaseRecord(_Model):
 @dataclass(frozen=True)
 class Transition:
     """The case after a change, and the event it publishes (`case.updated`, `access.revoked`,
-    `consult.updated`), if any."""
+    `consult.updated`, `financial_clearance.updated`), if any."""
 
     record: CaseRecord
-    event: CaseUpdated | AccessRevoked | ConsultUpdated | None
+    event: CaseUpdated | AccessRevoked | ConsultUpdated | FinancialClearanceUpdated | None
 
 
 def age_in_years(born: date, today: date) -> int:
