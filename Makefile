@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 UV_VERSION := 0.13.8
 
-.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token redrive stack-up stack-down stack-status clean
+.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token redrive trace stack-up stack-down stack-status clean
 
 help:
 	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
@@ -65,6 +65,13 @@ contracts: setup
 redrive: setup
 	@test -n "$(TOPIC)" || (echo "make redrive TOPIC=<topic> [APPLY=1]" && exit 2)
 	$(PY) -m shared.redrive $(TOPIC) $(if $(APPLY),--apply,)
+
+# One case's trace from the span file `make run` writes: the tree of spans with service, name
+# and duration (TRACES overrides the file).
+TRACES ?= .state/stack/traces.jsonl
+trace: setup
+	@test -n "$(CASE)" || (echo "make trace CASE=<case id> [TRACES=<span file>]" && exit 2)
+	$(PY) -m shared.tracing show $(CASE) --file $(TRACES)
 
 # Benchmarks against a fresh real stack (and Orthanc, installed if missing); results in bench/.
 bench: setup provision

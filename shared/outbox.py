@@ -15,6 +15,7 @@ from shared.bus import EventPublisher
 from shared.envelope import CloudEvent
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.mongo import Document
+from shared.tracing import publishing
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ class OutboxRelay:
         OUTBOX_PENDING.set(len(fresh))
         if not fresh:
             return 0
-        await self._publisher.publish(fresh)
+        # Each event goes out in a PRODUCER span continuing the trace stored with it.
+        with publishing(fresh) as traced:
+            await self._publisher.publish(traced)
         # One command removes what was published from every document read.
         await self._collection.bulk_write(
             [

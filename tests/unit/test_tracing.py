@@ -1,0 +1,183 @@
+"""Trace context travels with events: the envelope, the outbox entry, the relay's PRODUCER span,
+the Kafka headers and the consumer's CONSUMER span are one trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from shared import tracing
+from shared.bus import InMemoryEventPublisher
+from shared.consumer import ConsumerRunner, Delivery
+from shared.envelope import CloudEvent, decode, encode
+from shared.outbox import OutboxRelay, outbox_set
+from shared.settings import StackSettings
+from tests.support import sample_event
+
+EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture(autouse=True)
+def spans() -> Iterator[InMemorySpanExporter]:
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+        tracing.use_provider(provider)
+    EXPORTER.clear()
+    yield EXPORTER
+
+
+def in_a_span() -> CloudEvent:
+    with tracing.tracer().start_as_current_span("POST /cases", kind=SpanKind.SERVER):
+        return sample_event("case-7")
+
+
+def test_an_event_made_in_a_span_carries_its_traceparent_through_the_envelope() -> None:
+    event = in_a_span()
+    (server,) = EXPORTER.get_finished_spans()
+    fields = tracing.event_trace_fields(decode(encode(event)))
+    assert fields["traceparent"].split("-")[1] == f"{server.context.trace_id:032x}"
+    assert fields["traceparent"].split("-")[2] == f"{server.context.span_id:016x}"
+
+
+def test_an_event_without_trace_context_still_decodes() -> None:
+    event = sample_event("case-8")  # outside any span
+    assert "traceparent" not in encode(event).decode()
+    assert tracing.event_trace_fields(decode(encode(event))) == {}
+
+
+class FakeCollection:
+    """Just what the relay calls: find(...).to_list() and bulk_write."""
+
+    def __init__(self, documents: list[dict[str, Any]]) -> None:
+        self.documents = documents
+
+    def find(self, *args: object, **kwargs: object) -> FakeCollection:
+        return self
+
+    async def to_list(self) -> list[dict[str, Any]]:
+        return self.documents
+
+    async def bulk_write(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def outbox_document(event: CloudEvent) -> dict[str, Any]:
+    """A case document as stored: the outbox entry is the event as `outbox_set` writes it."""
+    (entry,) = outbox_set([event]).values()
+    return {"_id": event.subject, "outbox": {event.id: entry}}
+
+
+async def test_the_relay_publishes_in_a_producer_span_continuing_the_stored_context() -> None:
+    event = in_a_span()
+    document = outbox_document(event)
+    assert "traceparent" in document["outbox"][event.id]  # kept with the outbox entry
+    publisher = InMemoryEventPublisher()
+    relay = OutboxRelay(collection=FakeCollection([document]), publisher=publisher)  # type: ignore[arg-type]
+    assert await relay.relay_once() == 1
+    server, producer = EXPORTER.get_finished_spans()
+    assert producer.kind is SpanKind.PRODUCER and producer.name == "publish case.submitted"
+    assert producer.parent is not None and producer.parent.span_id == server.context.span_id
+    assert producer.context.trace_id == server.context.trace_id
+    # Both the envelope and the Kafka headers name the producer span as the parent-to-be.
+    (record,) = publisher.records
+    expected = f"00-{producer.context.trace_id:032x}-{producer.context.span_id:016x}-"
+    assert dict(record.headers)["traceparent"].decode().startswith(expected)
+    assert tracing.event_trace_fields(decode(record.value))["traceparent"].startswith(expected)
+    assert producer.attributes is not None and producer.attributes["case.id"] == "case-7"
+
+
+async def test_the_consumer_runs_the_handler_in_a_child_consumer_span() -> None:
+    event = in_a_span()
+    publisher = InMemoryEventPublisher()
+    relay = OutboxRelay(
+        collection=FakeCollection([outbox_document(event)]),  # type: ignore[arg-type]
+        publisher=publisher,
+    )
+    await relay.relay_once()
+    seen: list[tuple[int, int, CloudEvent]] = []
+
+    async def handler(delivery: Delivery) -> None:
+        ctx = trace.get_current_span().get_span_context()
+        # What the handler writes continues this span's trace.
+        seen.append((ctx.trace_id, ctx.span_id, sample_event("case-7")))
+
+    runner = ConsumerRunner(
+        stack=StackSettings(),
+        group_id="reports",
+        handlers={"case.submitted": handler},
+        publisher=InMemoryEventPublisher(),
+    )
+    (record,) = publisher.records
+    await runner._process(consumer_record(record.value, record.headers))
+    server, producer, consumer = EXPORTER.get_finished_spans()
+    assert consumer.kind is SpanKind.CONSUMER and consumer.name == "process case.submitted"
+    assert consumer.parent is not None and consumer.parent.span_id == producer.context.span_id
+    assert consumer.context.trace_id == server.context.trace_id
+    trace_id, span_id, written = seen[0]
+    assert (trace_id, span_id) == (consumer.context.trace_id, consumer.context.span_id)
+    assert tracing.event_trace_fields(written)["traceparent"].split("-")[2] == f"{span_id:016x}"
+
+
+async def test_an_event_without_headers_continues_from_its_envelope() -> None:
+    event = in_a_span()
+    (server,) = EXPORTER.get_finished_spans()
+
+    async def handler(delivery: Delivery) -> None:
+        return None
+
+    runner = ConsumerRunner(
+        stack=StackSettings(),
+        group_id="records",
+        handlers={"case.submitted": handler},
+        publisher=InMemoryEventPublisher(),
+    )
+    await runner._process(consumer_record(encode(event), []))
+    consumer = EXPORTER.get_finished_spans()[-1]
+    assert consumer.parent is not None and consumer.parent.span_id == server.context.span_id
+
+
+def test_the_span_file_holds_one_json_line_per_span_and_the_cli_prints_the_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_a_span()
+    tracer = tracing.tracer()
+    with (
+        tracer.start_as_current_span("root", attributes={"case.id": "case-7"}),
+        tracer.start_as_current_span("child"),
+    ):
+        pass
+    path = tmp_path / "traces.jsonl"
+    exporter = tracing.JsonLinesSpanExporter(path)
+    exporter.export(EXPORTER.get_finished_spans())
+    records = tracing.read_spans(path)
+    assert [r["name"] for r in records] == ["POST /cases", "child", "root"]
+    assert {"trace_id", "span_id", "parent", "service", "kind", "start", "end"} <= set(records[0])
+    assert tracing._main(["show", "case-7", "--file", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert " root " in out and "\n    unknown_service:python child" in out  # indented
+
+
+def consumer_record(value: bytes, headers: list[tuple[str, bytes]]) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="case.submitted",
+        partition=0,
+        offset=1,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"case-7",
+        value=value,
+        checksum=None,
+        serialized_key_size=6,
+        serialized_value_size=len(value),
+        headers=headers,
+    )
