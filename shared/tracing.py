@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import logging
 import os
 import sys
@@ -30,7 +31,15 @@ from typing import Any
 import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 log = logging.getLogger(__name__)
@@ -115,6 +124,30 @@ def context_of(carrier: Mapping[str, str]) -> otel_context.Context:
     return _propagator.extract(dict(carrier))
 
 
+def case_context(case_id: str) -> otel_context.Context:
+    """The context of a case's own trace, for work on the case that arrives without one (a
+    hospital's event, a person's request days later): its trace id and root span id are derived
+    from the case id, so every service puts such work in one trace per case, under one root.
+    Whether it is sampled is the configured sampler's decision on that trace id (the same in
+    every process: `traceidratio` looks only at the id)."""
+    digest = hashlib.sha256(f"second-opinion case {case_id}".encode()).digest()
+    trace_id = int.from_bytes(digest[:16], "big") or 1
+    span_id = int.from_bytes(digest[16:24], "big") or 1
+    sampled = True
+    if _provider is not None:
+        decision = _provider.sampler.should_sample(None, trace_id, "case")
+        sampled = decision.decision.is_sampled()
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    root = SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
+    return trace.set_span_in_context(NonRecordingSpan(root))
+
+
+def case_root_span_id(case_id: str) -> str:
+    """The (never recorded) root span id of a case's own trace, as the span file writes ids."""
+    ctx = trace.get_current_span(case_context(case_id)).get_span_context()
+    return f"{ctx.span_id:016x}"
+
+
 def kafka_headers(fields: Mapping[str, str]) -> list[tuple[str, bytes]]:
     return [(k, fields[k].encode()) for k in TRACE_FIELDS if k in fields]
 
@@ -173,9 +206,10 @@ def consuming(
         yield trace.INVALID_SPAN
         return
     fields = fields_of_headers(headers) or event_trace_fields(event)
+    parent = context_of(fields) if fields else case_context(str(event.subject))
     with tracer().start_as_current_span(
         f"process {event.type}",
-        context=context_of(fields),
+        context=parent,
         kind=SpanKind.CONSUMER,
         attributes={**_event_attributes(event), "messaging.consumer.group.name": group},
         record_exception=False,  # an exception's message is not ours to vouch for
@@ -250,6 +284,8 @@ class TracingMiddleware:
             for k, v in scope.get("headers") or ()
             if k.decode("latin-1") in TRACE_FIELDS
         }
+        case_id = None if incoming else _case_of_request(scope)
+        parent = context_of(incoming) if incoming or case_id is None else case_context(case_id)
         status: dict[str, int] = {}
 
         async def send_traced(message: dict[str, Any]) -> None:
@@ -259,7 +295,7 @@ class TracingMiddleware:
 
         with tracer().start_as_current_span(
             method,
-            context=context_of(incoming),
+            context=parent,
             kind=SpanKind.SERVER,
             attributes={"http.request.method": method},
             record_exception=False,
@@ -271,13 +307,26 @@ class TracingMiddleware:
                 if isinstance(route, str):
                     span.update_name(f"{method} {route}")
                     span.set_attribute("http.route", route)
-                    case_id = (scope.get("path_params") or {}).get("case_id")
-                    if isinstance(case_id, str):
-                        span.set_attribute(CASE_ID_ATTRIBUTE, case_id)
+                    routed = (scope.get("path_params") or {}).get("case_id")
+                    if isinstance(routed, str):
+                        span.set_attribute(CASE_ID_ATTRIBUTE, routed)
                 if "code" in status:
                     span.set_attribute("http.response.status_code", status["code"])
                     if status["code"] >= 500:
                         span.set_status(Status(StatusCode.ERROR))
+
+
+def _case_of_request(scope: dict[str, Any]) -> str | None:
+    """The `case_id` path parameter of the route this request will take, if it has one."""
+    from starlette.routing import Match
+
+    router = getattr(scope.get("app"), "router", None)
+    for route in getattr(router, "routes", ()):
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            case_id = (child.get("path_params") or {}).get("case_id")
+            return case_id if isinstance(case_id, str) else None
+    return None
 
 
 # --- The span file -------------------------------------------------------------------------
@@ -365,6 +414,14 @@ def tree_lines(spans: Sequence[dict[str, Any]]) -> list[str]:
         children.setdefault(parent, []).append(s)
     lines: list[str] = []
 
+    roots = children.get(None, [])
+    if len({s["parent"] for s in roots}) == 1 and roots[0]["parent"] is not None:
+        # Work that arrived without a trace hangs under the case's own (never recorded) root.
+        lines.append(f"case {roots[0]['attributes'].get(CASE_ID_ATTRIBUTE, '?')}")
+        depth0 = 1
+    else:
+        depth0 = 0
+
     def walk(parent: str | None, depth: int) -> None:
         for s in sorted(children.get(parent, []), key=lambda s: s["start"]):
             ms = (s["end"] - s["start"]) / 1e6
@@ -372,7 +429,7 @@ def tree_lines(spans: Sequence[dict[str, Any]]) -> list[str]:
             lines.append(f"{indent}{s['service']:<10} {s['name']}  {ms:.1f} ms  [{s['kind']}]")
             walk(s["span_id"], depth + 1)
 
-    walk(None, 0)
+    walk(None, depth0)
     return lines
 
 
