@@ -142,6 +142,33 @@ def case_context(case_id: str) -> otel_context.Context:
     return trace.set_span_in_context(NonRecordingSpan(root))
 
 
+@contextlib.contextmanager
+def case_span(case_id: str, name: str) -> Iterator[None]:
+    """Where a case begins (intake opens it): what is done inside continues the case's own
+    trace, in a span linked to the request or event that asked (a form's POST has no case id
+    yet, so its span is in a trace of its own). Within the case's trace already: nothing new."""
+    if _provider is None:
+        yield
+        return
+    asking = trace.get_current_span().get_span_context()
+    ctx = case_context(case_id)
+    if (
+        asking.is_valid
+        and asking.trace_id == trace.get_current_span(ctx).get_span_context().trace_id
+    ):
+        yield
+        return
+    links = [trace.Link(asking)] if asking.is_valid else []
+    with tracer().start_as_current_span(
+        name,
+        context=ctx,
+        links=links,
+        attributes={CASE_ID_ATTRIBUTE: case_id},
+        record_exception=False,
+    ):
+        yield
+
+
 def case_root_span_id(case_id: str) -> str:
     """The (never recorded) root span id of a case's own trace, as the span file writes ids."""
     ctx = trace.get_current_span(case_context(case_id)).get_span_context()

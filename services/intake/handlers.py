@@ -34,6 +34,7 @@ from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
 from shared.envelope import CloudEvent, InvalidEvent, make_event, new_event_id
 from shared.topics import HOSPITAL_TOPIC
+from shared.tracing import case_span
 
 SOURCE = answers.SOURCE
 log = logging.getLogger(__name__)
@@ -167,7 +168,9 @@ async def _open_case(
     """Write the case with its `case.submitted`, or find the one a repeat already opened."""
     now = ctx.clock()
     record = CaseRecord.new(submission, at=now, source_event_id=source_event_id, sender=sender)
-    event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
+    # The case's trace begins here, whichever way it came in (shared/tracing.py).
+    with case_span(submission.case_id, "open case"):
+        event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
     change = await ctx.store.change_case(
         submission.case_id, lambda existing: None if existing else (record, [event])
     )

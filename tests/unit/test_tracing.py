@@ -181,3 +181,35 @@ def consumer_record(value: bytes, headers: list[tuple[str, bytes]]) -> ConsumerR
         serialized_value_size=len(value),
         headers=headers,
     )
+
+
+def test_a_case_opened_by_a_request_continues_the_cases_own_trace_linked_to_the_request() -> None:
+    with (
+        tracing.tracer().start_as_current_span("POST /cases", kind=SpanKind.SERVER),
+        tracing.case_span("case-9", "open case"),
+    ):
+        event = sample_event("case-9")
+    opened, server = EXPORTER.get_finished_spans()
+    case_root = trace.get_current_span(tracing.case_context("case-9")).get_span_context()
+    assert opened.context.trace_id == case_root.trace_id != server.context.trace_id
+    assert opened.parent is not None
+    assert f"{opened.parent.span_id:016x}" == tracing.case_root_span_id("case-9")
+    assert [link.context.span_id for link in opened.links] == [server.context.span_id]
+    traceparent = tracing.event_trace_fields(event)["traceparent"]
+    assert traceparent.split("-")[1] == f"{case_root.trace_id:032x}"
+
+
+async def test_an_event_without_any_context_continues_its_cases_trace() -> None:
+    async def handler(delivery: Delivery) -> None:
+        return None
+
+    runner = ConsumerRunner(
+        stack=StackSettings(),
+        group_id="intake",
+        handlers={"case.submitted": handler},
+        publisher=InMemoryEventPublisher(),
+    )
+    await runner._process(consumer_record(encode(sample_event("case-7")), []))
+    (consumer,) = EXPORTER.get_finished_spans()
+    assert consumer.parent is not None
+    assert f"{consumer.parent.span_id:016x}" == tracing.case_root_span_id("case-7")
