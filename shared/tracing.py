@@ -51,6 +51,14 @@ TRACE_FIELDS = ("traceparent", "tracestate")
 CASE_ID_ATTRIBUTE = "case.id"
 TRACER_NAME = "second-opinion"
 
+# FastAPI's built-in telemetry, off: its spans record `url.path` and `url.query` as sent.
+NO_NATIVE_TELEMETRY: Any = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
 # Only the W3C trace context: baggage could carry anything a library put there.
 _propagator = TraceContextTextMapPropagator()
 _provider: Any = None
@@ -143,19 +151,22 @@ def case_context(case_id: str) -> otel_context.Context:
 
 
 @contextlib.contextmanager
-def case_span(case_id: str, name: str) -> Iterator[None]:
-    """Where a case begins (intake opens it): what is done inside continues the case's own
-    trace, in a span linked to the request or event that asked (a form's POST has no case id
-    yet, so its span is in a trace of its own). Within the case's trace already: nothing new."""
+def case_span(case_id: str, name: str, *, from_events: bool = False) -> Iterator[None]:
+    """What is done inside (the events a change of the case makes) continues the case's own
+    trace, in a span linked to the request that asked when that request is in another trace
+    (a form's POST, an offer's acceptance: no case id in their path). Within the case's trace
+    already: nothing new. A handler of an event already continues that event's trace, so it
+    is left there unless `from_events` (where intake opens a case, whatever the sender's trace).
+    """
     if _provider is None:
         yield
         return
-    asking = trace.get_current_span().get_span_context()
+    current = trace.get_current_span()
+    asking = current.get_span_context()
     ctx = case_context(case_id)
-    if (
-        asking.is_valid
-        and asking.trace_id == trace.get_current_span(ctx).get_span_context().trace_id
-    ):
+    same_trace = asking.trace_id == trace.get_current_span(ctx).get_span_context().trace_id
+    consuming = getattr(current, "kind", None) is SpanKind.CONSUMER
+    if (asking.is_valid and same_trace) or (consuming and not from_events):
         yield
         return
     links = [trace.Link(asking)] if asking.is_valid else []

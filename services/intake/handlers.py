@@ -169,7 +169,7 @@ async def _open_case(
     now = ctx.clock()
     record = CaseRecord.new(submission, at=now, source_event_id=source_event_id, sender=sender)
     # The case's trace begins here, whichever way it came in (shared/tracing.py).
-    with case_span(submission.case_id, "open case"):
+    with case_span(submission.case_id, "open case", from_events=True):
         event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
     change = await ctx.store.change_case(
         submission.case_id, lambda existing: None if existing else (record, [event])
