@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -117,6 +118,8 @@ def shutdown_tracing() -> None:
 
 def current_trace_fields() -> dict[str, str]:
     """The current span's context as `traceparent` (and `tracestate`), or {} outside a span."""
+    if _provider is None:
+        return {}
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return {k: v for k, v in carrier.items() if k in TRACE_FIELDS}
@@ -354,17 +357,15 @@ class TracingMiddleware:
                         span.set_status(Status(StatusCode.ERROR))
 
 
-def _case_of_request(scope: dict[str, Any]) -> str | None:
-    """The `case_id` path parameter of the route this request will take, if it has one."""
-    from starlette.routing import Match
+# Every route about one case names it right after a `cases` (the services) or `c` (the family's
+# pages) segment: `/cases/{case_id}/...`, `/expert/cases/{case_id}`, `/c/{case_id}/...`.
+_CASE_IN_PATH = re.compile(r"/(?:cases|c)/([^/]+)")
 
-    router = getattr(scope.get("app"), "router", None)
-    for route in getattr(router, "routes", ()):
-        match, child = route.matches(scope)
-        if match is Match.FULL:
-            case_id = (child.get("path_params") or {}).get("case_id")
-            return case_id if isinstance(case_id, str) else None
-    return None
+
+def _case_of_request(scope: dict[str, Any]) -> str | None:
+    """The case a request names in its path, before routing (the span starts first)."""
+    found = _CASE_IN_PATH.search(str(scope.get("path", "")))
+    return found.group(1) if found else None
 
 
 # --- The span file -------------------------------------------------------------------------

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import ConsumerRecord
+from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -213,3 +215,26 @@ async def test_an_event_without_any_context_continues_its_cases_trace() -> None:
     (consumer,) = EXPORTER.get_finished_spans()
     assert consumer.parent is not None
     assert f"{consumer.parent.span_id:016x}" == tracing.case_root_span_id("case-7")
+
+
+async def test_a_request_naming_a_case_is_a_server_span_in_its_trace_without_path_or_query() -> (
+    None
+):
+    app = FastAPI(telemetry=tracing.NO_NATIVE_TELEMETRY)
+
+    @app.post("/cases/{case_id}/report/sign")
+    async def sign(case_id: str) -> dict[str, str]:
+        return {}
+
+    app.add_middleware(tracing.TracingMiddleware)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        answer = await client.post("/cases/case-3/report/sign?access_token=link-secret")
+    assert answer.status_code == 200
+    (server,) = EXPORTER.get_finished_spans()
+    assert server.kind is SpanKind.SERVER and server.name == "POST /cases/{case_id}/report/sign"
+    assert server.parent is not None
+    assert f"{server.parent.span_id:016x}" == tracing.case_root_span_id("case-3")
+    attributes = dict(server.attributes or {})
+    assert attributes["case.id"] == "case-3" and attributes["http.response.status_code"] == 200
+    assert "link-secret" not in str(attributes) and "/cases/case-3" not in str(attributes)
