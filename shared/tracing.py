@@ -183,6 +183,14 @@ def case_span(case_id: str, name: str, *, from_events: bool = False) -> Iterator
         yield
 
 
+def parent_of(fields: Mapping[str, str], case_id: str) -> otel_context.Context:
+    """The context `fields` name, or the case's own when they name none (absent, or invalid)."""
+    ctx = context_of(fields) if fields else None
+    if ctx is None or not trace.get_current_span(ctx).get_span_context().is_valid:
+        return case_context(case_id)
+    return ctx
+
+
 def case_root_span_id(case_id: str) -> str:
     """The (never recorded) root span id of a case's own trace, as the span file writes ids."""
     ctx = trace.get_current_span(case_context(case_id)).get_span_context()
@@ -218,7 +226,7 @@ def publishing(events: Sequence[Any]) -> Iterator[list[Any]]:
     for event in events:
         span = tracer().start_span(
             f"publish {event.type}",
-            context=context_of(event_trace_fields(event)),
+            context=parent_of(event_trace_fields(event), str(event.subject)),
             kind=SpanKind.PRODUCER,
             attributes=_event_attributes(event),
         )
@@ -247,7 +255,7 @@ def consuming(
         yield trace.INVALID_SPAN
         return
     fields = fields_of_headers(headers) or event_trace_fields(event)
-    parent = context_of(fields) if fields else case_context(str(event.subject))
+    parent = parent_of(fields, str(event.subject))
     with tracer().start_as_current_span(
         f"process {event.type}",
         context=parent,

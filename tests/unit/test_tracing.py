@@ -238,3 +238,16 @@ async def test_a_request_naming_a_case_is_a_server_span_in_its_trace_without_pat
     attributes = dict(server.attributes or {})
     assert attributes["case.id"] == "case-3" and attributes["http.response.status_code"] == 200
     assert "link-secret" not in str(attributes) and "/cases/case-3" not in str(attributes)
+
+
+async def test_an_event_written_outside_any_span_is_published_in_its_cases_trace() -> None:
+    event = sample_event("case-5")  # a timer's change, say: no span around it
+    publisher = InMemoryEventPublisher()
+    relay = OutboxRelay(
+        collection=FakeCollection([outbox_document(event)]),  # type: ignore[arg-type]
+        publisher=publisher,
+    )
+    await relay.relay_once()
+    (producer,) = EXPORTER.get_finished_spans()
+    assert producer.parent is not None
+    assert f"{producer.parent.span_id:016x}" == tracing.case_root_span_id("case-5")
