@@ -13,6 +13,7 @@ help:
 	@echo "make test   lint, then every test against freshly started real servers"
 	@echo "make unit | lint | format | contracts | bench | stack-up | stack-down | stack-status"
 	@echo "make redrive TOPIC=records.ready [APPLY=1]   dead letters back to their topic (dry run without APPLY)"
+	@echo "make trace CASE=<case id>   one case's trace from the span file of make run (service, span, duration)"
 
 # The Python environment, from the checked-in lock file (uv is installed with pip if missing).
 $(VENV)/.synced: pyproject.toml uv.lock
