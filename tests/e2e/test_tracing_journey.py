@@ -51,7 +51,9 @@ async def test_one_case_is_one_connected_trace_across_every_service(
 ) -> None:
     sink, _ = mail
     case = sample_case("traced-1", organization_id="valley", hospital_request_id="VP-T-1")
-    async with httpx.AsyncClient(timeout=30) as http:
+    # Signing renders the PDF, slow on a busy machine: a sign that times out here and is sent
+    # again is refused (409) for good, so the client waits long enough for the first.
+    async with httpx.AsyncClient(timeout=120) as http:
         urls = {name: platform.url(name) for name in platform.services}
         journey = Journey(urls, platform.issuer, http)
         registered = await http.post(
