@@ -190,6 +190,11 @@ def main() -> int:
         start_new_session=True,
     )
     env["NOTIFY_SMTP_HOST"], env["NOTIFY_SMTP_PORT"] = "127.0.0.1", str(MAIL_PORT)
+    # Every service's spans, one JSON line each (`make trace CASE=<case id>` reads them); an
+    # OTLP collector named by OTEL_EXPORTER_OTLP_ENDPOINT gets them too.
+    env.setdefault(
+        "SOP_TRACES_FILE", os.environ.get("SOP_TRACES_FILE", str(state / "traces.jsonl"))
+    )
     services = start_services(env, state / "services")
     try:
         wait_ready(services)
@@ -203,6 +208,7 @@ def main() -> int:
         print(f"  dicom       {dimse}, calling AEs {env['RECORDS_DIMSE_CALLING_AES']}")
         print(f"  logs        {state / 'services'}")
         print(f"  emails      {mailbox} (a maildir; nothing leaves this machine)")
+        print(f"  traces      {env['SOP_TRACES_FILE']} (make trace CASE=<case id>)")
         staff = _token(env, "intake-staff", "staff-1")
         print(f"  staff board http://127.0.0.1:{SERVICES['notify']}/board?access_token={staff}")
         print("  a token:    make token ROLE=intake-staff SUBJECT=staff-1")

@@ -36,6 +36,7 @@ from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
 from shared.envelope import CloudEvent, InvalidEvent, make_event, new_event_id
 from shared.topics import HOSPITAL_TOPIC
+from shared.tracing import case_span
 
 SOURCE = answers.SOURCE
 log = logging.getLogger(__name__)
@@ -244,16 +245,18 @@ async def _open_case(
         consent_signature=consent_signature,
         clearance=clearance,
     )
-    events = [make_event(submission, source=SOURCE, subject=submission.case_id, time=now)]
-    if clearance is not None:
-        required = FinancialClearanceUpdated(
-            case_id=submission.case_id,
-            state="required",
-            estimate=clearance.estimate,
-            actor=Actor(subject="intake", role="service"),
-        )
-        events.append(make_event(required, source=SOURCE, subject=submission.case_id, time=now))
-    event = events[0]
+    # The case's trace begins here, whichever way it came in (shared/tracing.py).
+    with case_span(submission.case_id, "open case", from_events=True):
+        events = [make_event(submission, source=SOURCE, subject=submission.case_id, time=now)]
+        if clearance is not None:
+            required = FinancialClearanceUpdated(
+                case_id=submission.case_id,
+                state="required",
+                estimate=clearance.estimate,
+                actor=Actor(subject="intake", role="service"),
+            )
+            events.append(make_event(required, source=SOURCE, subject=submission.case_id, time=now))
+        event = events[0]
     change = await ctx.store.change_case(
         submission.case_id, lambda existing: None if existing else (record, events)
     )
