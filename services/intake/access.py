@@ -27,6 +27,7 @@ Action = Literal[
     "schedule-consult",
     "confirm-consult",
     "cancel-consult",
+    "clear-finances",
 ]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
@@ -51,6 +52,9 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     "schedule-consult": INTAKE_TEAM,
     "confirm-consult": CASE_SCOPED,
     "cancel-consult": CASE_SCOPED | INTAKE_TEAM,
+    # Financial clearance (fees.py): the intake team, or the hospital's billing system for its
+    # own organization's cases (check_case).
+    "clear-finances": INTAKE_TEAM | {"hospital-system"},
 }
 # What a refused caller may do instead.
 INSTEAD: dict[Action, str] = {

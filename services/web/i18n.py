@@ -88,15 +88,33 @@ EN: dict[str, str] = {
     "form.country": "Country (two letters, e.g. US, MX)",
     "form.time_zone": "Time zone",
     "form.consent": "Consent",
-    "form.consent.text": "I am the child's parent or legal guardian, or I act with their "
-    "permission. I agree that the second-opinion team may receive, store and review the "
-    "child's medical records and images for this request, share its report with the family "
-    "and the doctor named above, and contact us about it. Records are kept private and are "
-    "not used for anything else without asking.",
     "form.consent.version": "Consent text version {version}",
     "form.consent.agreed": "I have read and agree to the consent above",
     "form.consent.given_by": "Name of the person consenting",
     "form.send": "Send request",
+    # Fees and financial clearance (issue 14).
+    "fees.title": "Fees",
+    "fees.total": "Estimated fee: {total}",
+    "fees.insurance": "Insurance may cover up to {amount} (your insurer decides).",
+    "fees.note": "This is an estimate, not a bill: the hospital's billing office confirms the "
+    "amount and what your insurance covers. Nothing is paid on this site, and we never ask "
+    "for a card number.",
+    "fees.clearance_needed": "The billing office clears the fees with you before an expert "
+    "reviews the request; you can upload records meanwhile.",
+    "fees.clearance.title": "Financial clearance",
+    "fees.clearance.required": "Waiting: the case goes to an expert only once cleared.",
+    "fees.clearance.cleared": "Cleared: {method}, {at}",
+    "fees.clearance.method": "How it is covered",
+    "fees.clearance.method.self-pay": "Self-pay",
+    "fees.clearance.method.insurance-preauthorization": "Insurance pre-authorisation",
+    "fees.clearance.method.waived": "Waived",
+    "fees.clearance.reference": "Reference number (billing office or insurer; never a card number)",
+    "fees.clearance.payer": "Payer (e.g. the insurer)",
+    "fees.clearance.send": "Mark cleared",
+    "code.card_number_refused": "This looks like a card number: give the billing office's or "
+    "insurer's reference instead.",
+    "code.reference_required": "Give the billing office's or insurer's reference number.",
+    "code.not_authorized": "The billing system has not approved this reference.",
     "form.required": "required",
     "sent.title": "Your request was received",
     "sent.lead": "Case reference {case_id}. We have emailed you the same link.",
@@ -120,6 +138,15 @@ EN: dict[str, str] = {
     "case.withdraw.reason": "Why (optional)",
     "case.withdraw.confirm": "Yes, withdraw my request",
     "case.withdrawn": "Your request was withdrawn. We sent you a confirmation by email.",
+    "case.consent": "Your consent",
+    "case.consent.help": "You agreed that our team may receive and review your child's records. "
+    "You may take that consent back at any time.",
+    "case.consent.withdraw": "Withdraw my consent",
+    "case.consent.withdraw.help": "The review stops at once: no expert will work on it and no "
+    "report will be sent. This cannot be undone; to ask again, send a new request.",
+    "case.consent.withdraw.confirm": "Yes, withdraw my consent",
+    "case.consent.withdrawn": "Your consent was withdrawn and the review is stopped.",
+    "case.consent.withdrawn_on": "You withdrew your consent on {when}. The review stopped.",
     "case.asked": "The intake team asked you for these records ({when}):",
     "case.asked.message": "Their message:",
     "case.missing": "Still needed",
@@ -182,6 +209,8 @@ EN: dict[str, str] = {
     "wait.records-complete": "The intake team is choosing the expert.",
     "wait.with-expert": "The expert is reviewing the records and writing the report.",
     "wait.report-issued": "Nothing: the report is ready. You may ask follow-up questions.",
+    "wait.follow-up": "The expert's answer to your follow-up question.",
+    "wait.cancelled": "Nothing: the request was withdrawn or cancelled.",
     "specialty.neuro-oncology": "Brain and spinal cord tumours",
     "specialty.neurosurgery": "Neurosurgery",
     "specialty.oncology": "Cancer (oncology)",
@@ -247,6 +276,10 @@ EN: dict[str, str] = {
     "queue.years": "{n} y",
     "detail.title": "Case {case_id}",
     "detail.submission": "Request",
+    "detail.consent.signed": "agreed by {who} on {when} to text version {version} ({language})",
+    "detail.consent.version": "text version {version} (signed before signature records)",
+    "detail.consent.withdrawn": "Consent withdrawn on {when}",
+    "detail.follow_up.waiting": "Waiting for the expert's answer.",
     "detail.child": "Child",
     "detail.born": "Born {date}",
     "detail.questions": "Family's questions",
@@ -434,6 +467,8 @@ EN: dict[str, str] = {
     "code.invalid_field": "This value is not valid.",
     "code.consent_required": "Consent is needed to review the records.",
     "code.unknown_consent_version": "The consent text changed; read it again and agree.",
+    "code.consent_text_changed": "The consent text changed; read it again and agree.",
+    "code.consent_already_withdrawn": "Consent was already withdrawn.",
     "code.date_in_future": "This date cannot be in the future.",
     "code.too_old": "The child must be younger than the service's age limit.",
     "code.invalid_email": "Enter a valid email address.",
@@ -554,15 +589,36 @@ ES: dict[str, str] = {
     "form.country": "País (dos letras, p. ej. MX, ES)",
     "form.time_zone": "Zona horaria",
     "form.consent": "Consentimiento",
-    "form.consent.text": "Soy la madre, el padre o el tutor legal del niño, o actúo con su "
-    "permiso. Acepto que el equipo de segunda opinión reciba, guarde y revise los registros "
-    "médicos y las imágenes del niño para esta solicitud, comparta su informe con la familia y "
-    "con el médico indicado arriba, y nos contacte sobre ella. Los registros se mantienen "
-    "privados y no se usan para nada más sin preguntar.",
     "form.consent.version": "Versión del texto de consentimiento {version}",
     "form.consent.agreed": "He leído y acepto el consentimiento anterior",
     "form.consent.given_by": "Nombre de quien da el consentimiento",
     "form.send": "Enviar solicitud",
+    # Costes y autorización financiera (issue 14).
+    "fees.title": "Costes",
+    "fees.total": "Coste estimado: {total}",
+    "fees.insurance": "Su seguro podría cubrir hasta {amount} (lo decide su aseguradora).",
+    "fees.note": "Es una estimación, no una factura: el departamento de facturación del "
+    "hospital confirma el importe y lo que cubre su seguro. No se paga nada en este sitio y "
+    "nunca le pediremos un número de tarjeta.",
+    "fees.clearance_needed": "El departamento de facturación acordará los costes con usted "
+    "antes de que un experto revise la solicitud; mientras tanto puede enviar los informes "
+    "médicos.",
+    "fees.clearance.title": "Autorización financiera",
+    "fees.clearance.required": "En espera: el caso pasa a un experto solo cuando esté autorizado.",
+    "fees.clearance.cleared": "Autorizado: {method}, {at}",
+    "fees.clearance.method": "Cómo se cubre",
+    "fees.clearance.method.self-pay": "Pago propio",
+    "fees.clearance.method.insurance-preauthorization": "Autorización previa del seguro",
+    "fees.clearance.method.waived": "Exento",
+    "fees.clearance.reference": "Número de referencia (facturación o aseguradora; nunca un "
+    "número de tarjeta)",
+    "fees.clearance.payer": "Pagador (p. ej., la aseguradora)",
+    "fees.clearance.send": "Marcar como autorizado",
+    "code.card_number_refused": "Parece un número de tarjeta: indique la referencia de "
+    "facturación o de la aseguradora.",
+    "code.reference_required": "Indique el número de referencia de facturación o de la "
+    "aseguradora.",
+    "code.not_authorized": "El sistema de facturación no ha aprobado esta referencia.",
     "form.required": "obligatorio",
     "sent.title": "Recibimos su solicitud",
     "sent.lead": "Referencia del caso {case_id}. Le enviamos el mismo enlace por correo.",
@@ -587,6 +643,16 @@ ES: dict[str, str] = {
     "case.withdraw.reason": "Motivo (opcional)",
     "case.withdraw.confirm": "Sí, retirar mi solicitud",
     "case.withdrawn": "Su solicitud fue retirada. Le enviamos una confirmación por correo.",
+    "case.consent": "Su consentimiento",
+    "case.consent.help": "Usted aceptó que nuestro equipo reciba y revise los registros de su "
+    "hijo. Puede retirar ese consentimiento en cualquier momento.",
+    "case.consent.withdraw": "Retirar mi consentimiento",
+    "case.consent.withdraw.help": "La revisión se detiene de inmediato: ningún experto trabajará "
+    "en ella y no se enviará ningún informe. No se puede deshacer; para pedirla de nuevo, envíe "
+    "una nueva solicitud.",
+    "case.consent.withdraw.confirm": "Sí, retirar mi consentimiento",
+    "case.consent.withdrawn": "Su consentimiento fue retirado y la revisión está detenida.",
+    "case.consent.withdrawn_on": "Retiró su consentimiento el {when}. La revisión se detuvo.",
     "case.asked": "El equipo de admisión le pidió estos registros ({when}):",
     "case.asked.message": "Su mensaje:",
     "case.missing": "Falta",
@@ -651,6 +717,8 @@ ES: dict[str, str] = {
     "wait.records-complete": "El equipo de admisión está eligiendo al experto.",
     "wait.with-expert": "El experto está revisando los registros y escribiendo el informe.",
     "wait.report-issued": "Nada: el informe está listo. Puede hacer preguntas de seguimiento.",
+    "wait.follow-up": "La respuesta del experto a su pregunta de seguimiento.",
+    "wait.cancelled": "Nada: la solicitud fue retirada o cancelada.",
     "specialty.neuro-oncology": "Tumores del cerebro y la médula espinal",
     "specialty.neurosurgery": "Neurocirugía",
     "specialty.oncology": "Cáncer (oncología)",
@@ -716,6 +784,10 @@ ES: dict[str, str] = {
     "queue.years": "{n} a",
     "detail.title": "Caso {case_id}",
     "detail.submission": "Solicitud",
+    "detail.consent.signed": "aceptado por {who} el {when}, texto versión {version} ({language})",
+    "detail.consent.version": "texto versión {version} (firmado antes de los registros de firma)",
+    "detail.consent.withdrawn": "Consentimiento retirado el {when}",
+    "detail.follow_up.waiting": "Esperando la respuesta del experto.",
     "detail.child": "Niño o niña",
     "detail.born": "Nacimiento {date}",
     "detail.questions": "Preguntas de la familia",
@@ -903,6 +975,8 @@ ES: dict[str, str] = {
     "code.invalid_field": "Este valor no es válido.",
     "code.consent_required": "Se necesita el consentimiento para revisar los registros.",
     "code.unknown_consent_version": "El texto de consentimiento cambió; léalo de nuevo y acéptelo.",
+    "code.consent_text_changed": "El texto de consentimiento cambió; léalo de nuevo y acéptelo.",
+    "code.consent_already_withdrawn": "El consentimiento ya se había retirado.",
     "code.date_in_future": "Esta fecha no puede estar en el futuro.",
     "code.too_old": "El niño debe tener menos de la edad límite del servicio.",
     "code.invalid_email": "Escriba un correo electrónico válido.",
