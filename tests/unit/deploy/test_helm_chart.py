@@ -270,4 +270,4 @@ def test_every_platform_topic_and_its_dead_letters_is_a_kafka_topic(rendering: s
             == (settings["kafka"]["strimziCluster"])
         )
     consumed = [s.name for s in expected if s.name + DLQ_SUFFIX in topics]
-    assert len(consumed) == 12  # the case topics, the hospitals' inbound one and the audit trail
+    assert len(consumed) == 13  # the case topics, the hospitals' inbound one and the audit trail
