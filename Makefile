@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 UV_VERSION := 0.13.8
 
-.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token redrive rebuild stack-up stack-down stack-status clean
+.PHONY: help system-packages web-assets setup provision run test unit lint format contracts bench chaos token redrive rebuild trace stack-up stack-down stack-status clean
 
 help:
 	@echo "make run    start Kafka, the MongoDB-compatible server, MinIO and the five services"
@@ -14,6 +14,7 @@ help:
 	@echo "make unit | lint | format | contracts | bench | stack-up | stack-down | stack-status"
 	@echo "make redrive TOPIC=records.ready [APPLY=1]   dead letters back to their topic (dry run without APPLY)"
 	@echo "make rebuild   replay every case topic into notify's timeline (after its database was lost)"
+	@echo "make trace CASE=<case id>   one case's trace from the span file of make run (service, span, duration)"
 
 # The Python environment, from the checked-in lock file (uv is installed with pip if missing).
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -72,6 +73,13 @@ redrive: setup
 # its database, with progress; safe beside a running notify and to run again.
 rebuild: setup
 	$(PY) -m services.notify.rebuild
+
+# One case's trace from the span file `make run` writes: the tree of spans with service, name
+# and duration (TRACES overrides the file).
+TRACES ?= .state/stack/traces.jsonl
+trace: setup
+	@test -n "$(CASE)" || (echo "make trace CASE=<case id> [TRACES=<span file>]" && exit 2)
+	$(PY) -m shared.tracing show $(CASE) --file $(TRACES)
 
 # Benchmarks against a fresh real stack (and Orthanc, installed if missing); results in bench/.
 bench: setup provision

@@ -24,6 +24,7 @@ from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
 from shared.metrics_lag import LagObserver
 from shared.settings import StackSettings
 from shared.topics import dlq_topic, event_type_of
+from shared.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,11 @@ class ConsumerRunner:
                     raise _RetryLater from exc
             await self._dead_letter(message, invalid.reason, invalid.detail)
             return
+        # The handler runs in a CONSUMER span continuing the trace the event carries.
+        with consuming(delivery.event, message.headers, group=self._group_id):
+            await self._handle(message, delivery)
+
+    async def _handle(self, message: ConsumerRecord, delivery: Delivery) -> None:
         event = delivery.event
         if event.type in ERASABLE_TYPES and event.subject in ERASED_CASES:
             # Erased: a late or replayed event must not bring the personal data back. Only

@@ -23,6 +23,7 @@ from shared.metrics import (
     OUTBOX_RELAY_FAILURES,
 )
 from shared.mongo import Document
+from shared.tracing import publishing
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,9 @@ class OutboxRelay:
         OUTBOX_PENDING.set(len(fresh))
         if not fresh:
             return 0
-        await self._publisher.publish(fresh)
+        # Each event goes out in a PRODUCER span continuing the trace stored with it.
+        with publishing(fresh) as traced:
+            await self._publisher.publish(traced)
         # One command removes what was published from every document read.
         await self._collection.bulk_write(
             [

@@ -24,6 +24,7 @@ from shared.mongo import Document, connect
 from shared.revocations import RevocationReader
 from shared.settings import ServiceSettings
 from shared.topics import ensure_topics
+from shared.tracing import TracingMiddleware, configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ Builder = Callable[[Connections], Awaitable[tuple[FastAPI, Sequence[BackgroundTa
 def main(service: str, settings: ServiceSettings, build: Builder) -> None:
     """Entry point shared by `python -m services.<name>`."""
     configure_logging(service, settings.log_level)
+    configure_tracing(service)
 
     async def _run() -> None:
         connections = Connections(service, settings)
@@ -168,6 +170,7 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
             # consuming any (shared/erasure.py).
             erasures = ErasureReader(settings.stack)
             await erasures.catch_up()
+            app.add_middleware(TracingMiddleware)  # outermost: the span covers the whole request
             await serve(
                 service=service,
                 app=app,
@@ -181,4 +184,7 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
                 await revocations.close()
             await connections.stop()
 
-    asyncio.run(_run())
+    try:
+        asyncio.run(_run())
+    finally:
+        shutdown_tracing()

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from shared.errors import ApiError, install_error_handlers
 from shared.http_metrics import HttpMetricsMiddleware
 from shared.probes import ReadinessCheck, probe_router
+from shared.tracing import NO_NATIVE_TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ def create_service_app(
         openapi_url=OPENAPI_URL,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own spans would record the path and query as sent (case-link tokens):
+        # shared/tracing.py's middleware traces requests instead.
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     install_error_handlers(app)
     app.add_middleware(HttpMetricsMiddleware)

@@ -166,6 +166,11 @@ def main() -> int:
     # The sign-in page's demonstration accounts (never in production; see services/web).
     env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_DEV_IDENTITY_KEY_PATH"]
     env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
+    # The demo program bills (intake's demonstration fee schedule) and requires financial
+    # clearance: the coordinator marks it on the case page before an expert is offered the case.
+    env["INTAKE_FINANCIAL_CLEARANCE_REQUIRED"] = os.environ.get(
+        "INTAKE_FINANCIAL_CLEARANCE_REQUIRED", "true"
+    )
     env["RECORDS_DIMSE_PORT"] = os.environ.get("RECORDS_DIMSE_PORT", str(DIMSE_PORT))
     env["RECORDS_DIMSE_CALLING_AES"] = os.environ.get(
         "RECORDS_DIMSE_CALLING_AES", DIMSE_CALLING_AES
@@ -185,6 +190,11 @@ def main() -> int:
         start_new_session=True,
     )
     env["NOTIFY_SMTP_HOST"], env["NOTIFY_SMTP_PORT"] = "127.0.0.1", str(MAIL_PORT)
+    # Every service's spans, one JSON line each (`make trace CASE=<case id>` reads them); an
+    # OTLP collector named by OTEL_EXPORTER_OTLP_ENDPOINT gets them too.
+    env.setdefault(
+        "SOP_TRACES_FILE", os.environ.get("SOP_TRACES_FILE", str(state / "traces.jsonl"))
+    )
     services = start_services(env, state / "services")
     try:
         wait_ready(services)
@@ -198,6 +208,7 @@ def main() -> int:
         print(f"  dicom       {dimse}, calling AEs {env['RECORDS_DIMSE_CALLING_AES']}")
         print(f"  logs        {state / 'services'}")
         print(f"  emails      {mailbox} (a maildir; nothing leaves this machine)")
+        print(f"  traces      {env['SOP_TRACES_FILE']} (make trace CASE=<case id>)")
         staff = _token(env, "intake-staff", "staff-1")
         print(f"  staff board http://127.0.0.1:{SERVICES['notify']}/board?access_token={staff}")
         print("  a token:    make token ROLE=intake-staff SUBJECT=staff-1")

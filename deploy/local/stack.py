@@ -54,11 +54,14 @@ FERRETDB_BUILD = (  # names the patched binary in the cache: editing the patch r
     f"{FERRETDB_VERSION}-pg-{hashlib.sha256(FERRETDB_PATCH.read_bytes()).hexdigest()[:10]}"
 )
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
-# promtool checks and unit-tests deploy/monitoring's alert rules and dashboard queries in
-# `make test`; it is a tool, not a server, so `exec`/`up` never wait for it.
+# Tools, not servers (`exec`/`up` never wait for them): promtool checks and unit-tests
+# deploy/monitoring's alert rules and dashboard queries; helm and kubeconform render and check
+# the Kubernetes chart offline (tests/unit/deploy/test_helm_chart.py). All in `make test`.
 PROMETHEUS_VERSION = "v0.316.0"
+HELM_VERSION = "v4.3.2"
+KUBECONFORM_VERSION = "v0.8.0"
 NAMES = ("kafka", "mongo", "minio")
-TOOLS = ("promtool",)
+TOOLS = ("promtool", "helm", "kubeconform")
 EXTERNAL_VAR = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "mongo": "MONGO_URL", "minio": "S3_ENDPOINT"}
 # As root, PostgreSQL data lives here (the postgres user cannot reach root's home).
 POSTGRES_ROOT_DATA = Path("/var/lib/second-opinion")
@@ -315,6 +318,18 @@ def provision(which: tuple[str, ...] = NAMES + TOOLS) -> dict[str, Path]:
             )
         if "promtool" in which:
             paths["promtool"] = provision_promtool()
+        if "helm" in which:
+            paths["helm"] = provision_go_binary(
+                "helm", "helm.sh/helm/v4", HELM_VERSION, "./cmd/helm", try_install=False
+            )
+        if "kubeconform" in which:
+            paths["kubeconform"] = provision_go_binary(
+                "kubeconform",
+                "github.com/yannh/kubeconform",
+                KUBECONFORM_VERSION,
+                "./cmd/kubeconform",
+                try_install=False,
+            )
         return paths
 
 

@@ -20,6 +20,7 @@ from shared.contracts import (
     CaseErased,
     CaseSubmitted,
     CaseUpdated,
+    FinancialClearanceUpdated,
     RecordsReady,
     ReportIssued,
     payload_as,
@@ -122,6 +123,7 @@ async def on_case_submitted(delivery: Delivery, *, ctx: AssignmentContext) -> No
         language=case.guardian.preferred_language,
         referring_organization=case.referring_physician.organization,
         working_diagnosis=case.working_diagnosis,
+        clearance_required=bool(case.financial_clearance_required),
     )
     await _consume(ctx, delivery, lambda record: lifecycle.submitted(record, facts))
 
@@ -137,6 +139,14 @@ async def on_records_ready(delivery: Delivery, *, ctx: AssignmentContext) -> Non
     # The clock starts when the records were ready, which is when the event happened.
     ready_at = delivery.event.time
     await _consume(ctx, delivery, lambda record: lifecycle.records_ready(record, ready_at))
+
+
+async def on_financial_clearance(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    clearance = payload_as(delivery.payload, FinancialClearanceUpdated)
+    if clearance.state != "cleared":
+        return  # "required" is already on case.submitted, which matching waits for anyway
+    at = delivery.event.time
+    await _consume(ctx, delivery, lambda record: lifecycle.financially_cleared(record, at))
 
 
 async def on_case_updated(delivery: Delivery, *, ctx: AssignmentContext) -> None:
@@ -162,6 +172,7 @@ def consumer_handlers(ctx: AssignmentContext) -> dict[str, Handler]:
         "case.updated": partial(on_case_updated, ctx=ctx),
         "report.issued": partial(on_report_issued, ctx=ctx),
         "case.erased": partial(on_case_erased, ctx=ctx),
+        "financial_clearance.updated": partial(on_financial_clearance, ctx=ctx),
     }
 
 

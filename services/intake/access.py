@@ -29,6 +29,7 @@ Action = Literal[
     "cancel-consult",
     "request-erasure",
     "decide-erasure",
+    "clear-finances",
 ]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
@@ -57,6 +58,9 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     # they may), the intake team approves or refuses.
     "request-erasure": CASE_SCOPED,
     "decide-erasure": INTAKE_TEAM,
+    # Financial clearance (fees.py): the intake team, or the hospital's billing system for its
+    # own organization's cases (check_case).
+    "clear-finances": INTAKE_TEAM | {"hospital-system"},
 }
 # What a refused caller may do instead.
 INSTEAD: dict[Action, str] = {

@@ -26,6 +26,7 @@ from services.intake.deps import (
 )
 from services.intake.domain import AgeBand, CaseFilter, CaseRecord, DomainError, Transition
 from services.intake.erasure_api import erasure_router
+from services.intake.fees_api import fees_router
 from services.intake.fhir_api import FHIR_JSON, FHIR_PATH, fhir_router, fhir_too_large
 from services.intake.fhir_outcome import FhirError
 from services.intake.handlers import IntakeContext
@@ -71,6 +72,8 @@ STATUS_OF_CODE = {
     "already_erased": 409,
     "erasure_pending": 409,
     "no_erasure_request": 409,
+    "clearance_not_required": 409,
+    "not_authorized": 409,
 }
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,200}$"
 
@@ -322,6 +325,7 @@ def create_app(
     app.include_router(router)
     app.include_router(consult_router)
     app.include_router(erasure_router)
+    app.include_router(fees_router)
     app.include_router(fhir_router)
 
     @app.exception_handler(DomainError)

@@ -13,7 +13,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from services.intake.consent_document import ConsentSignature, ConsentWithdrawal
 from services.intake.consults import Consult
 from services.intake.errors import DomainError as DomainError
-from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated, ConsultUpdated
+from services.intake.fees import Clearance
+from shared.contracts import (
+    AccessRevoked,
+    CaseSubmitted,
+    CaseUpdated,
+    ConsultUpdated,
+    FinancialClearanceUpdated,
+)
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_erased import ErasureReason
 from shared.contracts.case_updated import CaseStatus
@@ -109,6 +116,8 @@ class CaseRecord(_Model):
     consent_withdrawn: ConsentWithdrawal | None = None
     # The family's deletion request, then its outcome (erasure.py); None if never asked.
     erasure: ErasureRequest | None = None
+    # In a program that requires it, the case waits on this before an expert sees it (fees.py).
+    clearance: Clearance | None = None
 
     @classmethod
     def new(
@@ -119,6 +128,7 @@ class CaseRecord(_Model):
         source_event_id: str | None = None,
         sender: str | None = None,
         consent_signature: ConsentSignature | None = None,
+        clearance: Clearance | None = None,
     ) -> CaseRecord:
         return cls(
             case_id=submission.case_id,
@@ -128,6 +138,7 @@ class CaseRecord(_Model):
             sender=sender,
             specialty=submission.specialty,
             consent_signature=consent_signature,
+            clearance=clearance,
         )
 
     @property
@@ -141,10 +152,10 @@ class CaseRecord(_Model):
 @dataclass(frozen=True)
 class Transition:
     """The case after a change, and the event it publishes (`case.updated`, `access.revoked`,
-    `consult.updated`), if any."""
+    `consult.updated`, `financial_clearance.updated`), if any."""
 
     record: CaseRecord
-    event: CaseUpdated | AccessRevoked | ConsultUpdated | None
+    event: CaseUpdated | AccessRevoked | ConsultUpdated | FinancialClearanceUpdated | None
 
 
 def age_in_years(born: date, today: date) -> int:

@@ -165,6 +165,15 @@ def redact(record: CaseRecord) -> CaseRecord:
         organization_id=submission.organization_id,
         hospital_request_id=submission.hospital_request_id,
         hospital_request_system=submission.hospital_request_system,
+        service_type=submission.service_type,
+        financial_clearance_required=submission.financial_clearance_required,
+    )
+    # The clearance keeps its state, method and estimate; who paid and the billing
+    # office's words about it may name the family.
+    clearance = (
+        record.clearance.model_copy(update={"reference": None, "payer": None, "note": None})
+        if record.clearance
+        else None
     )
     return record.model_copy(
         update={
@@ -180,6 +189,7 @@ def redact(record: CaseRecord) -> CaseRecord:
                 if record.consent_withdrawn
                 else None
             ),
+            "clearance": clearance,
         }
     )
 

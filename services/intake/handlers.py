@@ -19,7 +19,8 @@ from functools import cached_property, partial
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from services.intake import access, answers, consent_document, domain, fhir
+from services.intake import access, answers, consent_document, domain, fees, fhir
+from services.intake.billing import FakeBilling, PaymentProvider
 from services.intake.config import IntakeSettings
 from services.intake.consent_document import ConsentLibrary, ConsentSignature, SignedThrough
 from services.intake.domain import CaseRecord, DomainError, Transition
@@ -29,12 +30,13 @@ from services.intake.store import CaseStore
 from services.intake.views import CaseCreate, CaseLink, LinkRole, LinksRevoked, RecordsLinks
 from shared.auth import Principal, TokenIssuer
 from shared.consumer import Delivery, Handler, InvalidHandler, PermanentError
-from shared.contracts import CaseSubmitted, payload_as
+from shared.contracts import CaseSubmitted, FinancialClearanceUpdated, payload_as
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
 from shared.envelope import CloudEvent, InvalidEvent, make_event, new_event_id
 from shared.topics import HOSPITAL_TOPIC
+from shared.tracing import case_span
 
 SOURCE = answers.SOURCE
 log = logging.getLogger(__name__)
@@ -61,11 +63,17 @@ class IntakeContext:
     events_queued: Callable[[str], None] = field(default=_nothing)
     # Wakes the relay of the answers to hospitals (`hospital.case.outcome`).
     answers_queued: Callable[[str], None] = field(default=_nothing)
+    # The hospital's billing system (billing.py), asked about clearance references.
+    billing: PaymentProvider = field(default_factory=FakeBilling)
 
     @property
     def consent_versions(self) -> frozenset[str]:
         """The consent text versions every submission must cite, whichever way it comes."""
         return frozenset(self.settings.consent_versions)
+
+    @property
+    def fee_schedule(self) -> tuple[fees.FeeItem, ...]:
+        return tuple(self.settings.fee_schedule)
 
     @cached_property
     def consents(self) -> ConsentLibrary:
@@ -121,6 +129,7 @@ async def submit_form(
         ),
         country=form.country,
         submitted_via="family" if form.submitted_by == "guardian" else "physician",
+        service_type=form.service_type,
     )
     domain.check_submission(submission, now=now, consent_versions=ctx.consent_versions)
     client = client or Client()
@@ -218,16 +227,38 @@ async def _open_case(
     now = ctx.clock()
     if consent_signature is not None:
         submission = _with_consent_text(submission, consent_signature)
+    clearance = None
+    requires_clearance = ctx.settings.financial_clearance_required
+    # Said on the case itself, so assignment knows to wait before it sees anything else; the
+    # program's setting, never a sender's (a hospital's own value would hold its case forever).
+    submission = submission.model_copy(
+        update={"financial_clearance_required": requires_clearance or None}
+    )
+    if requires_clearance:
+        service = submission.service_type or fees.DEFAULT_SERVICE
+        clearance = fees.required_clearance(ctx.fee_schedule, service, ctx.settings.currency)
     record = CaseRecord.new(
         submission,
         at=now,
         source_event_id=source_event_id,
         sender=sender,
         consent_signature=consent_signature,
+        clearance=clearance,
     )
-    event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
+    # The case's trace begins here, whichever way it came in (shared/tracing.py).
+    with case_span(submission.case_id, "open case", from_events=True):
+        events = [make_event(submission, source=SOURCE, subject=submission.case_id, time=now)]
+        if clearance is not None:
+            required = FinancialClearanceUpdated(
+                case_id=submission.case_id,
+                state="required",
+                estimate=clearance.estimate,
+                actor=Actor(subject="intake", role="service"),
+            )
+            events.append(make_event(required, source=SOURCE, subject=submission.case_id, time=now))
+        event = events[0]
     change = await ctx.store.change_case(
-        submission.case_id, lambda existing: None if existing else (record, [event])
+        submission.case_id, lambda existing: None if existing else (record, events)
     )
     assert change.record is not None  # written now, or there before
     if change.written:
@@ -455,6 +486,33 @@ async def withdraw_consent(
 
     return await change_case(
         ctx=ctx, principal=principal, case_id=case_id, decide=decide, action="withdraw"
+    )
+
+
+async def clear_finances(
+    *, ctx: IntakeContext, principal: Principal, case_id: str, mark: fees.ClearanceMark
+) -> CaseRecord:
+    """Mark the case financially cleared; a reference must be one the billing system approved
+    (asked before the write: the unit of work does no I/O)."""
+    # Another hospital's billing system learns nothing, not even what billing says.
+    access.check_case(principal, "clear-finances", await ctx.store.get_case(case_id), case_id)
+    for value, name in ((mark.reference, "reference"), (mark.payer, "payer"), (mark.note, "note")):
+        fees.check_free_text(value, name)
+    if mark.method != "waived" and mark.reference:
+        status = await ctx.billing.status(mark.reference)
+        if status != "approved":
+            raise DomainError(
+                "not_authorized",
+                f"the billing system answers {status} for this reference",
+                "reference",
+            )
+
+    def decide(record: CaseRecord, actor: Actor, at: datetime) -> Transition:
+        cleared = fees.mark_cleared(record, mark, actor=actor, at=at)
+        return Transition(cleared.record, cleared.event)
+
+    return await change_case(
+        ctx=ctx, principal=principal, case_id=case_id, decide=decide, action="clear-finances"
     )
 
 

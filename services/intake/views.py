@@ -17,6 +17,7 @@ from services.intake.domain import (
     Note,
     NoteChannel,
 )
+from services.intake.fees import DEFAULT_SERVICE, Clearance
 from services.intake.progress import STAGES, Progress, Stage
 from shared.contracts import CaseSubmitted
 from shared.contracts.access_revoked import RevocationReason
@@ -40,6 +41,12 @@ from shared.contracts.consult_updated import (
     ExpertId,
     MeetingUrl,
     TimeZoneName,
+)
+from shared.contracts.financial_clearance_updated import (
+    ClearanceMethod,
+    ClearanceState,
+    FeeEstimate,
+    ServiceType,
 )
 
 LinkRole = Literal["guardian", "referring-physician"]
@@ -87,6 +94,9 @@ class CaseCreate(_Request):
     questions: list[LongText] = Field(min_length=1, max_length=50)
     country: CountryCode = Field(description="ISO 3166-1 alpha-2; international requests too.")
     consent: ConsentCreate
+    service_type: ServiceType = Field(
+        default=DEFAULT_SERVICE, description="What is asked for (GET /fees/estimate prices it)."
+    )
 
 
 class TriageRequest(_Request):
@@ -124,6 +134,31 @@ class ConsentText(BaseModel):
     sha256: Sha256Hex
     current: bool = Field(description="Whether new requests are asked to agree to this version.")
     languages: list[str] = Field(description="The languages this version is written in.")
+
+
+class ClearanceRequest(_Request):
+    """The intake team (or the hospital's billing system) clears the case for review. No card
+    numbers: a reference that looks like one is refused."""
+
+    method: ClearanceMethod
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./_:-]*$",
+        description="The billing office's or insurer's reference (required unless waived).",
+    )
+    payer: ShortText | None = Field(default=None, description="e.g. the insurer's name.")
+    note: LongText | None = None
+
+
+class FeeEstimateView(FeeEstimate):
+    """An estimate before submission: no bill, no payment here."""
+
+    note: str
+    clearance_required: bool = Field(
+        description="The program reviews fees with the family before an expert starts."
+    )
 
 
 class LinkRequest(_Request):
@@ -196,10 +231,16 @@ class CaseStatusView(BaseModel):
     open_follow_ups: int = Field(
         default=0, description="Follow-up questions after the report still waiting for an answer."
     )
+    # Financial clearance, when the program requires it: waiting (with the estimate) or done.
+    financial_clearance: ClearanceState | None = None
+    estimate: FeeEstimate | None = None
 
     @classmethod
     def of(cls, record: CaseRecord, progress: Progress, records: RecordsLinks) -> CaseStatusView:
+        clearance = record.clearance
         return cls(
+            financial_clearance=clearance.state if clearance else None,
+            estimate=clearance.estimate if clearance else None,
             case_id=record.case_id,
             status=record.status,
             stage=progress.stage,
@@ -257,6 +298,7 @@ class CaseDetail(CaseSummary):
         description="Who agreed to which exact consent text, when and from which address."
     )
     consent_withdrawn: ConsentWithdrawal | None
+    clearance: Clearance | None = None
 
     @classmethod
     def full(
@@ -270,6 +312,7 @@ class CaseDetail(CaseSummary):
             progress=CaseStatusView.of(record, progress, records),
             consent_signature=record.consent_signature,
             consent_withdrawn=record.consent_withdrawn,
+            clearance=record.clearance,
         )
 
 

@@ -23,6 +23,7 @@ from shared.consumer import Delivery, Handler
 from shared.contracts import CASE_TOPICS, CaseErased, CaseSubmitted, decode_payload, payload_as
 from shared.envelope import CloudEvent, decode, encode
 from shared.erasure import ERASURE_TOPIC
+from shared.tracing import current_trace_fields
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,8 @@ def _delivery_base(
         "next_attempt_at": now,
         "created_at": now,
         "history": [],
+        # The handler's span: the dispatcher's SMTP send or webhook POST continues its trace.
+        "trace": current_trace_fields(),
     }
 
 

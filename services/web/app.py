@@ -18,6 +18,7 @@ from services.web.web import Web, create_templates, problem_page
 from shared.auth import TokenVerifier
 from shared.http_metrics import HttpMetricsMiddleware
 from shared.probes import probe_router
+from shared.tracing import NO_NATIVE_TELEMETRY
 
 STATIC = Path(__file__).parent / "static"
 # The parts of the npm packages a page loads (never the whole node_modules folder).
@@ -36,6 +37,7 @@ def create_app(settings: WebSettings, backends: Backends, verifier: TokenVerifie
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        telemetry=NO_NATIVE_TELEMETRY,  # its spans would record links' tokens (shared/tracing)
     )
     sessions = Sessions(verifier, secret=settings.session_secret, secure=settings.production)
     app.state.web = Web(settings, backends, sessions, create_templates())

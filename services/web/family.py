@@ -23,6 +23,7 @@ from services.web.web import (
     wrong_role,
 )
 from shared.auth import CASE_LINK_ROLES
+from shared.contracts.financial_clearance_updated import money
 
 router = APIRouter(prefix="/c")
 UPLOAD_KINDS = (
@@ -86,6 +87,7 @@ async def case_page(
         "case.html",
         case_id=case_id,
         status=status,
+        estimate_total=_estimate_total(status),
         checklist=checklist,
         report=report,
         consult=_latest_consult(consults),
@@ -93,6 +95,12 @@ async def case_page(
         resumable_from=web.settings.resumable_from_bytes,
         notice=request.query_params.get("notice", ""),
     )
+
+
+def _estimate_total(status: dict[str, Any]) -> str | None:
+    """The fee estimate of a case waiting on financial clearance, as the family reads it."""
+    estimate = status.get("estimate")
+    return money(estimate["total_minor"], estimate["currency"]) if estimate else None
 
 
 async def _optional(web: Web, service: Any, path: str, token: str) -> Any:

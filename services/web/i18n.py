@@ -92,6 +92,29 @@ EN: dict[str, str] = {
     "form.consent.agreed": "I have read and agree to the consent above",
     "form.consent.given_by": "Name of the person consenting",
     "form.send": "Send request",
+    # Fees and financial clearance (issue 14).
+    "fees.title": "Fees",
+    "fees.total": "Estimated fee: {total}",
+    "fees.insurance": "Insurance may cover up to {amount} (your insurer decides).",
+    "fees.note": "This is an estimate, not a bill: the hospital's billing office confirms the "
+    "amount and what your insurance covers. Nothing is paid on this site, and we never ask "
+    "for a card number.",
+    "fees.clearance_needed": "The billing office clears the fees with you before an expert "
+    "reviews the request; you can upload records meanwhile.",
+    "fees.clearance.title": "Financial clearance",
+    "fees.clearance.required": "Waiting: the case goes to an expert only once cleared.",
+    "fees.clearance.cleared": "Cleared: {method}, {at}",
+    "fees.clearance.method": "How it is covered",
+    "fees.clearance.method.self-pay": "Self-pay",
+    "fees.clearance.method.insurance-preauthorization": "Insurance pre-authorisation",
+    "fees.clearance.method.waived": "Waived",
+    "fees.clearance.reference": "Reference number (billing office or insurer; never a card number)",
+    "fees.clearance.payer": "Payer (e.g. the insurer)",
+    "fees.clearance.send": "Mark cleared",
+    "code.card_number_refused": "This looks like a card number: give the billing office's or "
+    "insurer's reference instead.",
+    "code.reference_required": "Give the billing office's or insurer's reference number.",
+    "code.not_authorized": "The billing system has not approved this reference.",
     "form.required": "required",
     "sent.title": "Your request was received",
     "sent.lead": "Case reference {case_id}. We have emailed you the same link.",
@@ -570,6 +593,32 @@ ES: dict[str, str] = {
     "form.consent.agreed": "He leído y acepto el consentimiento anterior",
     "form.consent.given_by": "Nombre de quien da el consentimiento",
     "form.send": "Enviar solicitud",
+    # Costes y autorización financiera (issue 14).
+    "fees.title": "Costes",
+    "fees.total": "Coste estimado: {total}",
+    "fees.insurance": "Su seguro podría cubrir hasta {amount} (lo decide su aseguradora).",
+    "fees.note": "Es una estimación, no una factura: el departamento de facturación del "
+    "hospital confirma el importe y lo que cubre su seguro. No se paga nada en este sitio y "
+    "nunca le pediremos un número de tarjeta.",
+    "fees.clearance_needed": "El departamento de facturación acordará los costes con usted "
+    "antes de que un experto revise la solicitud; mientras tanto puede enviar los informes "
+    "médicos.",
+    "fees.clearance.title": "Autorización financiera",
+    "fees.clearance.required": "En espera: el caso pasa a un experto solo cuando esté autorizado.",
+    "fees.clearance.cleared": "Autorizado: {method}, {at}",
+    "fees.clearance.method": "Cómo se cubre",
+    "fees.clearance.method.self-pay": "Pago propio",
+    "fees.clearance.method.insurance-preauthorization": "Autorización previa del seguro",
+    "fees.clearance.method.waived": "Exento",
+    "fees.clearance.reference": "Número de referencia (facturación o aseguradora; nunca un "
+    "número de tarjeta)",
+    "fees.clearance.payer": "Pagador (p. ej., la aseguradora)",
+    "fees.clearance.send": "Marcar como autorizado",
+    "code.card_number_refused": "Parece un número de tarjeta: indique la referencia de "
+    "facturación o de la aseguradora.",
+    "code.reference_required": "Indique el número de referencia de facturación o de la "
+    "aseguradora.",
+    "code.not_authorized": "El sistema de facturación no ha aprobado esta referencia.",
     "form.required": "obligatorio",
     "sent.title": "Recibimos su solicitud",
     "sent.lead": "Referencia del caso {case_id}. Le enviamos el mismo enlace por correo.",

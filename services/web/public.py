@@ -23,6 +23,7 @@ from services.web.web import (
     sentence,
 )
 from shared.auth import Role, dev_identity_issuer
+from shared.contracts.financial_clearance_updated import money
 
 router = APIRouter()
 
@@ -96,6 +97,7 @@ async def request_form(request: Request, web: WebDep) -> Response:
         idempotency_key=str(uuid.uuid4()),
         specialties=SPECIALTIES,
         consent=consent,
+        estimate=await fee_estimate(web),
     )
 
 
@@ -106,6 +108,20 @@ async def _consent_text(request: Request, web: Any) -> dict[str, Any]:
         "GET", "intake", "/consent", token=None, params={"lang": language_of(request)}
     )
     return text
+
+
+async def fee_estimate(web: Any) -> dict[str, Any] | None:
+    """The program's fee estimate, shown before the send button; the form works without it."""
+    try:
+        found: dict[str, Any] = await web.backends.call(
+            "GET", "intake", "/fees/estimate", token=None
+        )
+    except BackendError:
+        return None
+    found["total"] = money(found["total_minor"], found["currency"])
+    covered = found.get("insurance_may_cover_minor") or 0
+    found["insurance"] = money(covered, found["currency"]) if covered else None
+    return found
 
 
 @router.post("/request")
@@ -138,6 +154,7 @@ async def send_request(request: Request, web: WebDep) -> Response:
             again["consent"] = await _consent_text(request, web)
         except BackendError as unavailable:
             return problem_page(request, unavailable)
+        again["estimate"] = await fee_estimate(web)  # the form is drawn again, with it
         if error.status >= 500 or error.status == 429:
             return render(
                 request,

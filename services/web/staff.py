@@ -30,6 +30,7 @@ from services.web.web import (
     time_zone_of,
 )
 from shared.contracts.consult_updated import ConsultCancelReason
+from shared.contracts.financial_clearance_updated import ClearanceMethod, money
 
 router = APIRouter(prefix="/staff")
 STATUSES = ("open", "on-hold", "cancelled")
@@ -54,6 +55,7 @@ REQUESTABLE = (
 )
 PAGE = 50
 CONSULT_CANCEL_REASONS: tuple[str, ...] = get_args(ConsultCancelReason)
+CLEARANCE_METHODS: tuple[str, ...] = get_args(ClearanceMethod)
 
 
 def staff_person(request: Request, web: Web) -> Person | Response:
@@ -120,11 +122,16 @@ async def _detail(
         )
     except BackendError as error:
         return problem_page(request, error)
+    clearance = case.get("clearance")
+    estimate = (clearance or {}).get("estimate")
     return render(
         request,
         "staff_case.html",
         status_code=status_code,
         case=case,
+        clearance=clearance,
+        clearance_methods=CLEARANCE_METHODS,
+        estimate_total=money(estimate["total_minor"], estimate["currency"]) if estimate else None,
         checklist=checklist,
         consults=consults,
         follow_ups=follow_ups,
@@ -283,6 +290,11 @@ async def act(case_id: str, action: str, request: Request, web: WebDep) -> Respo
         "cancel": ("intake", "cancel", {"reason": text("reason")}),
         "links": ("intake", "links", {"role": text("role")}),
         "revoke": ("intake", "links/revoke", {"reason": text("reason") or "lost-or-shared"}),
+        "financial-clearance": (
+            "intake",
+            "financial-clearance",
+            {"method": text("method"), "reference": text("reference"), "payer": text("payer")},
+        ),
         "requests": (
             "records",
             "requests",

@@ -16,6 +16,7 @@ from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.consult_updated import ConsultUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
+from shared.contracts.financial_clearance_updated import FinancialClearanceUpdated
 from shared.contracts.follow_up_updated import FollowUpUpdated
 from shared.contracts.hospital_case_outcome import HospitalCaseOutcome
 from shared.contracts.records_ready import RecordsReady
@@ -49,6 +50,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(ReportIssued),
         Contract(FollowUpUpdated),
         Contract(ConsultUpdated),
+        Contract(FinancialClearanceUpdated),
         Contract(AccessRecorded),
         Contract(AccessRevoked),
         Contract(HospitalCaseOutcome),
@@ -117,6 +119,7 @@ __all__ = [
     "ConsultUpdated",
     "Contract",
     "ExpertAssigned",
+    "FinancialClearanceUpdated",
     "FollowUpUpdated",
     "HospitalCaseOutcome",
     "RecordsReady",

@@ -19,6 +19,7 @@ from shared.contracts.common import (
     Specialty,
     Urgency,
 )
+from shared.contracts.financial_clearance_updated import ServiceType
 from shared.envelope import Payload
 
 
@@ -100,4 +101,14 @@ class CaseSubmitted(Payload):
         default=None,
         description="The namespace of `hospital_request_id` (a FHIR Identifier.system), if "
         "the hospital sent one.",
+    )
+    service_type: ServiceType | None = Field(
+        default=None,
+        description="What is asked for, for the fee estimate (a written second opinion if "
+        "not said).",
+    )
+    financial_clearance_required: bool | None = Field(
+        default=None,
+        description="Set by intake: the program requires financial clearance, so the case is "
+        "offered to an expert only after `financial_clearance.updated` says cleared.",
     )

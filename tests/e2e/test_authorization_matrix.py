@@ -78,6 +78,9 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/propose"): INTAKE_TEAM,
     ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/reschedule"): INTAKE_TEAM,
     ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/cancel"): INTAKE_TEAM,
+    # intake: financial clearance, by the team (or the billing system of the case's own
+    # hospital: a stranger hospital is refused).
+    ("intake", "POST", "/cases/{case_id}/financial-clearance"): INTAKE_TEAM,
     # records: intake staff gather every case's records; QIDO searches are narrowed to what an
     # expert or a hospital's system may read (an empty answer for a stranger's case).
     ("records", "POST", "/cases/{case_id}/documents"): INTAKE_TEAM,
@@ -189,6 +192,7 @@ CLINICAL: frozenset[tuple[str, str, str]] = frozenset(
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/reschedule"),
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/confirm"),
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/cancel"),
+        ("intake", "POST", "/cases/{case_id}/financial-clearance"),
         ("records", "POST", "/cases/{case_id}/documents"),
         ("records", "POST", "/cases/{case_id}/uploads"),
         ("records", "POST", "/cases/{case_id}/uploads/{upload_id}/parts"),
@@ -262,6 +266,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "start": CONSULT_TIMES["slots"][0]["start"]
     },
     ("POST", "/cases/{case_id}/consults/{consult_id}/cancel"): {"reason": "other"},
+    ("POST", "/cases/{case_id}/financial-clearance"): {"method": "waived"},
     ("POST", "/cases/{case_id}/requests"): {"items": ["mri-imaging"], "message": "Please."},
     ("POST", "/cases/{case_id}/uploads"): {
         "kind": "mri-imaging",

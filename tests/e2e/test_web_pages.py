@@ -148,6 +148,6 @@ async def test_pages_fit_a_phone_and_a_desktop_and_refuse_what_they_must(
         )
         for name in API_SERVICES:
             await docs.goto(f"{platform.url(name)}/docs")
-            await expect(docs.locator(".swagger-ui .info .title")).to_be_visible()
+            await expect(docs.locator(".swagger-ui .info .title")).to_be_visible(timeout=30_000)
         assert elsewhere == []
     assert looked.violations == {}

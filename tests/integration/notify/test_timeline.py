@@ -97,7 +97,7 @@ async def test_the_timeline_is_rebuilt_from_the_topics_after_the_database_is_los
         for walk in cases.values():
             await notify.publish(*walk)
         for case_id, walk in cases.items():
-            await eventually(lambda c=case_id, e=walk[-1]: notify.has_seen(c, e.id))
+            await eventually(lambda c=case_id, w=walk: notify.has_seen(c, *(e.id for e in w)))
         await notify.settled("rb-1", 3)  # the emails went out before the loss
         await eventually(lambda: _mail_settled(notify))  # rb-2's too
         before = {case_id: await notify.timeline(case_id) for case_id in cases}
@@ -126,7 +126,7 @@ async def test_an_operator_rebuilds_the_timeline_with_the_command(
     walk = [events.submitted("cli-1"), events.records_ready("cli-1"), events.assigned("cli-1")]
     async with start_notify(drop_database=False) as notify:
         await notify.publish(*walk)
-        await eventually(lambda: notify.has_seen("cli-1", walk[-1].id))
+        await eventually(lambda: notify.has_seen("cli-1", *(e.id for e in walk)))
         before = await notify.timeline("cli-1")
         store = notify.service.ports.store
         await store.db.client.drop_database(store.db.name)

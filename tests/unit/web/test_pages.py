@@ -391,3 +391,65 @@ async def test_the_coordinator_closes_a_follow_up_question_from_the_case_page(
     assert closed.status_code == 303
     (sent,) = [r for r in services.sent if r.method == "POST"]
     assert json.loads(sent.content) == {"reason": "answered-elsewhere"}
+
+
+ESTIMATE = {
+    "service": "written-second-opinion",
+    "currency": "USD",
+    "lines": [{"item": "expert-review", "amount_minor": 75000, "insurance_eligible": True}],
+    "total_minor": 80000,
+    "insurance_may_cover_minor": 75000,
+    "note": "x",
+    "clearance_required": True,
+}
+
+
+async def test_the_request_form_shows_the_fee_estimate_before_the_send_button(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/fees/estimate", body=ESTIMATE)
+    services.on("GET", "/consent", body=CONSENT_ES)
+    page = await client.get("/request?lang=es")
+    assert page.status_code == 200
+    assert "Coste estimado: 800.00 USD" in page.text
+    assert "750.00 USD" in page.text
+    assert page.text.index("800.00 USD") < page.text.index('type="submit"')
+    services.answers.clear()  # no estimate: the form still works, without the section
+    services.on("GET", "/consent", body=CONSENT_ES)
+    assert "Coste estimado" not in (await client.get("/request?lang=es")).text
+
+
+async def test_staff_mark_financial_clearance_and_a_card_number_is_explained(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    client.cookies.set("sop_session", token("intake-staff"))
+    csrf = csrf_of((await client.get("/sign-in")).text)
+    problems = [{"field": "reference", "code": "card_number_refused", "message": "x"}]
+    refusal = {"error": {"code": "card_number_refused", "message": "x", "problems": problems}}
+    services.on("POST", "/cases/c-1/financial-clearance", status=422, body=refusal)
+    form = {"csrf": csrf, "method": "self-pay", "reference": "4111111111111111"}
+    await client.post("/staff/cases/c-1/financial-clearance", data=form)
+    (posted,) = [r for r in services.sent if r.method == "POST"]
+    assert json.loads(posted.content) == {"method": "self-pay", "reference": "4111111111111111"}
+    services.on("POST", "/cases/c-1/financial-clearance", body={"state": "cleared"})
+    form = {"csrf": csrf, "method": "waived", "reference": "", "payer": ""}
+    done = await client.post("/staff/cases/c-1/financial-clearance", data=form)
+    assert done.status_code == 303 and done.headers["location"].startswith("/staff/cases/c-1")
+    assert json.loads(services.sent[-1].content) == {"method": "waived"}
+
+
+async def test_the_family_page_says_the_case_waits_on_financial_clearance(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    waiting = {
+        **STATUS,
+        "financial_clearance": "required",
+        "estimate": {k: v for k, v in ESTIMATE.items() if k not in ("note", "clearance_required")},
+    }
+    services.on("GET", "/cases/c-1/status", body=waiting)
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    page = await client.get("/c/c-1?lang=es")
+    assert page.status_code == 200
+    assert "El departamento de facturación" in page.text and "800.00 USD" in page.text
+    services.on("GET", "/cases/c-1/status", body={**waiting, "financial_clearance": "cleared"})
+    assert 'id="fees"' not in (await client.get("/c/c-1?lang=es")).text
