@@ -36,6 +36,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.records import ingest, rules
+from services.records.domain import DomainError
 from services.records.handlers import Ports, load_case
 from services.records.uploads import HEAD_BYTES, SpooledFile, safe_filename, spooled
 from shared.auth import Principal
@@ -93,6 +94,9 @@ class UploadSession(BaseModel):
     expires_at: AwareDatetime
     uploaded_by: str
     uploaded_by_role: str
+    # A hospital system's right to a case comes from its organization: the ingest acts as the
+    # uploader, so it needs it too.
+    uploaded_by_organization: str | None = None
     result: dict[str, Any] | None = None
     error: dict[str, str] | None = None
 
@@ -278,6 +282,7 @@ class ResumableUploads:
             expires_at=now + timedelta(seconds=self.settings.upload_session_ttl_s),
             uploaded_by=principal.subject,
             uploaded_by_role=principal.role,
+            uploaded_by_organization=principal.organization,
         )
         s3_upload_id = await self.multipart.create(session.key, asked.content_type)
         await self.sessions.add(session, s3_upload_id)
@@ -395,6 +400,7 @@ class ResumableUploads:
         uploader = Principal(
             subject=session.uploaded_by,
             role=session.uploaded_by_role,
+            organization=session.uploaded_by_organization,
             case_ids=frozenset({session.case_id}),
             token_id=f"upload:{session.upload_id}",
         )
@@ -411,10 +417,18 @@ class ResumableUploads:
                     upload=received,
                     spool=spool,
                 )
-        except ApiError as refused:
+        except (ApiError, DomainError) as refused:
+            # The rules said no (the case was cancelled meanwhile, the file is not what it
+            # claims): final, unlike a store or S3 failure, which the next sweep retries.
             error = {"code": refused.code, "message": refused.message}
             await self.sessions.move(session.upload_id, ["ingesting"], "failed", error=error)
             await self.ports.objects.delete(session.key)
+            return
+        except Exception:
+            log.exception(
+                "resumable upload ingest failed; the next sweep tries again",
+                extra={"case_id": session.case_id, "upload": session.upload_id},
+            )
             return
         await self.sessions.move(
             session.upload_id, ["ingesting"], "done", result=_result_of(outcome)

@@ -13,10 +13,13 @@ import httpx
 import pytest
 
 from services.records.resumable import MIN_PART_BYTES
+from shared.contracts import CaseUpdated
+from shared.contracts.common import Actor
+from shared.envelope import make_event
 from tests.integration.records.conftest import RecordsHarness, object_keys
 from tests.integration.records.samples import build_study, zip_of
 from tests.integration.records.test_records_dicom import qido, value
-from tests.support import eventually
+from tests.support import eventually, sample_pdf
 
 pytestmark = pytest.mark.real
 
@@ -157,3 +160,89 @@ async def test_uploads_are_the_case_holders_and_expire(records: RecordsHarness) 
         headers=records.auth("guardian", case_ids=[case_id]),
     )
     assert status.json()["state"] == "aborted"
+
+
+async def test_a_hospital_system_upload_is_ingested_for_its_own_organization(
+    records: RecordsHarness,
+) -> None:
+    """The background ingest acts as the uploader: for a hospital's system that includes its
+    organization (without it, every hospital upload failed as "case does not exist" and was
+    retried by each sweep for ever)."""
+    case_id = "case-hospital-upload"
+    await records.submit(case_id, organization_id="org-north")
+    hospital = records.auth("hospital-system", organization="org-north")
+    data = sample_pdf("pathology")
+    started = await records.client.post(
+        f"/cases/{case_id}/uploads",
+        json={"kind": "pathology-report", "filename": "path.pdf", "size_bytes": len(data)},
+        headers=hospital,
+    )
+    assert started.status_code == 201, started.text
+    upload_id = started.json()["upload_id"]
+    parts = await records.client.post(
+        f"/cases/{case_id}/uploads/{upload_id}/parts", json={"numbers": [1]}, headers=hospital
+    )
+    async with httpx.AsyncClient(timeout=60) as http:
+        put = await http.put(parts.json()["urls"][0]["url"], content=data)
+        assert put.status_code == 200, put.text
+    done = await records.client.post(
+        f"/cases/{case_id}/uploads/{upload_id}/complete", headers=hospital
+    )
+    assert done.status_code == 202, done.text
+
+    async def finished() -> dict[str, Any] | None:
+        answer = await records.client.get(f"/cases/{case_id}/uploads/{upload_id}", headers=hospital)
+        body: dict[str, Any] = answer.json()
+        return body if body["state"] in ("done", "failed") else None
+
+    result = await eventually(finished, within=60)
+    assert (result["state"], result["error"]) == ("done", None)
+    assert "document_id" in result["result"]
+
+
+async def test_an_upload_the_rules_refuse_at_ingest_fails_with_the_reason(
+    records: RecordsHarness,
+) -> None:
+    """A refusal found only at ingest (the case was cancelled after its parts went up) ends
+    the upload as failed with its code, instead of leaving it ingesting for the sweep."""
+    case_id = "case-refused-at-ingest"
+    await records.submit(case_id)
+    family = records.auth("guardian", case_ids=[case_id])
+    data = sample_pdf("pathology")
+    session = await start(records, case_id, data, kind="pathology-report", filename="a.pdf")
+    upload_id = session["upload_id"]
+    parts = await part_urls(records, case_id, upload_id, [1])
+    async with httpx.AsyncClient(timeout=60) as http:
+        assert (await http.put(parts["urls"][0]["url"], content=data)).status_code == 200
+    cancelled = CaseUpdated(
+        case_id=case_id,
+        change="cancelled",
+        status="cancelled",
+        specialty="neuro-oncology",
+        actor=Actor(subject="staff-9", role="intake-staff"),
+    )
+    await records.publisher.publish([make_event(cancelled, source="/tests", subject=case_id)])
+
+    async def closed() -> bool:
+        answer = await records.client.post(
+            f"/cases/{case_id}/uploads",
+            json={"kind": "lab-results", "filename": "b.pdf", "size_bytes": 10},
+            headers=family,
+        )
+        return answer.status_code == 409
+
+    await eventually(closed)
+    done = await records.client.post(
+        f"/cases/{case_id}/uploads/{upload_id}/complete", headers=family
+    )
+    assert done.status_code == 202, done.text
+
+    async def finished() -> dict[str, Any] | None:
+        answer = await records.client.get(f"/cases/{case_id}/uploads/{upload_id}", headers=family)
+        body: dict[str, Any] = answer.json()
+        return body if body["state"] in ("done", "failed") else None
+
+    result = await eventually(finished, within=30)
+    assert result["state"] == "failed"
+    assert result["error"]["code"] == "case_closed"
+    assert await object_keys(records, f"incoming/{case_id}/") == []
