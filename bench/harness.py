@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from deploy.local.run import ServiceProcess, start_services, stop_services
-from shared.auth import Role, TokenIssuer, provision_local_auth
+from shared.auth import Role, TokenIssuer, dev_identity_issuer, provision_local_auth
 from shared.bus import KafkaEventPublisher
 from shared.runtime import PARENT_PID_VAR
 from shared.settings import StackSettings
@@ -268,8 +268,8 @@ async def platform_for(options: Options, benchmark: str) -> AsyncIterator[Platfo
     scratch = Path(tempfile.mkdtemp(prefix="sop-bench-"))
     try:
         auth_env = provision_local_auth(scratch / "auth")
-        pem = await asyncio.to_thread(Path(auth_env["AUTH_LINK_KEY_PATH"]).read_bytes)
-        issuer = TokenIssuer.from_pem(pem)
+        pem = await asyncio.to_thread(Path(auth_env["AUTH_DEV_IDENTITY_KEY_PATH"]).read_bytes)
+        issuer = dev_identity_issuer(pem)
         await ensure_topics(stack)
         publisher = KafkaEventPublisher(stack)
         await publisher.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -39,6 +40,11 @@ Role = Literal[
 STAFF_ROLES: frozenset[Role] = frozenset({"intake-staff", "admin"})
 # Families and physicians hold case links: case-scoped tokens signed with the link key.
 CASE_LINK_ROLES: frozenset[Role] = frozenset({"guardian", "referring-physician"})
+# All the link key may sign: case links, and the partner tokens in report webhooks. Staff,
+# experts, admins and hospital systems come from the identity provider, so a stolen link key
+# (held by intake and notify) cannot mint a staff token. Its tokens are known by their key id.
+LINK_KEY_ROLES: frozenset[Role] = CASE_LINK_ROLES | {"partner"}
+LINK_KEY_ID_PREFIX = "link-"
 LOCAL_ISSUER = "urn:second-opinion:local-issuer"
 
 
@@ -124,7 +130,7 @@ class TokenVerifier:
                 "invalid_token", f"the bearer token is invalid ({reason})"
             ) from None
         try:
-            return Principal(
+            principal = Principal(
                 subject=claims["sub"],
                 role=claims.get("role"),
                 organization=claims.get("org"),
@@ -134,6 +140,15 @@ class TokenVerifier:
             )
         except ValueError:
             raise _unauthenticated("invalid_token", "the bearer token has no valid role") from None
+        return _check_link_key_role(str(kid), principal)
+
+
+def _check_link_key_role(kid: str, principal: Principal) -> Principal:
+    if kid.startswith(LINK_KEY_ID_PREFIX) and principal.role not in LINK_KEY_ROLES:
+        raise _unauthenticated(
+            "invalid_token", f"the case-link key cannot sign a {principal.role} token"
+        )
+    return principal
 
 
 def _unauthenticated(code: str, message: str) -> ApiError:
@@ -167,12 +182,19 @@ class TokenIssuer:
 
     @classmethod
     def from_pem(
-        cls, pem: bytes, *, issuer: str = LOCAL_ISSUER, audience: str = "second-opinion"
+        cls,
+        pem: bytes,
+        *,
+        issuer: str = LOCAL_ISSUER,
+        audience: str = "second-opinion",
+        key_id_prefix: str = LINK_KEY_ID_PREFIX,
     ) -> TokenIssuer:
+        """The link key by default; `key_id_prefix="dev-idp-"` for the development stand-in
+        for the identity provider, which may sign every role."""
         key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError("the link signing key must be an RSA private key")
-        key_id = "link-" + hashlib.sha256(pem).hexdigest()[:12]
+        key_id = key_id_prefix + hashlib.sha256(pem).hexdigest()[:12]
         return cls(private_key=key, key_id=key_id, issuer=issuer, audience=audience)
 
     def jwks(self) -> dict[str, Any]:
@@ -270,28 +292,48 @@ def principal_dependency(verifier: TokenVerifier) -> Callable[[Request], Princip
     return current_principal
 
 
+DEV_IDENTITY_KEY_ID_PREFIX = "dev-idp-"
+
+
+def dev_identity_issuer(pem: bytes) -> TokenIssuer:
+    """The development stand-in for the hospital's identity provider (`make run`, `make token`,
+    the sign-in page's demo accounts): a key of its own, apart from the link key."""
+    return TokenIssuer.from_pem(pem, key_id_prefix=DEV_IDENTITY_KEY_ID_PREFIX)
+
+
 def provision_local_auth(directory: Path) -> dict[str, str]:
-    """Create (once) a signing key and its JWKS for development; returns the AUTH_ variables."""
+    """Create (once) the link key and a development identity-provider key, and the JWKS of
+    both; returns the AUTH_ variables (and where the development identity key is)."""
     directory.mkdir(parents=True, exist_ok=True)
     key_path, jwks_path = directory / "link-key.pem", directory / "jwks.json"
-    if not key_path.exists():
-        key_path.write_bytes(TokenIssuer.generate().private_pem())
-        key_path.chmod(0o600)
-    issuer = TokenIssuer.from_pem(key_path.read_bytes())
-    jwks_path.write_text(json.dumps(issuer.jwks()))
-    return {"AUTH_JWKS_PATH": str(jwks_path), "AUTH_LINK_KEY_PATH": str(key_path)}
+    identity_path = directory / "dev-identity-key.pem"
+    for path in (key_path, identity_path):
+        if not path.exists():
+            path.write_bytes(TokenIssuer.generate().private_pem())
+            path.chmod(0o600)
+    keys = (
+        TokenIssuer.from_pem(key_path.read_bytes()).jwks()["keys"]
+        + dev_identity_issuer(identity_path.read_bytes()).jwks()["keys"]
+    )
+    jwks_path.write_text(json.dumps({"keys": keys}))
+    return {
+        "AUTH_JWKS_PATH": str(jwks_path),
+        "AUTH_LINK_KEY_PATH": str(key_path),
+        "AUTH_DEV_IDENTITY_KEY_PATH": str(identity_path),
+    }
 
 
 def main(argv: list[str]) -> int:
-    """`python -m shared.auth token ROLE SUBJECT [ORG]`: a development token from the link key."""
+    """`python -m shared.auth token ROLE SUBJECT [ORG]`: a development token from the
+    development identity key (`AUTH_DEV_IDENTITY_KEY_PATH`)."""
     if len(argv) < 4 or argv[1] != "token":
         print("usage: python -m shared.auth token ROLE SUBJECT [ORGANIZATION]", file=sys.stderr)
         return 2
-    settings = AuthSettings()
-    if settings.link_key_path is None:
-        print("AUTH_LINK_KEY_PATH is not set", file=sys.stderr)
+    key_path = os.environ.get("AUTH_DEV_IDENTITY_KEY_PATH")
+    if not key_path:
+        print("AUTH_DEV_IDENTITY_KEY_PATH is not set", file=sys.stderr)
         return 2
-    issuer = TokenIssuer.from_pem(settings.link_key_path.read_bytes())
+    issuer = dev_identity_issuer(Path(key_path).read_bytes())
     organization = argv[4] if len(argv) > 4 else None
     role: Any = argv[2]
     print(issuer.issue(subject=argv[3], role=role, organization=organization, ttl_s=12 * 3600))

@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from shared.envelope import CloudEvent, encode
 from shared.settings import StackSettings
+from shared.tracing import event_trace_fields, kafka_headers
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,10 @@ def to_record(event: CloudEvent, stack: StackSettings) -> OutgoingRecord:
         topic=stack.topic(event.type),
         key=event.subject.encode(),
         value=encode(event),
-        headers=[("content-type", b"application/cloudevents+json")],
+        headers=[
+            ("content-type", b"application/cloudevents+json"),
+            *kafka_headers(event_trace_fields(event)),
+        ],
     )
 
 

@@ -19,9 +19,12 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WriteConcernErro
 from shared.bus import EventPublisher, OutgoingRecord
 from shared.contracts import decode_payload
 from shared.envelope import CloudEvent, InvalidEvent, Payload, decode
+from shared.erasure import ERASABLE_TYPES, ERASED_CASES
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
+from shared.metrics_lag import LagObserver
 from shared.settings import StackSettings
 from shared.topics import dlq_topic, event_type_of
+from shared.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,7 @@ class ConsumerRunner:
         self._healthy = False
         self._broker_reachable = False
         self._stalled_rounds = 0
+        self._lag = LagObserver(group_id)
 
     @property
     def ready(self) -> bool:
@@ -153,7 +157,9 @@ class ConsumerRunner:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
                 if batches:
                     await self._process_batches(consumer, batches)
+                await self._lag.observe(consumer, batches)
         finally:
+            self._lag.forget()
             self._healthy = False
             watch.cancel()
             await consumer.stop()
@@ -236,7 +242,18 @@ class ConsumerRunner:
                     raise _RetryLater from exc
             await self._dead_letter(message, invalid.reason, invalid.detail)
             return
+        # The handler runs in a CONSUMER span continuing the trace the event carries.
+        with consuming(delivery.event, message.headers, group=self._group_id):
+            await self._handle(message, delivery)
+
+    async def _handle(self, message: ConsumerRecord, delivery: Delivery) -> None:
         event = delivery.event
+        if event.type in ERASABLE_TYPES and event.subject in ERASED_CASES:
+            # Erased: a late or replayed event must not bring the personal data back. Only
+            # case events: the audit trail (`audit.access`) keeps who did what, after too.
+            log.info("event of an erased case skipped", extra={"event_id": event.id})
+            EVENTS_CONSUMED.labels(event.type, "erased").inc()
+            return
         handler = self._handlers[message.topic]
         ids = {"case_id": event.subject, "event_id": event.id, "event_type": event.type}
         for attempt in range(1, self._retry.attempts + 1):
@@ -301,7 +318,7 @@ class ConsumerRunner:
             await self._publisher.send_records([record])
         except TRANSIENT_ERRORS as exc:
             raise _RetryLater from exc
-        DEAD_LETTERS.labels(reason).inc()
+        DEAD_LETTERS.labels(message.topic, reason).inc()
         EVENTS_CONSUMED.labels(event.type if event else "unknown", "dead_lettered").inc()
         log.warning(
             "message sent to dead-letter topic",

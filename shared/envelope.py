@@ -10,6 +10,8 @@ import orjson
 import uuid_utils
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from shared.tracing import current_trace_fields
+
 SCHEMA_URN_PREFIX = "urn:second-opinion:schema:"
 
 
@@ -83,7 +85,8 @@ def make_event(
     event_id: str | None = None,
     time: datetime | None = None,
 ) -> CloudEvent:
-    """Wrap a payload in a CloudEvent of its topic's type."""
+    """Wrap a payload in a CloudEvent of its topic's type, carrying the current trace context
+    as the CloudEvents Distributed Tracing extension (`traceparent`, `tracestate`)."""
     return CloudEvent(
         id=event_id or new_event_id(),
         source=source,
@@ -92,6 +95,7 @@ def make_event(
         subject=subject,
         dataschema=payload.dataschema(),
         data=payload.model_dump(mode="json"),
+        **current_trace_fields(),
     )
 
 

@@ -59,6 +59,10 @@ class ObjectStore(Protocol):
     async def delete(self, key: str) -> None:
         """Remove the object; removing a missing object is not an error."""
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with `prefix` (a case's folder, on erasure);
+        returns how many were removed."""
+
 
 class MinioObjectStore:
     """The port on MinIO or any S3-compatible server."""
@@ -147,6 +151,16 @@ class MinioObjectStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, self._bucket, key)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        def remove_all() -> int:
+            listed = self._client.list_objects(self._bucket, prefix=prefix, recursive=True)
+            keys = [o.object_name for o in listed if o.object_name is not None]
+            for key in keys:
+                self._client.remove_object(self._bucket, key)
+            return len(keys)
+
+        return await asyncio.to_thread(remove_all)
+
     async def _call(self, function: Any, *args: Any) -> Any:
         try:
             return await asyncio.to_thread(function, *args)
@@ -195,6 +209,12 @@ class InMemoryObjectStore:
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        keys = [k for k in self.objects if k.startswith(prefix)]
+        for key in keys:
+            del self.objects[key]
+        return len(keys)
 
     def _get(self, key: str) -> tuple[bytes, str]:
         if key not in self.objects:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +15,15 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.bus import EventPublisher
 from shared.envelope import CloudEvent
-from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
+from shared.metrics import (
+    EVENTS_PUBLISHED,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PENDING,
+    OUTBOX_RELAY_FAILURES,
+)
 from shared.mongo import Document
+from shared.tracing import publishing
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +84,11 @@ class OutboxRelay:
             documents = await self._collection.find(
                 pending_filter(), projection={OUTBOX_FIELD: 1}, limit=self._batch_size
             ).to_list()
-            return await self._publish(documents)
+            self._observe_backlog(documents)
+            published = await self._publish(documents)
+            if len(documents) < self._batch_size:  # the sweep saw every pending document
+                self._observe_backlog([])
+            return published
         named, self._queued = self._queued, set()
         try:
             documents = await self._collection.find(
@@ -86,13 +99,24 @@ class OutboxRelay:
             self._queued |= named
             raise
 
+    def _observe_backlog(self, documents: list[Document]) -> None:
+        """What the sweep found waiting, kept until the next sweep: while publishing fails it
+        stays and the age grows (a failed pass makes the next pass a sweep)."""
+        ids = [event_id for doc in documents for event_id in doc[OUTBOX_FIELD]]
+        collection = self._collection.name
+        OUTBOX_BACKLOG.labels(collection).set(len(ids))
+        oldest = min((_queued_at(event_id) for event_id in ids), default=None)
+        OUTBOX_OLDEST_AGE.labels(collection).set(0 if oldest is None else time.time() - oldest)
+
     async def _publish(self, documents: list[Document]) -> int:
         batches = [(doc["_id"], _pending_events(doc)) for doc in documents]
         fresh = sorted((e for _, doc_events in batches for e in doc_events), key=lambda e: e.id)
         OUTBOX_PENDING.set(len(fresh))
         if not fresh:
             return 0
-        await self._publisher.publish(fresh)
+        # Each event goes out in a PRODUCER span continuing the trace stored with it.
+        with publishing(fresh) as traced:
+            await self._publisher.publish(traced)
         # One command removes what was published from every document read.
         await self._collection.bulk_write(
             [
@@ -122,6 +146,7 @@ class OutboxRelay:
                     self._sweep_now = self._sweep_now or published >= self._batch_size
             except Exception as exc:
                 self._sweep_now = self._sweep_now or sweep
+                OUTBOX_RELAY_FAILURES.labels(self._collection.name).inc()
                 log.warning("outbox relay pass failed; will retry", exc_info=exc)
             else:
                 if self._sweep_now or self._queued:
@@ -137,3 +162,11 @@ class OutboxRelay:
 def _pending_events(document: Document) -> list[CloudEvent]:
     pending = document[OUTBOX_FIELD]
     return [CloudEvent.model_validate(pending[event_id]) for event_id in sorted(pending)]
+
+
+def _queued_at(event_id: str) -> float:
+    """Unix time an event was made, from its UUIDv7 id (the first 48 bits are milliseconds)."""
+    try:
+        return (uuid.UUID(event_id).int >> 80) / 1000
+    except ValueError:
+        return time.time()

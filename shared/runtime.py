@@ -18,11 +18,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.audit import AuditMiddleware
 from shared.audit_trail import OUTBOX_COLLECTION, AuditTrail, MongoAuditOutbox, adopt_unsent
 from shared.bus import KafkaEventPublisher
+from shared.erasure import ErasureReader
 from shared.logs import configure_logging
 from shared.mongo import Document, connect
 from shared.revocations import RevocationReader
 from shared.settings import ServiceSettings
 from shared.topics import ensure_topics
+from shared.tracing import TracingMiddleware, configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +149,13 @@ Builder = Callable[[Connections], Awaitable[tuple[FastAPI, Sequence[BackgroundTa
 def main(service: str, settings: ServiceSettings, build: Builder) -> None:
     """Entry point shared by `python -m services.<name>`."""
     configure_logging(service, settings.log_level)
+    configure_tracing(service)
 
     async def _run() -> None:
         connections = Connections(service, settings)
         await connections.start()
         revocations: RevocationReader | None = None
+        erasures: ErasureReader | None = None
         try:
             app, background = await build(connections)
             # Every service's API is audited the same way, so no route can forget it.
@@ -162,15 +166,25 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
             revocations = RevocationReader(settings.stack)
             await revocations.catch_up()
             app.state.revoked_links = revocations.revoked
+            # Every service skips the events of erased cases; it knows them all before
+            # consuming any (shared/erasure.py).
+            erasures = ErasureReader(settings.stack)
+            await erasures.catch_up()
+            app.add_middleware(TracingMiddleware)  # outermost: the span covers the whole request
             await serve(
                 service=service,
                 app=app,
                 settings=settings,
-                background=[*background, trail.run, revocations.run],
+                background=[*background, trail.run, revocations.run, erasures.run],
             )
         finally:
+            if erasures is not None:
+                await erasures.close()
             if revocations is not None:
                 await revocations.close()
             await connections.stop()
 
-    asyncio.run(_run())
+    try:
+        asyncio.run(_run())
+    finally:
+        shutdown_tracing()

@@ -86,6 +86,17 @@ def event_schema(model: type[Payload]) -> dict[str, Any]:
             "datacontenttype": {"const": "application/json"},
             "dataschema": {"const": model.dataschema()},
             "data": data_schema,
+            # CloudEvents Distributed Tracing extension: optional, also sent as Kafka headers.
+            "traceparent": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                "description": "W3C trace context of the span that published the event "
+                "(also the `traceparent` Kafka header); absent from older events.",
+            },
+            "tracestate": {
+                "type": "string",
+                "description": "W3C tracestate accompanying `traceparent`, when there is one.",
+            },
         },
         "$defs": defs,
     }

@@ -31,6 +31,7 @@ from shared.consumer import TransientError
 from shared.envelope import CloudEvent
 from shared.mongo import Document
 from shared.outbox import OUTBOX_FIELD as OUTBOX_FIELD  # re-exported: stores project it out
+from shared.tracing import case_span
 
 APPLIED_FIELD = "applied"
 VERSION_FIELD = "version"
@@ -158,8 +159,10 @@ class CaseDocuments:
             loaded = None
             if tracking is not None and current.has_applied(tracking):
                 return Outcome(case_id, current.version, current.state, (), written=False)
-            decided = decide(current)
-            change = await decided if inspect.isawaitable(decided) else decided
+            # A person's request that names no case still changes it within the case's trace.
+            with case_span(case_id, "change case"):
+                decided = decide(current)
+                change = await decided if inspect.isawaitable(decided) else decided
             if change is None:
                 return Outcome(case_id, current.version, current.state, (), written=False)
             if await self.write(current, change, tracking):

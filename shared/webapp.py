@@ -13,7 +13,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from shared.errors import ApiError, install_error_handlers
+from shared.http_metrics import HttpMetricsMiddleware
 from shared.probes import ReadinessCheck, probe_router
+from shared.tracing import NO_NATIVE_TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,12 @@ def create_service_app(
         openapi_url=OPENAPI_URL,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own spans would record the path and query as sent (case-link tokens):
+        # shared/tracing.py's middleware traces requests instead.
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(probe_router(readiness))
     install_offline_docs(app)
     return app

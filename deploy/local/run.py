@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script by `make run`
 
-from shared.auth import Role, TokenIssuer, provision_local_auth  # noqa: E402
+from shared.auth import Role, dev_identity_issuer, provision_local_auth  # noqa: E402
 from shared.runtime import PARENT_PID_VAR  # noqa: E402
 
 MAIL_PORT = 1025
@@ -147,7 +147,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def _token(env: Mapping[str, str], role: Role, subject: str) -> str:
     """A development token signed by the local key (the board link printed at start)."""
-    issuer = TokenIssuer.from_pem(Path(env["AUTH_LINK_KEY_PATH"]).read_bytes())
+    issuer = dev_identity_issuer(Path(env["AUTH_DEV_IDENTITY_KEY_PATH"]).read_bytes())
     return issuer.issue(subject=subject, role=role, ttl_s=8 * 3600)
 
 
@@ -164,8 +164,13 @@ def main() -> int:
     env.update(provision_local_auth(state / "auth"))
     env["ASSIGNMENT_LOAD_DEMO_ROSTER"] = "true"
     # The sign-in page's demonstration accounts (never in production; see services/web).
-    env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_LINK_KEY_PATH"]
+    env["WEB_DEV_SIGNIN_KEY_PATH"] = env["AUTH_DEV_IDENTITY_KEY_PATH"]
     env["NOTIFY_EXPERT_EMAIL_TEMPLATE"] = "{expert_id}@experts.localhost"
+    # The demo program bills (intake's demonstration fee schedule) and requires financial
+    # clearance: the coordinator marks it on the case page before an expert is offered the case.
+    env["INTAKE_FINANCIAL_CLEARANCE_REQUIRED"] = os.environ.get(
+        "INTAKE_FINANCIAL_CLEARANCE_REQUIRED", "true"
+    )
     env["RECORDS_DIMSE_PORT"] = os.environ.get("RECORDS_DIMSE_PORT", str(DIMSE_PORT))
     env["RECORDS_DIMSE_CALLING_AES"] = os.environ.get(
         "RECORDS_DIMSE_CALLING_AES", DIMSE_CALLING_AES
@@ -185,6 +190,11 @@ def main() -> int:
         start_new_session=True,
     )
     env["NOTIFY_SMTP_HOST"], env["NOTIFY_SMTP_PORT"] = "127.0.0.1", str(MAIL_PORT)
+    # Every service's spans, one JSON line each (`make trace CASE=<case id>` reads them); an
+    # OTLP collector named by OTEL_EXPORTER_OTLP_ENDPOINT gets them too.
+    env.setdefault(
+        "SOP_TRACES_FILE", os.environ.get("SOP_TRACES_FILE", str(state / "traces.jsonl"))
+    )
     services = start_services(env, state / "services")
     try:
         wait_ready(services)
@@ -198,6 +208,7 @@ def main() -> int:
         print(f"  dicom       {dimse}, calling AEs {env['RECORDS_DIMSE_CALLING_AES']}")
         print(f"  logs        {state / 'services'}")
         print(f"  emails      {mailbox} (a maildir; nothing leaves this machine)")
+        print(f"  traces      {env['SOP_TRACES_FILE']} (make trace CASE=<case id>)")
         staff = _token(env, "intake-staff", "staff-1")
         print(f"  staff board http://127.0.0.1:{SERVICES['notify']}/board?access_token={staff}")
         print("  a token:    make token ROLE=intake-staff SUBJECT=staff-1")

@@ -2,7 +2,7 @@
 """Run the platform's backing servers (Kafka, MongoDB wire protocol, S3) as
 plain local processes, for development and tests on a machine without Docker.
 
-    stack.py provision                       fetch/build everything into the cache
+    stack.py provision                       fetch/build everything (and promtool) into the cache
     stack.py up [--state-dir D] [--free-ports]
     stack.py status|down [--state-dir D]
     stack.py exec [--keep] -- CMD ...        fresh stack around one command
@@ -54,7 +54,14 @@ FERRETDB_BUILD = (  # names the patched binary in the cache: editing the patch r
     f"{FERRETDB_VERSION}-pg-{hashlib.sha256(FERRETDB_PATCH.read_bytes()).hexdigest()[:10]}"
 )
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+# Tools, not servers (`exec`/`up` never wait for them): promtool checks and unit-tests
+# deploy/monitoring's alert rules and dashboard queries; helm and kubeconform render and check
+# the Kubernetes chart offline (tests/unit/deploy/test_helm_chart.py). All in `make test`.
+PROMETHEUS_VERSION = "v0.316.0"
+HELM_VERSION = "v4.3.2"
+KUBECONFORM_VERSION = "v0.8.0"
 NAMES = ("kafka", "mongo", "minio")
+TOOLS = ("promtool", "helm", "kubeconform")
 EXTERNAL_VAR = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "mongo": "MONGO_URL", "minio": "S3_ENDPOINT"}
 # As root, PostgreSQL data lives here (the postgres user cannot reach root's home).
 POSTGRES_ROOT_DATA = Path("/var/lib/second-opinion")
@@ -166,8 +173,9 @@ def provision_kafka() -> Path:
 
 
 def go_env() -> dict[str, str]:
-    # Pure-Go builds: no C compiler needed, and the binaries are static.
-    return {**os.environ, "CGO_ENABLED": "0"}
+    # Pure-Go builds: no C compiler needed, and the binaries are static. GOWORK=off: a module
+    # zip may carry its developers' go.work (Prometheus' does), naming folders not in the zip.
+    return {**os.environ, "CGO_ENABLED": "0", "GOWORK": "off"}
 
 
 def refuse_sqlite_layout(data: Path) -> None:
@@ -277,7 +285,19 @@ def provision_go_binary(
     return out
 
 
-def provision(which: tuple[str, ...] = NAMES) -> dict[str, Path]:
+def provision_promtool() -> Path:
+    # Built from the module source: Prometheus' go.mod has replace directives, which
+    # `go install mod@version` refuses.
+    return provision_go_binary(
+        "promtool",
+        "github.com/prometheus/prometheus",
+        PROMETHEUS_VERSION,
+        "./cmd/promtool",
+        try_install=False,
+    )
+
+
+def provision(which: tuple[str, ...] = NAMES + TOOLS) -> dict[str, Path]:
     with provision_lock():
         paths: dict[str, Path] = {}
         if "kafka" in which:
@@ -295,6 +315,20 @@ def provision(which: tuple[str, ...] = NAMES) -> dict[str, Path]:
         if "minio" in which:
             paths["minio"] = provision_go_binary(
                 "minio", "github.com/minio/minio", MINIO_VERSION, ".", try_install=True
+            )
+        if "promtool" in which:
+            paths["promtool"] = provision_promtool()
+        if "helm" in which:
+            paths["helm"] = provision_go_binary(
+                "helm", "helm.sh/helm/v4", HELM_VERSION, "./cmd/helm", try_install=False
+            )
+        if "kubeconform" in which:
+            paths["kubeconform"] = provision_go_binary(
+                "kubeconform",
+                "github.com/yannh/kubeconform",
+                KUBECONFORM_VERSION,
+                "./cmd/kubeconform",
+                try_install=False,
             )
         return paths
 

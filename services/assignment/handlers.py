@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from services.assignment.domain import lifecycle, offers
+from services.assignment.domain import erasure, lifecycle, offers
 from services.assignment.domain.cases import CaseFacts, CaseRecord
 from services.assignment.domain.errors import NotFound
 from services.assignment.domain.matching import chosen_candidate, rank_candidates
@@ -16,7 +16,15 @@ from services.assignment.domain.service_levels import ServiceLevelPolicy
 from services.assignment.domain.transitions import OfferTerms, Transition
 from services.assignment.store import AssignmentStore, document_of, record_of
 from shared.consumer import Delivery, Handler
-from shared.contracts import CaseSubmitted, CaseUpdated, RecordsReady, ReportIssued, payload_as
+from shared.contracts import (
+    CaseErased,
+    CaseSubmitted,
+    CaseUpdated,
+    FinancialClearanceUpdated,
+    RecordsReady,
+    ReportIssued,
+    payload_as,
+)
 from shared.contracts.common import Actor
 from shared.envelope import make_event, new_event_id
 from shared.unit_of_work import Change, Loaded, Tracking
@@ -115,8 +123,15 @@ async def on_case_submitted(delivery: Delivery, *, ctx: AssignmentContext) -> No
         language=case.guardian.preferred_language,
         referring_organization=case.referring_physician.organization,
         working_diagnosis=case.working_diagnosis,
+        clearance_required=bool(case.financial_clearance_required),
     )
     await _consume(ctx, delivery, lambda record: lifecycle.submitted(record, facts))
+
+
+async def on_case_erased(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    """The family's personal data is erased: drop the free text matching kept."""
+    payload_as(delivery.payload, CaseErased)
+    await _consume(ctx, delivery, erasure.redact)
 
 
 async def on_records_ready(delivery: Delivery, *, ctx: AssignmentContext) -> None:
@@ -124,6 +139,14 @@ async def on_records_ready(delivery: Delivery, *, ctx: AssignmentContext) -> Non
     # The clock starts when the records were ready, which is when the event happened.
     ready_at = delivery.event.time
     await _consume(ctx, delivery, lambda record: lifecycle.records_ready(record, ready_at))
+
+
+async def on_financial_clearance(delivery: Delivery, *, ctx: AssignmentContext) -> None:
+    clearance = payload_as(delivery.payload, FinancialClearanceUpdated)
+    if clearance.state != "cleared":
+        return  # "required" is already on case.submitted, which matching waits for anyway
+    at = delivery.event.time
+    await _consume(ctx, delivery, lambda record: lifecycle.financially_cleared(record, at))
 
 
 async def on_case_updated(delivery: Delivery, *, ctx: AssignmentContext) -> None:
@@ -148,6 +171,8 @@ def consumer_handlers(ctx: AssignmentContext) -> dict[str, Handler]:
         "records.ready": partial(on_records_ready, ctx=ctx),
         "case.updated": partial(on_case_updated, ctx=ctx),
         "report.issued": partial(on_report_issued, ctx=ctx),
+        "case.erased": partial(on_case_erased, ctx=ctx),
+        "financial_clearance.updated": partial(on_financial_clearance, ctx=ctx),
     }
 
 

@@ -13,6 +13,7 @@ from services.assignment.handlers import (
     announce_service_levels,
     expire_offer,
 )
+from services.assignment.metrics import SERVICE_LEVEL_CASES
 from shared.consumer import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ async def run_scanner(ctx: AssignmentContext, *, interval_s: float, stop: asynci
     while not stop.is_set():
         try:
             await scan_once(ctx)
+            counts = await ctx.store.service_level_counts(ctx.clock())
+            for state, count in counts.items():
+                SERVICE_LEVEL_CASES.labels(state).set(count)
         except TRANSIENT_ERRORS as exc:
             log.warning("scan pass failed; will retry", exc_info=exc)
         with contextlib.suppress(TimeoutError):

@@ -108,6 +108,20 @@ class AssignmentStore:
         cursor = self.cases.find(query, projection={"_id": 1}, limit=SCAN_BATCH)
         return [str(doc["_id"]) async for doc in cursor]
 
+    async def service_level_counts(self, now: datetime) -> dict[str, int]:
+        """Open cases (clock running) past their at-risk point but not yet due, and overdue."""
+        running = {"service_level.stopped_at": None}
+        at_risk = {
+            **running,
+            "service_level.at_risk_at": {"$lte": now},
+            "service_level.due_at": {"$gt": now},
+        }
+        overdue = {**running, "service_level.due_at": {"$lte": now}}
+        return {
+            "at-risk": await self.cases.count_documents(at_risk),
+            "overdue": await self.cases.count_documents(overdue),
+        }
+
     # Load and fairness, derived from the case documents.
 
     async def roster_snapshot(self, *, case_id: str) -> RosterSnapshot:

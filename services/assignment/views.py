@@ -108,6 +108,8 @@ class CaseView(BaseModel):
     open_offer: OfferView | None
     assignment: Assignment | None
     service_level: ServiceLevelView | None
+    # The program requires financial clearance and it has not come: no offer until it does.
+    awaiting_financial_clearance: bool = False
 
     @classmethod
     def of(cls, record: CaseRecord, now: datetime) -> CaseView:
@@ -136,6 +138,7 @@ def _case_fields(record: CaseRecord, now: datetime) -> dict[str, object]:
         "reasons": record.reasons,
         "open_offer": OfferView.of(record, offer) if offer else None,
         "assignment": record.assignment,
+        "awaiting_financial_clearance": record.awaiting_clearance,
         "service_level": ServiceLevelView(
             state=level.state(now),
             started_at=level.started_at,

@@ -27,6 +27,9 @@ Action = Literal[
     "schedule-consult",
     "confirm-consult",
     "cancel-consult",
+    "request-erasure",
+    "decide-erasure",
+    "clear-finances",
 ]
 
 CASE_SCOPED: frozenset[Role] = frozenset({"guardian", "referring-physician"})
@@ -51,6 +54,13 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     "schedule-consult": INTAKE_TEAM,
     "confirm-consult": CASE_SCOPED,
     "cancel-consult": CASE_SCOPED | INTAKE_TEAM,
+    # Erasure of the child's personal data: the parent or guardian asks (erasure.py says only
+    # they may), the intake team approves or refuses.
+    "request-erasure": CASE_SCOPED,
+    "decide-erasure": INTAKE_TEAM,
+    # Financial clearance (fees.py): the intake team, or the hospital's billing system for its
+    # own organization's cases (check_case).
+    "clear-finances": INTAKE_TEAM | {"hospital-system"},
 }
 # What a refused caller may do instead.
 INSTEAD: dict[Action, str] = {

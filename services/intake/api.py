@@ -16,8 +16,17 @@ from fastapi.responses import JSONResponse
 
 from services.intake import domain, handlers, queries
 from services.intake.consult_api import consult_router
-from services.intake.deps import Caller, Context, OptionalCaller, Staff, WithinRate
+from services.intake.deps import (
+    Caller,
+    Context,
+    OptionalCaller,
+    Staff,
+    WithinRate,
+    client_address,
+)
 from services.intake.domain import AgeBand, CaseFilter, CaseRecord, DomainError, Transition
+from services.intake.erasure_api import erasure_router
+from services.intake.fees_api import fees_router
 from services.intake.fhir_api import FHIR_JSON, FHIR_PATH, fhir_router, fhir_too_large
 from services.intake.fhir_outcome import FhirError
 from services.intake.handlers import IntakeContext
@@ -28,6 +37,7 @@ from services.intake.views import (
     CaseLink,
     CaseStatusView,
     CaseSummary,
+    ConsentText,
     LinkRequest,
     LinksRevoked,
     NoteCreate,
@@ -58,6 +68,12 @@ STATUS_OF_CODE = {
     "report_not_issued": 409,
     "consult_open": 409,
     "slot_passed": 409,
+    "consent_already_withdrawn": 409,
+    "already_erased": 409,
+    "erasure_pending": 409,
+    "no_erasure_request": 409,
+    "clearance_not_required": 409,
+    "not_authorized": 409,
 }
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,200}$"
 
@@ -67,6 +83,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 # 8-byte integers (a 500) or read the whole collection.
 MAX_OFFSET = 100_000
 Age = Annotated[int | None, Query(ge=0, le=domain.MAX_AGE_YEARS)]
+Language = Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 
 @router.post("/cases", status_code=201, tags=["request form"], dependencies=[WithinRate])
@@ -82,7 +99,11 @@ async def submit_case(
 ) -> SubmissionAccepted:
     """Ask for a second opinion; returns the case id, its status page and a link for this case."""
     accepted = await handlers.submit_form(
-        ctx=ctx, form=form, principal=caller, idempotency_key=idempotency_key
+        ctx=ctx,
+        form=form,
+        principal=caller,
+        idempotency_key=idempotency_key,
+        client=_client(request),
     )
     record = accepted.record
     audit_case(request, record.case_id)
@@ -95,6 +116,33 @@ async def submit_case(
         records=handlers.records_links(ctx, record.case_id),
         warnings=warnings_for(record.submission),
         replayed=accepted.replayed,
+    )
+
+
+@router.get("/consent", tags=["request form"])
+async def current_consent(ctx: Context, lang: Language = None) -> ConsentText:
+    """The consent text new requests agree to, in `lang` (else English). The form shows it
+    and sends back its `version`, `language` and `sha256` as the signature of what was read."""
+    return _consent_text(ctx, ctx.consents.current_version, lang)
+
+
+@router.get("/consent/{version}", tags=["request form"])
+async def consent_version(version: str, ctx: Context, lang: Language = None) -> ConsentText:
+    """One version of the consent text (every version cases may cite stays readable)."""
+    if version not in ctx.consents.versions:
+        raise DomainError("not_found", "no consent text has this version", "version")
+    return _consent_text(ctx, version, lang)
+
+
+def _consent_text(ctx: IntakeContext, version: str, lang: str | None) -> ConsentText:
+    document = ctx.consents.document(version, lang)
+    return ConsentText(
+        version=document.version,
+        language=document.language,
+        text=document.text,
+        sha256=document.sha256,
+        current=version == ctx.consents.current_version,
+        languages=ctx.consents.languages(version),
     )
 
 
@@ -201,6 +249,30 @@ async def withdraw(
     return await queries.case_status(ctx=ctx, principal=caller, case_id=case_id)
 
 
+@router.post("/cases/{case_id}/consent/withdraw", tags=["family"])
+async def withdraw_consent(
+    case_id: str,
+    request: Request,
+    caller: Caller,
+    ctx: Context,
+    body: WithdrawRequest | None = None,
+) -> CaseStatusView:
+    """The parent or guardian withdraws consent with their case link: the review stops as for
+    a withdrawal (no expert, no report), and the signature record says when."""
+    await handlers.withdraw_consent(
+        ctx=ctx,
+        principal=caller,
+        case_id=case_id,
+        reason=body.reason if body else None,
+        client=_client(request),
+    )
+    return await queries.case_status(ctx=ctx, principal=caller, case_id=case_id)
+
+
+def _client(request: Request) -> handlers.Client:
+    return handlers.Client(ip=client_address(request), user_agent=request.headers.get("user-agent"))
+
+
 @router.post("/cases/{case_id}/links", status_code=201, tags=["intake team"])
 async def new_link(case_id: str, body: LinkRequest, caller: Staff, ctx: Context) -> CaseLink:
     """A new case link for the family or the physician (the first one may have expired)."""
@@ -252,6 +324,8 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(consult_router)
+    app.include_router(erasure_router)
+    app.include_router(fees_router)
     app.include_router(fhir_router)
 
     @app.exception_handler(DomainError)

@@ -10,10 +10,19 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from services.intake.consent_document import ConsentSignature, ConsentWithdrawal
 from services.intake.consults import Consult
 from services.intake.errors import DomainError as DomainError
-from shared.contracts import AccessRevoked, CaseSubmitted, CaseUpdated, ConsultUpdated
+from services.intake.fees import Clearance
+from shared.contracts import (
+    AccessRevoked,
+    CaseSubmitted,
+    CaseUpdated,
+    ConsultUpdated,
+    FinancialClearanceUpdated,
+)
 from shared.contracts.access_revoked import RevocationReason
+from shared.contracts.case_erased import ErasureReason
 from shared.contracts.case_updated import CaseStatus
 from shared.contracts.common import Actor, Specialty, Urgency
 
@@ -35,10 +44,18 @@ NoteChannel = Literal["phone", "email", "video", "message", "other"]
 Change = Literal["triaged", "note-added", "put-on-hold", "resumed", "cancelled"]
 # Recorded in the history, published as `access.revoked` rather than `case.updated`.
 LinksRevoked = Literal["links-revoked"]
+# Recorded in the history when a case already cancelled has its consent withdrawn (publishes
+# nothing: every service already stopped).
+ConsentWithdrawn = Literal["consent-withdrawn"]
+# The family's deletion request and its outcome (erasure.py); "erased" publishes `case.erased`.
+ErasureChange = Literal["erasure-requested", "erasure-refused", "erased"]
 WITHDRAWN_BY = {
     "guardian": "withdrawn by the family",
     "referring-physician": "withdrawn by the referring physician",
 }
+CONSENT_WITHDRAWN = "consent withdrawn by the family"
+# Why the intake team refuses a deletion request (a code: the family is told which).
+RefusalReason = Literal["legal-hold", "identity-not-confirmed", "duplicate-request", "other"]
 # The family's own words follow "withdrawn by ...: " within case.updated's 4000 characters.
 MAX_WITHDRAWAL_REASON = 4000 - 100
 
@@ -55,8 +72,20 @@ class Note(_Model):
     at: AwareDatetime
 
 
+class ErasureRequest(_Model):
+    """Who asked to erase the case's personal data, why (a code), and what became of it."""
+
+    state: Literal["requested", "refused", "erased"]
+    reason: ErasureReason
+    requested_by: Actor | None
+    requested_at: AwareDatetime
+    decided_by: Actor | None = None
+    decided_at: AwareDatetime | None = None
+    refusal: RefusalReason | None = None
+
+
 class HistoryEntry(_Model):
-    change: Change | LinksRevoked
+    change: Change | LinksRevoked | ConsentWithdrawn | ErasureChange
     status: CaseStatus
     specialty: Specialty
     actor: Actor
@@ -82,6 +111,13 @@ class CaseRecord(_Model):
     links_not_before: AwareDatetime | None = None
     # Consults with the expert after the report (consults.py), oldest first.
     consults: tuple[Consult, ...] = ()
+    # Which consent text was agreed to, by whom, when and from where (none before 2026-12).
+    consent_signature: ConsentSignature | None = None
+    consent_withdrawn: ConsentWithdrawal | None = None
+    # The family's deletion request, then its outcome (erasure.py); None if never asked.
+    erasure: ErasureRequest | None = None
+    # In a program that requires it, the case waits on this before an expert sees it (fees.py).
+    clearance: Clearance | None = None
 
     @classmethod
     def new(
@@ -91,6 +127,8 @@ class CaseRecord(_Model):
         at: datetime,
         source_event_id: str | None = None,
         sender: str | None = None,
+        consent_signature: ConsentSignature | None = None,
+        clearance: Clearance | None = None,
     ) -> CaseRecord:
         return cls(
             case_id=submission.case_id,
@@ -99,6 +137,8 @@ class CaseRecord(_Model):
             source_event_id=source_event_id,
             sender=sender,
             specialty=submission.specialty,
+            consent_signature=consent_signature,
+            clearance=clearance,
         )
 
     @property
@@ -112,10 +152,10 @@ class CaseRecord(_Model):
 @dataclass(frozen=True)
 class Transition:
     """The case after a change, and the event it publishes (`case.updated`, `access.revoked`,
-    `consult.updated`)."""
+    `consult.updated`, `financial_clearance.updated`), if any."""
 
     record: CaseRecord
-    event: CaseUpdated | AccessRevoked | ConsultUpdated
+    event: CaseUpdated | AccessRevoked | ConsultUpdated | FinancialClearanceUpdated | None
 
 
 def age_in_years(born: date, today: date) -> int:
@@ -204,6 +244,35 @@ def withdraw(record: CaseRecord, *, actor: Actor, reason: str | None, at: dateti
         raise DomainError("forbidden", "only the family or the referring physician may withdraw")
     said = f"{withdrawn_by}: {reason}" if reason else withdrawn_by
     return cancel(record, actor=actor, reason=said, at=at)
+
+
+def withdraw_consent(
+    record: CaseRecord, *, actor: Actor, reason: str | None, at: datetime, ip: str | None
+) -> Transition:
+    """The parent or guardian who consented takes the consent back: processing stops as for a
+    withdrawal (a cancel every service follows), and the record says when and from where. A
+    case already cancelled only records it."""
+    if actor.role != "guardian":
+        raise DomainError(
+            "forbidden", "only the parent or guardian who gave consent may withdraw it"
+        )
+    if record.consent_withdrawn is not None:
+        raise DomainError("consent_already_withdrawn", "consent was already withdrawn")
+    withdrawn = record.model_copy(
+        update={"consent_withdrawn": ConsentWithdrawal(at=at, by_role=actor.role, ip=ip)}
+    )
+    said = f"{CONSENT_WITHDRAWN}: {reason}" if reason else CONSENT_WITHDRAWN
+    if record.status != "cancelled":
+        return cancel(withdrawn, actor=actor, reason=said, at=at)
+    entry = HistoryEntry(
+        change="consent-withdrawn",
+        status=record.status,
+        specialty=record.specialty,
+        actor=actor,
+        reason=said,
+        at=at,
+    )
+    return Transition(withdrawn.model_copy(update={"history": (*record.history, entry)}), None)
 
 
 def revoke_links(

@@ -14,13 +14,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from services.intake import access, answers, domain, fhir
+from services.intake import access, answers, consent_document, domain, fees, fhir
+from services.intake.billing import FakeBilling, PaymentProvider
 from services.intake.config import IntakeSettings
+from services.intake.consent_document import ConsentLibrary, ConsentSignature, SignedThrough
 from services.intake.domain import CaseRecord, DomainError, Transition
 from services.intake.fhir_outcome import FhirError, fhir_path, invalid_case
 from services.intake.progress import PROGRESS_TYPES, Milestone, facts_of
@@ -28,12 +30,13 @@ from services.intake.store import CaseStore
 from services.intake.views import CaseCreate, CaseLink, LinkRole, LinksRevoked, RecordsLinks
 from shared.auth import Principal, TokenIssuer
 from shared.consumer import Delivery, Handler, InvalidHandler, PermanentError
-from shared.contracts import CaseSubmitted, payload_as
+from shared.contracts import CaseSubmitted, FinancialClearanceUpdated, payload_as
 from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
 from shared.envelope import CloudEvent, InvalidEvent, make_event, new_event_id
 from shared.topics import HOSPITAL_TOPIC
+from shared.tracing import case_span
 
 SOURCE = answers.SOURCE
 log = logging.getLogger(__name__)
@@ -60,11 +63,29 @@ class IntakeContext:
     events_queued: Callable[[str], None] = field(default=_nothing)
     # Wakes the relay of the answers to hospitals (`hospital.case.outcome`).
     answers_queued: Callable[[str], None] = field(default=_nothing)
+    # The hospital's billing system (billing.py), asked about clearance references.
+    billing: PaymentProvider = field(default_factory=FakeBilling)
 
     @property
     def consent_versions(self) -> frozenset[str]:
         """The consent text versions every submission must cite, whichever way it comes."""
         return frozenset(self.settings.consent_versions)
+
+    @property
+    def fee_schedule(self) -> tuple[fees.FeeItem, ...]:
+        return tuple(self.settings.fee_schedule)
+
+    @cached_property
+    def consents(self) -> ConsentLibrary:
+        return ConsentLibrary.load(self.settings.consent_versions)
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a signature came from (the signature record keeps it; nothing else does)."""
+
+    ip: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,7 @@ async def submit_form(
     form: CaseCreate,
     principal: Principal | None,
     idempotency_key: str | None,
+    client: Client | None = None,
 ) -> Accepted:
     """A family's or physician's request form; the same Idempotency-Key gives the same case."""
     access.check_submitter(principal)
@@ -102,11 +124,16 @@ async def submit_form(
             given_by=form.consent.given_by,
             given_at=form.consent.given_at or now,
             text_version=form.consent.text_version,
+            language=form.consent.language,
+            text_sha256=form.consent.text_sha256,
         ),
         country=form.country,
         submitted_via="family" if form.submitted_by == "guardian" else "physician",
+        service_type=form.service_type,
     )
     domain.check_submission(submission, now=now, consent_versions=ctx.consent_versions)
+    client = client or Client()
+    signed = _signature(ctx, submission, "form", ip=client.ip, user_agent=client.user_agent)
     if idempotency_key is not None:
         scope = principal.subject if principal else "anonymous"
         digest = hashlib.sha256(form.model_dump_json().encode()).hexdigest()
@@ -123,7 +150,37 @@ async def submit_form(
                 "Idempotency-Key",
             )
         submission = submission.model_copy(update={"case_id": claim["case_id"]})
-    return await _open_case(ctx, submission)
+    return await _open_case(ctx, submission, consent_signature=signed)
+
+
+def _signature(
+    ctx: IntakeContext,
+    submission: CaseSubmitted,
+    through: SignedThrough,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> ConsentSignature:
+    """The signature record of a submission; the event says which text (version, language,
+    hash), never from where."""
+    consent = submission.consent
+    language = consent.language or submission.guardian.preferred_language
+    document = ctx.consents.signed(consent.text_version, language, consent.text_sha256)
+    return consent_document.signature(
+        document,
+        signed_by=consent.given_by,
+        signed_at=consent.given_at,
+        through=through,
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+def _with_consent_text(submission: CaseSubmitted, signed: ConsentSignature) -> CaseSubmitted:
+    consent = submission.consent.model_copy(
+        update={"language": signed.language, "text_sha256": signed.text_sha256}
+    )
+    return submission.model_copy(update={"consent": consent})
 
 
 async def submit_fhir(*, ctx: IntakeContext, principal: Principal, bundle: object) -> Accepted:
@@ -154,7 +211,8 @@ async def submit_fhir(*, ctx: IntakeContext, principal: Principal, bundle: objec
         case_id=submission.case_id,
     )
     submission = submission.model_copy(update={"case_id": claim["case_id"]})
-    return await _open_case(ctx, submission, sender=organization)
+    signed = _signature(ctx, submission, "fhir")
+    return await _open_case(ctx, submission, sender=organization, consent_signature=signed)
 
 
 async def _open_case(
@@ -163,13 +221,44 @@ async def _open_case(
     *,
     source_event_id: str | None = None,
     sender: str | None = None,
+    consent_signature: ConsentSignature | None = None,
 ) -> Accepted:
     """Write the case with its `case.submitted`, or find the one a repeat already opened."""
     now = ctx.clock()
-    record = CaseRecord.new(submission, at=now, source_event_id=source_event_id, sender=sender)
-    event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
+    if consent_signature is not None:
+        submission = _with_consent_text(submission, consent_signature)
+    clearance = None
+    requires_clearance = ctx.settings.financial_clearance_required
+    # Said on the case itself, so assignment knows to wait before it sees anything else; the
+    # program's setting, never a sender's (a hospital's own value would hold its case forever).
+    submission = submission.model_copy(
+        update={"financial_clearance_required": requires_clearance or None}
+    )
+    if requires_clearance:
+        service = submission.service_type or fees.DEFAULT_SERVICE
+        clearance = fees.required_clearance(ctx.fee_schedule, service, ctx.settings.currency)
+    record = CaseRecord.new(
+        submission,
+        at=now,
+        source_event_id=source_event_id,
+        sender=sender,
+        consent_signature=consent_signature,
+        clearance=clearance,
+    )
+    # The case's trace begins here, whichever way it came in (shared/tracing.py).
+    with case_span(submission.case_id, "open case", from_events=True):
+        events = [make_event(submission, source=SOURCE, subject=submission.case_id, time=now)]
+        if clearance is not None:
+            required = FinancialClearanceUpdated(
+                case_id=submission.case_id,
+                state="required",
+                estimate=clearance.estimate,
+                actor=Actor(subject="intake", role="service"),
+            )
+            events.append(make_event(required, source=SOURCE, subject=submission.case_id, time=now))
+        event = events[0]
     change = await ctx.store.change_case(
-        submission.case_id, lambda existing: None if existing else (record, [event])
+        submission.case_id, lambda existing: None if existing else (record, events)
     )
     assert change.record is not None  # written now, or there before
     if change.written:
@@ -189,6 +278,7 @@ async def on_hospital_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
     organization = payload.organization_id or event.source
     try:
         domain.check_submission(payload, now=ctx.clock(), consent_versions=ctx.consent_versions)
+        signed = _signature(ctx, payload, "hospital-system")
     except DomainError as refused:
         await _reject(ctx, delivery, organization, refused.code, refused.message, refused.field)
         raise PermanentError(f"{refused.field}: {refused.code}") from None
@@ -217,7 +307,9 @@ async def on_hospital_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
             log.info("duplicate hospital request", extra=_ids(delivery))
             return
     submission = payload.model_copy(update={"submitted_via": "hospital-system"})
-    accepted = await _open_case(ctx, submission, source_event_id=event.id, sender=organization)
+    accepted = await _open_case(
+        ctx, submission, source_event_id=event.id, sender=organization, consent_signature=signed
+    )
     if accepted.replayed and accepted.record.sender != organization:
         await _reject(
             ctx, delivery, organization, "case_id_taken", answers.CASE_ID_TAKEN, "case_id"
@@ -325,14 +417,17 @@ async def change_case(
         record = access.check_case(principal, action, current, case_id)
         now = ctx.clock()
         transition = decide(record, actor, now)
+        if transition.event is None:
+            return transition.record, []
         return transition.record, [
             make_event(transition.event, source=SOURCE, subject=case_id, time=now)
         ]
 
     change = await ctx.store.change_case(case_id, decide_change)
     assert change.record is not None  # decide_change always writes
-    ctx.events_queued(case_id)
-    log.info("case changed", extra={"case_id": case_id, "event_id": change.events[0].id})
+    if change.events:
+        ctx.events_queued(case_id)
+        log.info("case changed", extra={"case_id": case_id, "event_id": change.events[0].id})
     return change.record
 
 
@@ -373,6 +468,51 @@ async def withdraw_case(
 
     return await change_case(
         ctx=ctx, principal=principal, case_id=case_id, decide=decide, action="withdraw"
+    )
+
+
+async def withdraw_consent(
+    *,
+    ctx: IntakeContext,
+    principal: Principal,
+    case_id: str,
+    reason: str | None,
+    client: Client,
+) -> CaseRecord:
+    """The guardian withdraws consent with their link: the case stops like a withdrawal."""
+
+    def decide(record: CaseRecord, actor: Actor, at: datetime) -> Transition:
+        return domain.withdraw_consent(record, actor=actor, reason=reason, at=at, ip=client.ip)
+
+    return await change_case(
+        ctx=ctx, principal=principal, case_id=case_id, decide=decide, action="withdraw"
+    )
+
+
+async def clear_finances(
+    *, ctx: IntakeContext, principal: Principal, case_id: str, mark: fees.ClearanceMark
+) -> CaseRecord:
+    """Mark the case financially cleared; a reference must be one the billing system approved
+    (asked before the write: the unit of work does no I/O)."""
+    # Another hospital's billing system learns nothing, not even what billing says.
+    access.check_case(principal, "clear-finances", await ctx.store.get_case(case_id), case_id)
+    for value, name in ((mark.reference, "reference"), (mark.payer, "payer"), (mark.note, "note")):
+        fees.check_free_text(value, name)
+    if mark.method != "waived" and mark.reference:
+        status = await ctx.billing.status(mark.reference)
+        if status != "approved":
+            raise DomainError(
+                "not_authorized",
+                f"the billing system answers {status} for this reference",
+                "reference",
+            )
+
+    def decide(record: CaseRecord, actor: Actor, at: datetime) -> Transition:
+        cleared = fees.mark_cleared(record, mark, actor=actor, at=at)
+        return Transition(cleared.record, cleared.event)
+
+    return await change_case(
+        ctx=ctx, principal=principal, case_id=case_id, decide=decide, action="clear-finances"
     )
 
 

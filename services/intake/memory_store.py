@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from services.intake.domain import CaseFilter, CaseRecord
@@ -67,3 +67,14 @@ class InMemoryCaseStore:
             if owner in case_ids:
                 found.setdefault(owner, []).append(milestone)
         return found
+
+    async def closed_cases(self, *, limit: int) -> list[tuple[str, datetime]]:
+        closed: dict[str, datetime] = {}
+        for record in self.cases.values():
+            erased = record.erasure is not None and record.erasure.state == "erased"
+            if record.status == "cancelled" and not erased and record.history:
+                closed[record.case_id] = record.history[-1].at
+        for owner, milestone in self.milestones.values():
+            if milestone.event_type == "report.issued":
+                closed[owner] = max(milestone.time, closed.get(owner, milestone.time))
+        return list(closed.items())[:limit]

@@ -27,7 +27,9 @@ STAGE_OF_EVENT: dict[str, Stage] = {
     "expert.assigned": "with-expert",
     "report.issued": "report-issued",
 }
-PROGRESS_TYPES: tuple[str, ...] = tuple(STAGE_OF_EVENT)
+# Not a stage: after the report, whether a follow-up question still waits for its answer.
+FOLLOW_UP = "followup.updated"
+PROGRESS_TYPES: tuple[str, ...] = (*STAGE_OF_EVENT, FOLLOW_UP)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Progress:
     present: list[str]
     missing: list[str]
     report_version: int | None
+    # Follow-up questions asked after the report and not yet answered or closed.
+    open_follow_ups: int = 0
 
 
 def facts_of(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +63,8 @@ def facts_of(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
         return {key: list(completeness.get(key, [])) for key in ("required", "present")}
     if event_type == "report.issued":
         return {"version": data.get("version")}
+    if event_type == FOLLOW_UP:
+        return {"open_questions": data.get("open_questions"), "at": data.get("at")}
     return {}
 
 
@@ -71,7 +77,16 @@ def derive(submitted_at: datetime, milestones: Iterable[Milestone]) -> Progress:
     missing: list[str] = []
     records_complete = False
     report_version: int | None = None
+    open_follow_ups, follow_up_at = 0, ""
     for milestone in ordered:
+        if milestone.event_type == FOLLOW_UP:
+            # Each event says how many are open after it; the latest change says it last. ISO
+            # times of one service in UTC compare as text.
+            at = str(milestone.facts.get("at") or "")
+            count = milestone.facts.get("open_questions")
+            if isinstance(count, int) and at >= follow_up_at:
+                open_follow_ups, follow_up_at = count, at
+            continue
         reaches = STAGE_OF_EVENT.get(milestone.event_type)
         if reaches is None:
             continue
@@ -88,4 +103,4 @@ def derive(submitted_at: datetime, milestones: Iterable[Milestone]) -> Progress:
             if isinstance(version, int):
                 report_version = max(report_version or 0, version)
     stage = max(reached, key=STAGES.index)
-    return Progress(stage, reached, required, present, missing, report_version)
+    return Progress(stage, reached, required, present, missing, report_version, open_follow_ups)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING
@@ -74,6 +74,10 @@ class CaseStore(Protocol):
 
     async def milestones_of_cases(self, case_ids: Sequence[str]) -> dict[str, list[Milestone]]:
         """The milestones of several cases, by case id (cases with none are left out)."""
+
+    async def closed_cases(self, *, limit: int) -> list[tuple[str, datetime]]:
+        """Cases not yet erased that are closed (cancelled, or their report issued), with
+        when they closed: the retention sweep's candidates."""
 
 
 class IntakeStore:
@@ -175,6 +179,25 @@ class IntakeStore:
             found.setdefault(doc["case_id"], []).append(milestone)
         return found
 
+    # Retention.
+
+    async def closed_cases(self, *, limit: int) -> list[tuple[str, datetime]]:
+        closed: dict[str, datetime] = {}
+        cancelled = self.cases.find(
+            {"status": "cancelled", "erased": {"$ne": True}},
+            projection={"record.history": 1},
+            limit=limit,
+        )
+        async for doc in cancelled:
+            history = doc["record"].get("history") or []
+            if history:
+                closed[doc["_id"]] = datetime.fromisoformat(history[-1]["at"])
+        async for doc in self.milestones.find({"event_type": "report.issued"}, limit=limit):
+            at = doc["time"]
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            closed[doc["case_id"]] = max(at, closed.get(doc["case_id"], at))
+        return list(closed.items())
+
 
 def _record(state: Document, version: int) -> CaseRecord:
     return CaseRecord.model_validate(state["record"] | {"version": version})
@@ -190,6 +213,8 @@ def _document(record: CaseRecord) -> Document:
         # ISO dates compare as strings, and BSON has no date without a time.
         "date_of_birth": record.submission.patient.date_of_birth.isoformat(),
         "submitted_at": record.submitted_at,
+        # The retention sweep skips erased cases.
+        "erased": record.erasure is not None and record.erasure.state == "erased",
     }
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.intake.consent_document import ConsentSignature, ConsentWithdrawal
 from services.intake.consults import MAX_PREFERRED_TIMES, Consult
 from services.intake.domain import (
     MAX_WITHDRAWAL_REASON,
@@ -16,6 +17,7 @@ from services.intake.domain import (
     Note,
     NoteChannel,
 )
+from services.intake.fees import DEFAULT_SERVICE, Clearance
 from services.intake.progress import STAGES, Progress, Stage
 from shared.contracts import CaseSubmitted
 from shared.contracts.access_revoked import RevocationReason
@@ -25,6 +27,7 @@ from shared.contracts.common import (
     CountryCode,
     LanguageTag,
     LongText,
+    Sha256Hex,
     ShortText,
     Specialty,
     Urgency,
@@ -38,6 +41,12 @@ from shared.contracts.consult_updated import (
     ExpertId,
     MeetingUrl,
     TimeZoneName,
+)
+from shared.contracts.financial_clearance_updated import (
+    ClearanceMethod,
+    ClearanceState,
+    FeeEstimate,
+    ServiceType,
 )
 
 LinkRole = Literal["guardian", "referring-physician"]
@@ -59,6 +68,16 @@ class ConsentCreate(_Request):
     given_at: AwareDatetime | None = Field(
         default=None, description="When consent was given; the time of submission if omitted."
     )
+    language: LanguageTag | None = Field(
+        default=None,
+        description="The language of the consent text shown (`GET /consent`); the guardian's "
+        "preferred language if omitted.",
+    )
+    text_sha256: Sha256Hex | None = Field(
+        default=None,
+        description="The `sha256` of the consent text shown, as `GET /consent` gave it: the "
+        "signature record keeps it, and a text that is not this version's is refused.",
+    )
 
 
 class CaseCreate(_Request):
@@ -75,6 +94,9 @@ class CaseCreate(_Request):
     questions: list[LongText] = Field(min_length=1, max_length=50)
     country: CountryCode = Field(description="ISO 3166-1 alpha-2; international requests too.")
     consent: ConsentCreate
+    service_type: ServiceType = Field(
+        default=DEFAULT_SERVICE, description="What is asked for (GET /fees/estimate prices it)."
+    )
 
 
 class TriageRequest(_Request):
@@ -100,6 +122,42 @@ class WithdrawRequest(_Request):
         default=None,
         max_length=MAX_WITHDRAWAL_REASON,
         description="Why, in the family's or physician's words (optional).",
+    )
+
+
+class ConsentText(BaseModel):
+    """A consent text as the form shows it; sign it by sending its version, language and hash."""
+
+    version: str
+    language: str
+    text: str
+    sha256: Sha256Hex
+    current: bool = Field(description="Whether new requests are asked to agree to this version.")
+    languages: list[str] = Field(description="The languages this version is written in.")
+
+
+class ClearanceRequest(_Request):
+    """The intake team (or the hospital's billing system) clears the case for review. No card
+    numbers: a reference that looks like one is refused."""
+
+    method: ClearanceMethod
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./_:-]*$",
+        description="The billing office's or insurer's reference (required unless waived).",
+    )
+    payer: ShortText | None = Field(default=None, description="e.g. the insurer's name.")
+    note: LongText | None = None
+
+
+class FeeEstimateView(FeeEstimate):
+    """An estimate before submission: no bill, no payment here."""
+
+    note: str
+    clearance_required: bool = Field(
+        description="The program reviews fees with the family before an expert starts."
     )
 
 
@@ -167,10 +225,22 @@ class CaseStatusView(BaseModel):
     report_version: int | None
     records: RecordsLinks
     warnings: list[Notice]
+    consent_withdrawn_at: AwareDatetime | None = Field(
+        default=None, description="When the guardian withdrew consent, if they did."
+    )
+    open_follow_ups: int = Field(
+        default=0, description="Follow-up questions after the report still waiting for an answer."
+    )
+    # Financial clearance, when the program requires it: waiting (with the estimate) or done.
+    financial_clearance: ClearanceState | None = None
+    estimate: FeeEstimate | None = None
 
     @classmethod
     def of(cls, record: CaseRecord, progress: Progress, records: RecordsLinks) -> CaseStatusView:
+        clearance = record.clearance
         return cls(
+            financial_clearance=clearance.state if clearance else None,
+            estimate=clearance.estimate if clearance else None,
             case_id=record.case_id,
             status=record.status,
             stage=progress.stage,
@@ -181,6 +251,8 @@ class CaseStatusView(BaseModel):
             report_version=progress.report_version,
             records=records,
             warnings=warnings_for(record.submission),
+            consent_withdrawn_at=record.consent_withdrawn.at if record.consent_withdrawn else None,
+            open_follow_ups=progress.open_follow_ups,
         )
 
 
@@ -222,6 +294,11 @@ class CaseDetail(CaseSummary):
     notes: list[Note]
     history: list[HistoryEntry]
     progress: CaseStatusView
+    consent_signature: ConsentSignature | None = Field(
+        description="Who agreed to which exact consent text, when and from which address."
+    )
+    consent_withdrawn: ConsentWithdrawal | None
+    clearance: Clearance | None = None
 
     @classmethod
     def full(
@@ -233,6 +310,9 @@ class CaseDetail(CaseSummary):
             notes=list(record.notes),
             history=list(record.history),
             progress=CaseStatusView.of(record, progress, records),
+            consent_signature=record.consent_signature,
+            consent_withdrawn=record.consent_withdrawn,
+            clearance=record.clearance,
         )
 
 

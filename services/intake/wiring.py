@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI
 
 from services.intake.api import create_app
 from services.intake.config import IntakeSettings
+from services.intake.erasure_handlers import sweep_retention
 from services.intake.handlers import IntakeContext, consumer_handlers, invalid_handlers
 from services.intake.store import IntakeStore
 from shared.auth import TokenIssuer, TokenVerifier, principal_dependency
@@ -32,7 +34,9 @@ class IntakeService:
 
     @property
     def background(self) -> Sequence[BackgroundTask]:
-        return [self.runner.run, self.relay.run, self.answers_relay.run]
+        every_s = self.context.settings.retention_sweep_s
+        sweep = partial(sweep_retention, self.context, every_s=every_s)
+        return [self.runner.run, self.relay.run, self.answers_relay.run, sweep]
 
 
 async def assemble(

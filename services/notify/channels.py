@@ -13,6 +13,7 @@ import aiosmtplib
 import httpx
 
 from services.notify.domain.deliveries import Outcome, sign, smtp_outcome, webhook_outcome
+from shared.tracing import client_span, inject_headers
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,14 @@ class SmtpMailer:
     timeout_s: float = 15.0
 
     async def send(self, message: EmailMessage, *, to: str) -> Outcome:
+        # The span names the relay, never the recipient or the message.
+        relay = {"server.address": self.host, "server.port": self.port, "notify.channel": "email"}
+        with client_span("smtp send", attributes=relay) as span:
+            outcome = await self._send(message, to=to)
+            span.set_attribute("notify.outcome", outcome.code)
+        return outcome
+
+    async def _send(self, message: EmailMessage, *, to: str) -> Outcome:
         try:
             await aiosmtplib.send(
                 message,
@@ -106,6 +115,19 @@ class HttpWebhookSender:
         await self._client.aclose()
 
     async def post(self, *, url: str, secret: str, msg_id: str, body: bytes) -> Outcome:
+        # The partner's host only: its URL may carry the partner's token in path or query.
+        partner = {
+            "http.request.method": "POST",
+            "server.address": httpx.URL(url).host,
+            "notify.channel": "webhook",
+            "notify.delivery.id": msg_id,
+        }
+        with client_span("webhook POST", attributes=partner) as span:
+            outcome = await self._post(url=url, secret=secret, msg_id=msg_id, body=body)
+            span.set_attribute("notify.outcome", outcome.code)
+        return outcome
+
+    async def _post(self, *, url: str, secret: str, msg_id: str, body: bytes) -> Outcome:
         timestamp = int(time.time())
         headers = {
             "content-type": "application/cloudevents+json",
@@ -114,6 +136,7 @@ class HttpWebhookSender:
             "webhook-signature": sign(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body),
             "user-agent": "second-opinion-notify/1",
         }
+        inject_headers(headers)  # the partner can join the trace (W3C traceparent)
         try:
             response = await self._client.post(url, content=body, headers=headers)
         except httpx.TimeoutException:

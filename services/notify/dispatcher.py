@@ -28,6 +28,7 @@ from services.notify.metrics import DELIVERY_ATTEMPTS
 from services.notify.partner_links import PartnerReportLinks
 from services.notify.store import NotifyStore
 from shared.mongo import Document
+from shared.tracing import continued
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +147,11 @@ class Dispatcher:
             await self._store.update_delivery(
                 delivery_id, {"status": "sending", "attempts": attempt, "lease_until": lease}
             )
-            if doc["channel"] == "email":
-                outcome = await self._send_email(doc, now)
-            else:
-                outcome = await self._send_webhook(doc)
+            with continued(doc.get("trace")):
+                if doc["channel"] == "email":
+                    outcome = await self._send_email(doc, now)
+                else:
+                    outcome = await self._send_webhook(doc)
             await self._record(doc, attempt, outcome)
         except Exception as exc:
             log.error(

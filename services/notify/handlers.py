@@ -20,8 +20,10 @@ from services.notify.domain.recipients import MessageIntent, delivery_id, messag
 from services.notify.domain.timeline import CaseTimeline
 from services.notify.store import NotifyStore
 from shared.consumer import Delivery, Handler
-from shared.contracts import CASE_TOPICS, CaseSubmitted, decode_payload, payload_as
+from shared.contracts import CASE_TOPICS, CaseErased, CaseSubmitted, decode_payload, payload_as
 from shared.envelope import CloudEvent, decode, encode
+from shared.erasure import ERASURE_TOPIC
+from shared.tracing import current_trace_fields
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,18 @@ async def on_case_event(delivery: Delivery, *, ctx: NotifyContext) -> None:
 
 
 def consumer_handlers(ctx: NotifyContext) -> dict[str, Handler]:
-    handle = partial(on_case_event, ctx=ctx)
-    return dict.fromkeys(CONSUMED_TYPES, handle)
+    handle: Handler = partial(on_case_event, ctx=ctx)
+    handlers = dict.fromkeys(CONSUMED_TYPES, handle)
+    handlers[ERASURE_TOPIC] = partial(on_case_erased, ctx=ctx)
+    return handlers
+
+
+async def on_case_erased(delivery: Delivery, *, ctx: NotifyContext) -> None:
+    """The child's personal data is erased: the case leaves the board, and no message about it
+    is sent any more (deleting twice is harmless)."""
+    case_id = payload_as(delivery.payload, CaseErased).case_id
+    deleted = await ctx.store.erase_case(case_id)
+    log.info("case erased", extra={"case_id": case_id, "documents": deleted})
 
 
 async def _keep_contacts(store: NotifyStore, event: CloudEvent) -> None:
@@ -185,6 +197,8 @@ def _delivery_base(
         "next_attempt_at": now,
         "created_at": now,
         "history": [],
+        # The handler's span: the dispatcher's SMTP send or webhook POST continues its trace.
+        "trace": current_trace_fields(),
     }
 
 

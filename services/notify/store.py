@@ -207,6 +207,17 @@ class NotifyStore:
             await self.deferred.delete_many({"_id": {"$in": [d["_id"] for d in found]}})
         return [str(d["body"]) for d in found]
 
+    async def erase_case(self, case_id: str) -> int:
+        """Delete what notify holds of a case (erasure): its timeline (the board's card, the
+        child's initials and age), contacts, deliveries with their addresses (and so every
+        message not yet sent), deferred partner events and shares; returns how many went."""
+        deleted = 0
+        for collection in (self.deliveries, self.deferred, self.shares):
+            deleted += (await collection.delete_many({"case_id": case_id})).deleted_count
+        for collection in (self.contacts, self.cases):
+            deleted += (await collection.delete_one({"_id": case_id})).deleted_count
+        return deleted
+
     async def share(self, partner_id: str, case_id: str, at: datetime) -> None:
         doc = {"partner_id": partner_id, "case_id": case_id, "at": at}
         await self.shares.replace_one({"_id": f"{partner_id}:{case_id}"}, doc, upsert=True)

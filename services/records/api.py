@@ -19,6 +19,7 @@ from services.records.dicomweb_api import router as dicomweb_router
 from services.records.domain import DomainError
 from services.records.handlers import Ports
 from services.records.rendered_api import router as rendered_router
+from services.records.resumable_api import router as resumable_router
 from services.records.uploads import receive_multipart, spooled
 from services.records.views import (
     ChecklistPublic,
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(router)
     app.include_router(dicomweb_router)
     app.include_router(rendered_router)
+    app.include_router(resumable_router)
     # Rendering holds a decoded frame in memory: a few at a time, not one per request.
     app.state.renders = asyncio.Semaphore(ports.settings.render_concurrency)
 

@@ -34,6 +34,14 @@ class RecordsSettings(ServiceSettings):
     # 21 M) and how many instances are fetched and rendered at the same time.
     max_render_pixels: int = Field(default=40_000_000, gt=0)
     render_concurrency: int = Field(default=2, ge=1, le=16)
+    # Resumable uploads straight to the bucket (resumable.py): how long an upload may take
+    # before the sweep aborts it, how long one presigned part URL works, how often to sweep,
+    # and the S3 address browsers reach (presigned URLs name it) if not S3_ENDPOINT.
+    upload_session_ttl_s: int = Field(default=24 * 3600, ge=60)
+    upload_url_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    upload_sweep_interval_s: float = Field(default=60, gt=0)
+    s3_public_endpoint: str | None = None
+    s3_public_secure: bool = False
 
     # DICOM C-STORE SCP for PACS and modalities (services/records/dimse.py); off without a port.
     dimse_port: int | None = Field(default=None, ge=1, le=65535)

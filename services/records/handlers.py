@@ -32,7 +32,13 @@ from shared.objectstore import ObjectStore
 from shared.unit_of_work import Change, Loaded, Tracking
 
 SOURCE = "/services/records"
-CONSUMED_TYPES = ("case.submitted", "case.updated", "expert.assigned", "assignment.updated")
+CONSUMED_TYPES = (
+    "case.submitted",
+    "case.updated",
+    "expert.assigned",
+    "assignment.updated",
+    "case.erased",
+)
 SERVICE = "records"
 
 # None: nothing changed, so nothing is saved.

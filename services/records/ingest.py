@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from services.records import access, content_types, handlers, rules
+from services.records import access, content_types, handlers, metrics, rules
 from services.records.archive import SafeArchive
 from services.records.dicom import (
     MediaDirectory,
@@ -106,7 +106,11 @@ async def receive_upload(
         single = _candidates([(upload, "the file")])
         report = await DicomBatch(ports, principal, case_id, "upload").run(single, lenient=False)
     else:
-        return await _receive_document(ports, principal, case_id, kind, detected, upload)
+        try:
+            return await _receive_document(ports, principal, case_id, kind, detected, upload)
+        except Exception as exc:
+            metrics.count_failure("upload", exc)
+            raise
     modality_items = {rules.item_of_modality(h.modality) for h in report.stored + report.duplicates}
     if modality_items and kind not in modality_items:
         report.warnings.append(f"the images count for {', '.join(sorted(modality_items))}")
@@ -137,7 +141,9 @@ async def receive_stow(
         if not number:
             raise ApiError(400, "malformed_body", "the request holds no DICOM parts", "file")
 
-    batch = DicomBatch(ports, principal, case_id, "stow", collect_failures=True, patient=patient)
+    batch = DicomBatch(
+        ports, principal, case_id, "stow", collect_failures=True, patient=patient, channel="stow"
+    )
     return await batch.run(checked(), lenient=False)
 
 
@@ -147,7 +153,13 @@ async def receive_pushed(
     """C-STORE: one pushed instance into its patient's case, checked and stored as a STOW'd one
     is (the same claims, commit, checklist and events)."""
     batch = DicomBatch(
-        ports, principal, found.case_id, "stow", collect_failures=True, patient=found.patient
+        ports,
+        principal,
+        found.case_id,
+        "stow",
+        collect_failures=True,
+        patient=found.patient,
+        channel="cstore",
     )
     return await batch.run(_one(candidate), lenient=False)
 
@@ -191,6 +203,8 @@ async def _receive_document(
     except BaseException:
         await ports.objects.delete(entry.object_key)
         raise
+    metrics.INGESTED_DOCUMENTS.labels("upload").inc()
+    metrics.INGESTED_BYTES.labels("upload").inc(entry.size_bytes)
     log.info("document stored", extra={"case_id": case_id, "count": 1})
     return DocumentReceipt(entry, duplicate=False)
 
@@ -233,7 +247,9 @@ class DicomBatch:
         *,
         collect_failures: bool = False,
         patient: str | None = None,
+        channel: str = "upload",
     ) -> None:
+        self._channel = channel
         self._collect_failures = collect_failures
         self._patient = patient
         self._ports = ports
@@ -258,10 +274,17 @@ class DicomBatch:
                 raise ApiError(422, "not_dicom", "file: the archive holds no DICOM files", "file")
             if self._claimed:
                 await handlers.change_case(self._ports, self._case_id, self._commit)
-        except BaseException:
+        except BaseException as exc:
             await self._roll_back()
+            if isinstance(exc, Exception):
+                metrics.count_failure(self._channel, exc)
             raise
         self.report.stored = [header for header, _ in self._claimed]
+        metrics.INGESTED_INSTANCES.labels(self._channel).inc(len(self._claimed))
+        stored_bytes = sum(record.size_bytes for _, record in self._claimed)
+        metrics.INGESTED_BYTES.labels(self._channel).inc(stored_bytes)
+        if self.report.conflicts:  # a copy that differs from the one kept: refused, 409
+            metrics.INGEST_FAILURES.labels(self._channel, "conflict").inc()
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         ids = {"case_id": self._case_id, "count": len(self._claimed), "duration_ms": elapsed_ms}
         log.info("dicom instances stored", extra=ids)
@@ -286,6 +309,7 @@ class DicomBatch:
             FailedInstance(h.sop_class_uid, h.sop_instance_uid, PROCESSING_FAILURE) for h in held
         ]
         self._claimed, self.report.duplicates = [], []
+        metrics.INGEST_FAILURES.labels(self._channel, "instances_refused").inc()
         log.info("stow refused", extra={"case_id": self._case_id, "count": len(self.report.failed)})
         return self.report
 

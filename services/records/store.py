@@ -71,6 +71,15 @@ class RecordsStore:
         await self.cases.create_index([("study_uids", ASCENDING)])
         await self.cases.create_index([("patient_key", ASCENDING)])
 
+    async def erase_case(self, case_id: str) -> int:
+        """Delete the case's instance index, resumable uploads and case document (erasure);
+        returns how many documents went."""
+        deleted = (await self.instances.delete_many({"case_id": case_id})).deleted_count
+        uploads = self.cases.database["uploads"]  # resumable.py's sessions (file names)
+        deleted += (await uploads.delete_many({"case_id": case_id})).deleted_count
+        deleted += (await self.cases.delete_one({"_id": case_id})).deleted_count
+        return deleted
+
     async def load(self, case_id: str) -> CaseRecord | None:
         return case_of(await self.documents.load(case_id))
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from fastapi import FastAPI
+from minio import Minio
 
 from services.records import ingest
 from services.records.api import create_app
@@ -15,6 +16,7 @@ from services.records.config import RecordsSettings
 from services.records.cstore import Sender, StoreStatus, store_pushed
 from services.records.dicom import quiet_pydicom
 from services.records.dimse import DimseServer
+from services.records.erasure import on_case_erased
 from services.records.handlers import (
     SERVICE,
     Ports,
@@ -23,9 +25,11 @@ from services.records.handlers import (
     on_case_updated,
 )
 from services.records.ingest import Candidate
+from services.records.resumable import MinioMultipart, ResumableUploads, UploadSessions
 from services.records.store import RecordsStore
 from shared.auth import TokenVerifier
 from shared.consumer import ConsumerRunner
+from shared.envelope import new_event_id
 from shared.objectstore import MinioObjectStore
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTask, Connections
@@ -37,11 +41,12 @@ class RecordsService:
     runner: ConsumerRunner
     relay: OutboxRelay
     ports: Ports
+    uploads: ResumableUploads
     dimse: DimseServer | None = None
 
     @property
     def background(self) -> Sequence[BackgroundTask]:
-        tasks: list[BackgroundTask] = [self.runner.run, self.relay.run]
+        tasks: list[BackgroundTask] = [self.runner.run, self.relay.run, self.uploads.run_sweeps]
         return tasks if self.dimse is None else [*tasks, self.dimse.run]
 
 
@@ -63,6 +68,7 @@ async def assemble(
             "case.updated": partial(on_case_updated, ports=ports),
             "expert.assigned": partial(on_assignment_event, ports=ports),
             "assignment.updated": partial(on_assignment_event, ports=ports),
+            "case.erased": partial(on_case_erased, ports=ports),
         },
         publisher=connections.publisher,
         prefetch=store.documents.preload,
@@ -89,5 +95,29 @@ async def assemble(
             return dimse is not None and dimse.listening
 
         readiness["dimse"] = dimse_ready
+    sessions = UploadSessions(connections.db)
+    await sessions.create_indexes()
+    uploads = ResumableUploads(
+        ports,
+        sessions,
+        MinioMultipart(objects.client, objects.bucket, presigner(settings)),
+        new_event_id,
+    )
     app = create_app(ports, verifier, readiness)
-    return RecordsService(app, runner, relay, ports, dimse)
+    app.state.resumable = uploads
+    return RecordsService(app, runner, relay, ports, uploads, dimse)
+
+
+def presigner(settings: RecordsSettings) -> Minio | None:
+    """A client for signing part URLs with the address browsers reach, when it is not
+    S3_ENDPOINT (behind a proxy or a public name). Signing needs no call to the server."""
+    if settings.s3_public_endpoint is None:
+        return None
+    stack = settings.stack
+    return Minio(
+        settings.s3_public_endpoint,
+        access_key=stack.s3_access_key.get_secret_value(),
+        secret_key=stack.s3_secret_key.get_secret_value(),
+        secure=settings.s3_public_secure,
+        region="us-east-1",
+    )

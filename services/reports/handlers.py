@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from shared.auth import Principal
 from shared.consumer import Delivery, Handler
 from shared.contracts import (
     AssignmentUpdated,
+    CaseErased,
     CaseSubmitted,
     CaseUpdated,
     ExpertAssigned,
@@ -48,6 +50,9 @@ def _utc_now() -> datetime:
 
 def _nothing(_doc_id: str) -> None:
     return None
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,6 +124,16 @@ async def on_case_submitted(delivery: Delivery, *, ctx: ReportsContext) -> None:
     await _consume(ctx, delivery, lambda r: lifecycle.case_submitted(r, case, at))
 
 
+async def on_case_erased(delivery: Delivery, *, ctx: ReportsContext) -> None:
+    """The child's personal data is erased: the case's report files (drafts' previews, issued
+    HTML and PDF of every version) leave the bucket, then its report document leaves the store
+    (the audit trail keeps who wrote, signed and read it). Deleting twice is harmless."""
+    case_id = payload_as(delivery.payload, CaseErased).case_id
+    objects = await ctx.objects.delete_prefix(f"{case_id}/")
+    had_report = await ctx.store.erase(case_id)
+    log.info("case erased", extra={"case_id": case_id, "objects": objects, "report": had_report})
+
+
 async def on_records_ready(delivery: Delivery, *, ctx: ReportsContext) -> None:
     ready = payload_as(delivery.payload, RecordsReady)
     await _consume(ctx, delivery, lambda r: lifecycle.records_ready(r, ready))
@@ -156,6 +171,7 @@ def consumer_handlers(ctx: ReportsContext) -> dict[str, Handler]:
         "records.ready": partial(on_records_ready, ctx=ctx),
         "expert.assigned": partial(on_expert_assigned, ctx=ctx),
         "assignment.updated": partial(on_assignment_updated, ctx=ctx),
+        "case.erased": partial(on_case_erased, ctx=ctx),
     }
 
 

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Literal
 
+from services.reports.metrics import PDF_RENDER_QUEUE, PDF_RENDER_SECONDS
 from services.reports.rendering import render_pdf, warm_up
 
 
@@ -42,7 +43,13 @@ class PdfRenderer:
         await asyncio.gather(*(loop.run_in_executor(pool, warm_up) for _ in range(self._workers)))
 
     async def pdf(self, html: str) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), render_pdf, html)
+        started = time.perf_counter()
+        PDF_RENDER_QUEUE.inc()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool(), render_pdf, html)
+        finally:
+            PDF_RENDER_QUEUE.dec()
+            PDF_RENDER_SECONDS.observe(time.perf_counter() - started)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -57,6 +57,9 @@ class Reports(Protocol):
 
     async def list_reports(self, query: Document, limit: int = 100) -> list[ReportRecord]: ...
 
+    async def erase(self, case_id: str) -> bool:
+        """Delete the case's report document (erasure); False if there was none."""
+
 
 class ReportsStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
@@ -89,6 +92,9 @@ class ReportsStore:
             query, projection=_RECORD_FIELDS, sort=[("_id", ASCENDING)], limit=limit
         )
         return [ReportRecord.model_validate(doc) async for doc in cursor]
+
+    async def erase(self, case_id: str) -> bool:
+        return (await self.reports.delete_one({"_id": case_id})).deleted_count > 0
 
 
 def _record(state: Document | None) -> ReportRecord | None:

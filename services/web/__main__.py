@@ -17,6 +17,7 @@ from services.web.config import WebSettings
 from shared.auth import AuthSettings, TokenVerifier
 from shared.logs import configure_logging
 from shared.runtime import PARENT_PID_VAR
+from shared.tracing import TracingMiddleware, configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 async def _run(settings: WebSettings) -> None:
     backends = Backends(settings)
     app = create_app(settings, backends, TokenVerifier.from_settings(AuthSettings()))
+    app.add_middleware(TracingMiddleware)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -67,7 +69,11 @@ async def _stop_when_orphaned(server: uvicorn.Server) -> None:
 def main() -> None:
     settings = WebSettings()
     configure_logging("web", settings.log_level)
-    asyncio.run(_run(settings))
+    configure_tracing("web")
+    try:
+        asyncio.run(_run(settings))
+    finally:
+        shutdown_tracing()
 
 
 if __name__ == "__main__":

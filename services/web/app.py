@@ -16,7 +16,9 @@ from services.web.config import WebSettings
 from services.web.session import Sessions
 from services.web.web import Web, create_templates, problem_page
 from shared.auth import TokenVerifier
+from shared.http_metrics import HttpMetricsMiddleware
 from shared.probes import probe_router
+from shared.tracing import NO_NATIVE_TELEMETRY
 
 STATIC = Path(__file__).parent / "static"
 # The parts of the npm packages a page loads (never the whole node_modules folder).
@@ -35,6 +37,7 @@ def create_app(settings: WebSettings, backends: Backends, verifier: TokenVerifie
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        telemetry=NO_NATIVE_TELEMETRY,  # its spans would record links' tokens (shared/tracing)
     )
     sessions = Sessions(verifier, secret=settings.session_secret, secure=settings.production)
     app.state.web = Web(settings, backends, sessions, create_templates())
@@ -43,6 +46,7 @@ def create_app(settings: WebSettings, backends: Backends, verifier: TokenVerifie
         await backends.call("GET", "intake", "/healthz", token=None)
         return True
 
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(probe_router({"intake": services_answer}))
     for module in (public, family, staff, expert, admin):
         app.include_router(module.router)
@@ -52,13 +56,18 @@ def create_app(settings: WebSettings, backends: Backends, verifier: TokenVerifie
         if path.is_dir():
             app.mount(f"/vendor/{name}", StaticFiles(directory=path), name=f"vendor-{name}")
 
+    # The family's page sends large files' parts straight to object storage.
+    page_policy = CSP.replace(
+        "connect-src 'self'", f"connect-src 'self' {settings.upload_origin_or_default}"
+    )
+
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         response: Response = await call_next(request)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault("content-security-policy", CSP)
+            response.headers.setdefault("content-security-policy", page_policy)
         return response
 
     @app.exception_handler(StarletteHTTPException)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import httpx
 
 from services.web.config import WebSettings
+from shared.tracing import current_trace_fields
 
 Service = Literal["intake", "records", "assignment", "reports", "notify"]
 Params = Mapping[str, str | int | list[str]]
@@ -61,7 +62,11 @@ class Backends:
             "notify": settings.notify_url,
         }
         self._client = httpx.AsyncClient(
-            transport=transport, timeout=settings.backend_timeout_s, follow_redirects=False
+            transport=transport,
+            timeout=settings.backend_timeout_s,
+            follow_redirects=False,
+            # The services' spans continue the page's trace (the family form → intake).
+            event_hooks={"request": [_continue_trace]},
         )
         self._upload_timeout = httpx.Timeout(settings.upload_timeout_s, connect=10)
 
@@ -160,3 +165,7 @@ def _error_of(response: httpx.Response) -> BackendError:
         field=error.get("field"),
         problems=list(error.get("problems") or []),
     )
+
+
+async def _continue_trace(request: httpx.Request) -> None:
+    request.headers.update(current_trace_fields())

@@ -23,6 +23,7 @@ from services.web.web import (
     wrong_role,
 )
 from shared.auth import CASE_LINK_ROLES
+from shared.contracts.financial_clearance_updated import money
 
 router = APIRouter(prefix="/c")
 UPLOAD_KINDS = (
@@ -86,12 +87,20 @@ async def case_page(
         "case.html",
         case_id=case_id,
         status=status,
+        estimate_total=_estimate_total(status),
         checklist=checklist,
         report=report,
         consult=_latest_consult(consults),
         upload_kinds=_upload_kinds(checklist),
+        resumable_from=web.settings.resumable_from_bytes,
         notice=request.query_params.get("notice", ""),
     )
+
+
+def _estimate_total(status: dict[str, Any]) -> str | None:
+    """The fee estimate of a case waiting on financial clearance, as the family reads it."""
+    estimate = status.get("estimate")
+    return money(estimate["total_minor"], estimate["currency"]) if estimate else None
 
 
 async def _optional(web: Web, service: Any, path: str, token: str) -> Any:
@@ -148,6 +157,37 @@ async def upload(case_id: str, request: Request, web: WebDep, csrf: str = "") ->
     return redirect(f"/c/{case_id}?notice=uploaded#records")
 
 
+@router.api_route("/{case_id}/uploads", methods=["POST"])
+@router.api_route("/{case_id}/uploads/{upload_id}/{step}", methods=["POST"])
+@router.api_route("/{case_id}/uploads/{upload_id}", methods=["GET"])
+async def resumable_upload(
+    case_id: str, request: Request, web: WebDep, upload_id: str = "", step: str = ""
+) -> Response:
+    """The page's script drives a resumable upload (records' `/cases/{id}/uploads`) with the
+    person's link; the file's bytes go from the browser to the presigned URLs, not here."""
+    who = _case_person(request, web, case_id)
+    if isinstance(who, Response):
+        return json_refusal(401, "unauthenticated", "sign in again")
+    if step not in ("", "parts", "complete"):
+        return json_refusal(404, "not_found", "no such step")
+    if request.method == "POST" and not web.sessions.csrf_ok(
+        request, request.headers.get("x-csrf-token", "")
+    ):
+        return json_refusal(403, "csrf", "the page expired; reload it")
+    path = f"/cases/{case_id}/uploads" + (f"/{upload_id}" if upload_id else "")
+    path += f"/{step}" if step else ""
+    try:
+        body = await request.json() if request.method == "POST" and step != "complete" else None
+        answer = await web.backends.call(
+            request.method, "records", path, token=who.token, json=body
+        )
+    except BackendError as error:
+        return json_refusal(error.status, error.code, sentence(request, error))
+    except ValueError:
+        return json_refusal(422, "malformed_body", "the body is not JSON")
+    return JSONResponse(answer)
+
+
 @router.post("/{case_id}/withdraw")
 async def withdraw(
     case_id: str,
@@ -160,6 +200,29 @@ async def withdraw(
     body = {"reason": reason.strip()} if reason.strip() else {}
     return await _case_step(
         request, web, case_id, csrf, "intake", "/withdraw", body, "withdraw", "?notice=withdrawn"
+    )
+
+
+@router.post("/{case_id}/consent/withdraw")
+async def withdraw_consent(
+    case_id: str,
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """The parent or guardian takes back the consent they gave: the review stops."""
+    body = {"reason": reason.strip()} if reason.strip() else {}
+    return await _case_step(
+        request,
+        web,
+        case_id,
+        csrf,
+        "intake",
+        "/consent/withdraw",
+        body,
+        "consent",
+        "?notice=consent-withdrawn",
     )
 
 
@@ -298,7 +361,17 @@ async def _case_step(
         return redirect(f"/c/{case_id}?notice=csrf#{anchor}")
     try:
         await web.backends.call(
-            "POST", service, f"/cases/{case_id}{path}", token=who.token, json=body
+            "POST",
+            service,
+            f"/cases/{case_id}{path}",
+            token=who.token,
+            json=body,
+            # Intake's consent record keeps where a withdrawal came from (it trusts this header
+            # from the web front door only); the other services ignore it.
+            headers={
+                "X-Forwarded-For": request.client.host if request.client else "unknown",
+                "User-Agent": request.headers.get("user-agent", "")[:200],
+            },
         )
     except BackendError as error:
         if error.status == 401:

@@ -18,11 +18,13 @@ from services.web.web import (
     WebDep,
     field_errors,
     language_of,
+    problem_page,
     redirect,
     render,
     sentence,
 )
-from shared.auth import Role, TokenIssuer
+from shared.auth import Role, dev_identity_issuer
+from shared.contracts.financial_clearance_updated import money
 
 router = APIRouter()
 
@@ -64,6 +66,8 @@ FORM_FIELDS = (
     "consent.agreed",
     "consent.given_by",
 )
+# Hidden: which consent text the form showed (its signature).
+CONSENT_SHOWN = ("consent.text_version", "consent.language", "consent.text_sha256")
 # Demonstration people for the "Sign in as" buttons (the demo roster's experts).
 DEMO_PEOPLE: tuple[tuple[Role, str, str], ...] = (
     ("intake-staff", "staff-1", "Intake coordinator"),
@@ -85,6 +89,10 @@ async def landing(request: Request, web: WebDep) -> Response:
 
 @router.get("/request")
 async def request_form(request: Request, web: WebDep) -> Response:
+    try:
+        consent = await _consent_text(request, web)
+    except BackendError as error:
+        return problem_page(request, error)
     return render(
         request,
         "request_form.html",
@@ -92,21 +100,44 @@ async def request_form(request: Request, web: WebDep) -> Response:
         errors={},
         idempotency_key=str(uuid.uuid4()),
         specialties=SPECIALTIES,
-        consent_version=web.settings.consent_version,
+        consent=consent,
+        estimate=await fee_estimate(web),
     )
+
+
+async def _consent_text(request: Request, web: Any) -> dict[str, Any]:
+    """The consent text intake serves in the page's language: the form shows it, and sends back
+    its version, language and hash as the signature of what the person read."""
+    text: dict[str, Any] = await web.backends.call(
+        "GET", "intake", "/consent", token=None, params={"lang": language_of(request)}
+    )
+    return text
+
+
+async def fee_estimate(web: Any) -> dict[str, Any] | None:
+    """The program's fee estimate, shown before the send button; the form works without it."""
+    try:
+        found: dict[str, Any] = await web.backends.call(
+            "GET", "intake", "/fees/estimate", token=None
+        )
+    except BackendError:
+        return None
+    found["total"] = money(found["total_minor"], found["currency"])
+    covered = found.get("insurance_may_cover_minor") or 0
+    found["insurance"] = money(covered, found["currency"]) if covered else None
+    return found
 
 
 @router.post("/request")
 async def send_request(request: Request, web: WebDep) -> Response:
     form = await request.form()
-    values = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
+    values = {name: str(form.get(name, "")).strip() for name in (*FORM_FIELDS, *CONSENT_SHOWN)}
     # One case however often the button is pressed: the key was fixed when the form was drawn.
     key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
-    again = {
+    again: dict[str, Any] = {
         "values": values,
         "idempotency_key": key,
         "specialties": SPECIALTIES,
-        "consent_version": web.settings.consent_version,
     }
     try:
         accepted = await web.backends.call(
@@ -114,10 +145,20 @@ async def send_request(request: Request, web: WebDep) -> Response:
             "intake",
             "/cases",
             token=None,
-            json=_case_create(values, web.settings.consent_version),
-            headers={"Idempotency-Key": key, "X-Forwarded-For": _address_of(request)},
+            json=_case_create(values),
+            headers={
+                "Idempotency-Key": key,
+                "X-Forwarded-For": _address_of(request),
+                # For the consent's signature record: which browser agreed.
+                "User-Agent": request.headers.get("user-agent", "")[:200],
+            },
         )
     except BackendError as error:
+        try:  # shown again as intake serves it now (it may be why the form was refused)
+            again["consent"] = await _consent_text(request, web)
+        except BackendError as unavailable:
+            return problem_page(request, unavailable)
+        again["estimate"] = await fee_estimate(web)  # the form is drawn again, with it
         if error.status >= 500 or error.status == 429:
             return render(
                 request,
@@ -129,6 +170,8 @@ async def send_request(request: Request, web: WebDep) -> Response:
         errors = field_errors(request, error)
         if not errors:
             errors = {"_form": sentence(request, error)}
+        if "consent.text_sha256" in errors or "consent.text_version" in errors:
+            values["consent.agreed"] = ""  # a new text is agreed to afresh
         return render(request, "request_form.html", status_code=422, errors=errors, **again)
     link = accepted["link"]
     person = web.sessions.verify(link["token"])
@@ -147,7 +190,7 @@ async def send_request(request: Request, web: WebDep) -> Response:
     return response
 
 
-def _case_create(values: dict[str, str], consent_version: str) -> dict[str, Any]:
+def _case_create(values: dict[str, str]) -> dict[str, Any]:
     """The form's flat fields as the intake API's request body (blank optional fields left out)."""
 
     def part(prefix: str, names: tuple[str, ...]) -> dict[str, str]:
@@ -174,7 +217,9 @@ def _case_create(values: dict[str, str], consent_version: str) -> dict[str, Any]
             "given_by": values["consent.given_by"],
             # No given_at: intake records the time of submission, so a repeated send of the
             # same form is the same request (its Idempotency-Key compares the bodies).
-            "text_version": consent_version,
+            "text_version": values["consent.text_version"],
+            "language": values["consent.language"] or None,
+            "text_sha256": values["consent.text_sha256"] or None,
         },
     }
     if values["diagnosis_stage"]:
@@ -279,6 +324,6 @@ def _demo(web: Any) -> list[tuple[str, str]]:
 def _demo_token(key_path: Path, choice: str) -> str | None:
     for role, subject, _ in DEMO_PEOPLE:
         if choice == f"{role}:{subject}":
-            issuer = TokenIssuer.from_pem(key_path.read_bytes())
+            issuer = dev_identity_issuer(key_path.read_bytes())
             return issuer.issue(subject=subject, role=role, ttl_s=8 * 3600)
     return None

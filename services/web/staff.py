@@ -30,6 +30,7 @@ from services.web.web import (
     time_zone_of,
 )
 from shared.contracts.consult_updated import ConsultCancelReason
+from shared.contracts.financial_clearance_updated import ClearanceMethod, money
 
 router = APIRouter(prefix="/staff")
 STATUSES = ("open", "on-hold", "cancelled")
@@ -54,6 +55,7 @@ REQUESTABLE = (
 )
 PAGE = 50
 CONSULT_CANCEL_REASONS: tuple[str, ...] = get_args(ConsultCancelReason)
+CLEARANCE_METHODS: tuple[str, ...] = get_args(ClearanceMethod)
 
 
 def staff_person(request: Request, web: Web) -> Person | Response:
@@ -112,20 +114,27 @@ async def _detail(
     **extra: Any,
 ) -> Response:
     try:
-        case, checklist, consults = await asyncio.gather(
+        case, checklist, consults, follow_ups = await asyncio.gather(
             web.backends.call("GET", "intake", f"/cases/{case_id}", token=who.token),
             _checklist(web, case_id, who.token),
             _consults(web, case_id, who.token),
+            _follow_ups(web, case_id, who.token),
         )
     except BackendError as error:
         return problem_page(request, error)
+    clearance = case.get("clearance")
+    estimate = (clearance or {}).get("estimate")
     return render(
         request,
         "staff_case.html",
         status_code=status_code,
         case=case,
+        clearance=clearance,
+        clearance_methods=CLEARANCE_METHODS,
+        estimate_total=money(estimate["total_minor"], estimate["currency"]) if estimate else None,
         checklist=checklist,
         consults=consults,
+        follow_ups=follow_ups,
         cancel_reasons=CONSULT_CANCEL_REASONS,
         zone_name=str(time_zone_of(request)),
         specialties=SPECIALTIES,
@@ -146,6 +155,18 @@ async def _consults(web: Web, case_id: str, token: str) -> Any:
         raise
 
 
+async def _follow_ups(web: Web, case_id: str, token: str) -> list[Any]:
+    """The family's questions after the report (none before it is issued)."""
+    try:
+        path = f"/cases/{case_id}/report/follow-ups"
+        report = await web.backends.call("GET", "reports", path, token=token)
+    except BackendError as error:
+        if error.status == 404:
+            return []
+        raise
+    return list(report.get("follow_ups") or [])
+
+
 async def _checklist(web: Web, case_id: str, token: str) -> Any:
     try:
         return await web.backends.call("GET", "records", f"/cases/{case_id}/checklist", token=token)
@@ -163,6 +184,34 @@ async def document(case_id: str, document_id: str, request: Request, web: WebDep
         return who
     path = f"/cases/{case_id}/documents/{document_id}"
     return await pass_on_download(request, web, "records", path, who.token)
+
+
+@router.post("/cases/{case_id}/follow-ups/{follow_up_id}/close")
+async def close_follow_up(
+    case_id: str, follow_up_id: str, request: Request, web: WebDep
+) -> Response:
+    """A question answered by phone, or not one for the expert: closed with its reason, and
+    the family is told."""
+    who = staff_person(request, web)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not web.sessions.csrf_ok(request, str(form.get("csrf", ""))):
+        return await _detail(request, web, who, case_id, status_code=403, errors={"_form": "csrf"})
+    try:
+        await web.backends.call(
+            "POST",
+            "reports",
+            f"/cases/{case_id}/report/follow-ups/{follow_up_id}/close",
+            token=who.token,
+            json={"reason": str(form.get("reason", ""))},
+        )
+    except BackendError as error:
+        if error.status == 401:
+            return problem_page(request, error)
+        errors = {"follow_up": sentence(request, error)}
+        return await _detail(request, web, who, case_id, status_code=error.status, errors=errors)
+    return redirect(f"/staff/cases/{case_id}?notice=saved#follow-ups")
 
 
 @router.post("/cases/{case_id}/consults/{consult_id}/{step}")
@@ -241,6 +290,11 @@ async def act(case_id: str, action: str, request: Request, web: WebDep) -> Respo
         "cancel": ("intake", "cancel", {"reason": text("reason")}),
         "links": ("intake", "links", {"role": text("role")}),
         "revoke": ("intake", "links/revoke", {"reason": text("reason") or "lost-or-shared"}),
+        "financial-clearance": (
+            "intake",
+            "financial-clearance",
+            {"method": text("method"), "reference": text("reference"), "payer": text("payer")},
+        ),
         "requests": (
             "records",
             "requests",

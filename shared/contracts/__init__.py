@@ -11,10 +11,12 @@ from pydantic import ValidationError
 from shared.contracts.access_recorded import AccessRecorded
 from shared.contracts.access_revoked import AccessRevoked
 from shared.contracts.assignment_updated import AssignmentUpdated
+from shared.contracts.case_erased import CaseErased
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.consult_updated import ConsultUpdated
 from shared.contracts.expert_assigned import ExpertAssigned
+from shared.contracts.financial_clearance_updated import FinancialClearanceUpdated
 from shared.contracts.follow_up_updated import FollowUpUpdated
 from shared.contracts.hospital_case_outcome import HospitalCaseOutcome
 from shared.contracts.records_ready import RecordsReady
@@ -48,9 +50,11 @@ CONTRACTS: dict[str, Contract] = {
         Contract(ReportIssued),
         Contract(FollowUpUpdated),
         Contract(ConsultUpdated),
+        Contract(FinancialClearanceUpdated),
         Contract(AccessRecorded),
         Contract(AccessRevoked),
         Contract(HospitalCaseOutcome),
+        Contract(CaseErased),
     )
 }
 
@@ -109,11 +113,13 @@ __all__ = [
     "AccessRecorded",
     "AccessRevoked",
     "AssignmentUpdated",
+    "CaseErased",
     "CaseSubmitted",
     "CaseUpdated",
     "ConsultUpdated",
     "Contract",
     "ExpertAssigned",
+    "FinancialClearanceUpdated",
     "FollowUpUpdated",
     "HospitalCaseOutcome",
     "RecordsReady",

@@ -15,11 +15,13 @@ from shared.contracts.common import (
     LanguageTag,
     LongText,
     Phone,
+    Sha256Hex,
     ShortText,
     Specialty,
     TimeZoneName,
     Urgency,
 )
+from shared.contracts.financial_clearance_updated import ServiceType
 from shared.envelope import Payload
 
 
@@ -91,6 +93,14 @@ class Consent(_Part):
     given_by: ShortText
     given_at: AwareDatetime
     text_version: ShortText
+    language: LanguageTag | None = Field(
+        default=None, description="The language of the consent text agreed to."
+    )
+    text_sha256: Sha256Hex | None = Field(
+        default=None,
+        description="SHA-256 of the exact consent text agreed to (intake's `GET /consent`); "
+        "intake refuses a hash that is not its text of that version and language.",
+    )
 
 
 class CaseSubmitted(Payload):
@@ -123,4 +133,14 @@ class CaseSubmitted(Payload):
         default=None,
         description="The namespace of `hospital_request_id` (a FHIR Identifier.system), if "
         "the hospital sent one.",
+    )
+    service_type: ServiceType | None = Field(
+        default=None,
+        description="What is asked for, for the fee estimate (a written second opinion if "
+        "not said).",
+    )
+    financial_clearance_required: bool | None = Field(
+        default=None,
+        description="Set by intake: the program requires financial clearance, so the case is "
+        "offered to an expert only after `financial_clearance.updated` says cleared.",
     )

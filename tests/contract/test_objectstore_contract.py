@@ -58,6 +58,18 @@ class ObjectStoreContract:
         await store.delete("k")
         assert not await store.exists("k")
 
+    async def test_delete_prefix_removes_one_folder_only(
+        self, store: ObjectStore, tmp_path: Path
+    ) -> None:
+        source = tmp_path / "x.txt"
+        source.write_bytes(b"x")
+        for key in ("cases/c1/a", "cases/c1/deep/b", "cases/c10/a", "cases/c2/a"):
+            await store.put_file(key, source, "text/plain")
+        assert await store.delete_prefix("cases/c1/") == 2
+        assert await store.delete_prefix("cases/c1/") == 0  # erasing twice is harmless
+        assert not await store.exists("cases/c1/deep/b")
+        assert await store.exists("cases/c10/a") and await store.exists("cases/c2/a")
+
     async def test_missing_objects_raise_object_not_found(self, store: ObjectStore) -> None:
         with pytest.raises(ObjectNotFound):
             await store.stat("nothing/here")

@@ -66,6 +66,11 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("intake", "POST", "/cases/{case_id}/links"): INTAKE_TEAM,
     ("intake", "POST", "/cases/{case_id}/links/revoke"): INTAKE_TEAM,
     ("intake", "POST", "/fhir"): frozenset({"hospital-system"}),
+    # intake: erasure. Only the case's own guardian asks (a stranger's link is refused); the
+    # team reads the request and approves or refuses it (no request waits here: a 409).
+    ("intake", "GET", "/cases/{case_id}/erasure"): INTAKE_TEAM,
+    ("intake", "POST", "/cases/{case_id}/erasure/approve"): INTAKE_TEAM,
+    ("intake", "POST", "/cases/{case_id}/erasure/refuse"): INTAKE_TEAM,
     # intake: consults after the report. The family or physician asks and chooses a time with
     # a link to their own case (a stranger's link is refused); the team proposes, reschedules
     # and may cancel.
@@ -73,9 +78,17 @@ ALLOWED: dict[tuple[str, str, str], frozenset[Role]] = {
     ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/propose"): INTAKE_TEAM,
     ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/reschedule"): INTAKE_TEAM,
     ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/cancel"): INTAKE_TEAM,
+    # intake: financial clearance, by the team (or the billing system of the case's own
+    # hospital: a stranger hospital is refused).
+    ("intake", "POST", "/cases/{case_id}/financial-clearance"): INTAKE_TEAM,
     # records: intake staff gather every case's records; QIDO searches are narrowed to what an
     # expert or a hospital's system may read (an empty answer for a stranger's case).
     ("records", "POST", "/cases/{case_id}/documents"): INTAKE_TEAM,
+    ("records", "POST", "/cases/{case_id}/uploads"): INTAKE_TEAM,
+    ("records", "POST", "/cases/{case_id}/uploads/{upload_id}/parts"): INTAKE_TEAM,
+    ("records", "POST", "/cases/{case_id}/uploads/{upload_id}/complete"): INTAKE_TEAM,
+    ("records", "GET", "/cases/{case_id}/uploads/{upload_id}"): INTAKE_TEAM,
+    ("records", "DELETE", "/cases/{case_id}/uploads/{upload_id}"): INTAKE_TEAM,
     ("records", "GET", "/cases/{case_id}/checklist"): INTAKE_TEAM,
     ("records", "GET", "/cases/{case_id}/documents/{document_id}"): INTAKE_TEAM,
     ("records", "POST", "/cases/{case_id}/checklist/{item}/waive"): INTAKE_TEAM,
@@ -169,13 +182,23 @@ CLINICAL: frozenset[tuple[str, str, str]] = frozenset(
         ("intake", "POST", "/cases/{case_id}/cancel"),
         ("intake", "POST", "/cases/{case_id}/links"),
         ("intake", "POST", "/cases/{case_id}/links/revoke"),
+        ("intake", "GET", "/cases/{case_id}/erasure"),
+        ("intake", "POST", "/cases/{case_id}/erasure"),
+        ("intake", "POST", "/cases/{case_id}/erasure/approve"),
+        ("intake", "POST", "/cases/{case_id}/erasure/refuse"),
         ("intake", "GET", "/cases/{case_id}/consults"),
         ("intake", "POST", "/cases/{case_id}/consults"),
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/propose"),
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/reschedule"),
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/confirm"),
         ("intake", "POST", "/cases/{case_id}/consults/{consult_id}/cancel"),
+        ("intake", "POST", "/cases/{case_id}/financial-clearance"),
         ("records", "POST", "/cases/{case_id}/documents"),
+        ("records", "POST", "/cases/{case_id}/uploads"),
+        ("records", "POST", "/cases/{case_id}/uploads/{upload_id}/parts"),
+        ("records", "POST", "/cases/{case_id}/uploads/{upload_id}/complete"),
+        ("records", "GET", "/cases/{case_id}/uploads/{upload_id}"),
+        ("records", "DELETE", "/cases/{case_id}/uploads/{upload_id}"),
         ("records", "GET", "/cases/{case_id}/checklist"),
         ("records", "POST", "/cases/{case_id}/checklist/{item}/waive"),
         ("records", "POST", "/cases/{case_id}/requests"),
@@ -229,6 +252,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/cases/{case_id}/resume"): {"reason": "The family answered."},
     ("POST", "/cases/{case_id}/cancel"): {"reason": "The family withdrew."},
     ("POST", "/cases/{case_id}/withdraw"): {"reason": "We found care nearby."},
+    ("POST", "/cases/{case_id}/consent/withdraw"): {"reason": "We changed our minds."},
+    ("POST", "/cases/{case_id}/erasure"): {"reason": "family-request"},
+    ("POST", "/cases/{case_id}/erasure/refuse"): {"reason": "other"},
     ("POST", "/partners/{partner_id}/disable"): {"reason": "matrix"},
     ("POST", "/cases/{case_id}/links"): {"role": "guardian"},
     ("POST", "/cases/{case_id}/links/revoke"): {"reason": "lost-or-shared"},
@@ -240,7 +266,14 @@ BODIES: dict[tuple[str, str], Any] = {
         "start": CONSULT_TIMES["slots"][0]["start"]
     },
     ("POST", "/cases/{case_id}/consults/{consult_id}/cancel"): {"reason": "other"},
+    ("POST", "/cases/{case_id}/financial-clearance"): {"method": "waived"},
     ("POST", "/cases/{case_id}/requests"): {"items": ["mri-imaging"], "message": "Please."},
+    ("POST", "/cases/{case_id}/uploads"): {
+        "kind": "mri-imaging",
+        "filename": "cd.zip",
+        "size_bytes": 1000,
+    },
+    ("POST", "/cases/{case_id}/uploads/{upload_id}/parts"): {"numbers": [1]},
     ("POST", "/cases/{case_id}/studies/{study_uid}/deidentify"): {},
     ("PATCH", "/cases/{case_id}/report/draft"): {"revision": 1, "summary": "Reviewed."},
     ("POST", "/cases/{case_id}/report/sign"): {"revision": 1},

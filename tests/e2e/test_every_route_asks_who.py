@@ -14,12 +14,16 @@ from tests.platform import Platform
 pytestmark = pytest.mark.real
 
 # Public on purpose: probes and API docs; the family's request form (a family has no account
-# yet; it is rate- and size-limited); the board's sign-in page and static files.
+# yet; it is rate- and size-limited), the consent texts it shows and the fee estimate shown
+# before it (prices, no case); the board's sign-in page and static files.
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("POST", "/cases@intake"),
+    ("GET", "/consent@intake"),
+    ("GET", "/consent/{version}@intake"),
+    ("GET", "/fees/estimate@intake"),
     ("GET", "/board/login@notify"),
     ("POST", "/board/login@notify"),
     ("POST", "/board/logout@notify"),

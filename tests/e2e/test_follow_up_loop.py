@@ -71,6 +71,12 @@ async def test_a_follow_up_question_and_its_answer_reach_the_right_people(
 
         await eventually(lambda: timeline("follow-up", 1), within=60)
 
+        async def family_waits_for(open_questions: int) -> bool:
+            found = await http.get(f"{urls['intake']}/cases/{CASE}/status", headers=family)
+            return found.status_code == 200 and found.json()["open_follow_ups"] == open_questions
+
+        await eventually(lambda: family_waits_for(1), within=60)  # the status page knows too
+
         expert = journey.auth("expert", expert_id)
         answer = await http.post(
             f"{follow_ups}/{question['follow_up_id']}/answer",
@@ -87,6 +93,7 @@ async def test_a_follow_up_question_and_its_answer_reach_the_right_people(
         )
         assert "access_token=" in to_family and "wound" not in to_family
         await eventually(lambda: timeline("report-issued", 0), within=60)
+        await eventually(lambda: family_waits_for(0), within=60)
 
         # The program answers two questions per case (REPORTS_FOLLOW_UP_PER_CASE).
         second = await http.post(follow_ups, json={"question": "School?"}, headers=family)

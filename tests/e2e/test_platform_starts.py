@@ -21,6 +21,7 @@ from shared.auth import Role, TokenIssuer
 from shared.bus import KafkaEventPublisher
 from shared.mongo import Document, connect
 from shared.settings import StackSettings
+from tests.monitoring import PROMETHEUS_OWN, exported_series_names, metric_names_used
 from tests.platform import free_port
 from tests.support import eventually, sample_case, sample_event
 
@@ -95,6 +96,7 @@ async def test_every_service_is_ready_consumes_the_case_topics_and_audits_access
                 assert await eventually(consumed), service.name
             await _access_is_audited(http, {s.name: s.url for s in services}, issuer)
             await _a_pacs_push_is_stored_and_audited(http, services, issuer, dimse_port, tmp_path)
+            await _metrics_serve_the_alerts_and_dashboard(http, services)
         _no_personal_details_in_logs(services)
     finally:
         for service in services:
@@ -170,6 +172,32 @@ async def _a_pacs_push_is_stored_and_audited(
     assert (record["agent"]["subject"], record["agent"]["role"], record["outcome"]) == (
         PACS, "hospital-system", "allowed"
     )  # fmt: skip
+
+
+async def _metrics_serve_the_alerts_and_dashboard(
+    http: httpx.AsyncClient, services: list[ServiceProcess]
+) -> None:
+    """After a case went through: every metric deploy/monitoring's alert rules and dashboard
+    read is exported by some service, each consumer reports its lag by group, topic and
+    partition, the pushed instance is counted, and no case id is in any label."""
+
+    async def scrape(service: ServiceProcess) -> str:
+        return (await http.get(f"{service.url}/metrics")).text
+
+    async def lag_reported(service: ServiceProcess) -> str | None:
+        text = await scrape(service)
+        lag = "sop_consumer_lag_messages{"
+        return text if any(line.startswith(lag) for line in text.splitlines()) else None
+
+    scraped = {}
+    for service in services:
+        scraped[service.name] = await eventually(lambda s=service: lag_reported(s))
+    assert 'sop_records_ingested_instances_total{channel="cstore"} 1.0' in scraped["records"]
+    exported = set().union(*(exported_series_names(text) for text in scraped.values()))
+    missing = {n: w for n, w in metric_names_used().items() if n not in exported | PROMETHEUS_OWN}
+    assert not missing, f"read by the rules or dashboard, exported by no service: {missing}"
+    for name, text in scraped.items():
+        assert "case-e2e" not in text and "MRN771234" not in text, name
 
 
 def _url(services: list[ServiceProcess], name: str) -> str:

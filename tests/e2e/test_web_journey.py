@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.browser import CHROMIUM, SCREENSHOTS, Looked, chromium
-from tests.e2e.test_case_journey import MailSink, mail, platform_env, text_of
+from tests.e2e.test_case_journey import MailSink, mail, text_of
 from tests.e2e.web_journey import Site, readable, walk
 from tests.platform import Platform
 
@@ -17,7 +17,18 @@ pytestmark = [
     pytest.mark.real,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]
-__all__ = ["mail", "platform_env", "text_of"]  # the mail sink fixtures of the case journey
+__all__ = ["mail", "text_of"]  # the mail sink fixture of the case journey
+
+
+@pytest.fixture
+def platform_env(mail: tuple[MailSink, int]) -> dict[str, str]:
+    # A program that requires financial clearance, as `make run`'s demo: the coordinator's
+    # clearance step is part of the journey.
+    return {
+        "NOTIFY_SMTP_HOST": "127.0.0.1",
+        "NOTIFY_SMTP_PORT": str(mail[1]),
+        "INTAKE_FINANCIAL_CLEARANCE_REQUIRED": "true",
+    }
 
 
 @pytest.mark.timeout(600)

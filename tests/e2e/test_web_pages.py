@@ -64,6 +64,8 @@ async def test_pages_fit_a_phone_and_a_desktop_and_refuse_what_they_must(
             "consent.agreed": "yes",
             "consent.given_by": "Ann Twice",
         }
+        for shown in ("consent.text_version", "consent.language", "consent.text_sha256"):
+            fields[shown] = await form.input_value(f"input[name='{shown}']")
         first = await form.request.post(f"{web}/request", form=fields)
         second = await form.request.post(f"{web}/request", form=fields)
         ids = [re.search(r"/c/([^?\"]+)\?", await r.text()) for r in (first, second)]
@@ -80,6 +82,12 @@ async def test_pages_fit_a_phone_and_a_desktop_and_refuse_what_they_must(
         await expect(form.locator(".alert.warn", has_text="cancelled")).to_be_visible()
         await expect(form.locator("#withdraw")).to_have_count(0)
         await looked.at(form, "a withdrawn request")
+        # The parent then takes back the consent itself: recorded, and the page says when.
+        await form.click("#consent summary")
+        await form.click("#consent button[type=submit]")
+        await expect(form.locator(".alert.ok")).to_contain_text("consent was withdrawn")
+        await expect(form.locator("#consent")).to_contain_text("You withdrew your consent on")
+        await looked.at(form, "consent withdrawn")
 
         for phone in (True, False):
             size = "phone" if phone else "desktop"
@@ -90,6 +98,9 @@ async def test_pages_fit_a_phone_and_a_desktop_and_refuse_what_they_must(
             await expect(staff.locator("table.cases")).to_contain_text("Urgent")
             await staff.goto(f"{web}/staff/cases/{case_id}")
             await looked.at(staff, f"case detail on a {size}")
+            await expect(staff.locator("dl.facts")).to_contain_text("SHA-256")
+            await staff.goto(f"{web}/staff/cases/{twice}")
+            await expect(staff.locator("dl.facts")).to_contain_text("Consent withdrawn on")
             await staff.goto(f"{web}/admin")
             await expect(staff.locator("h1")).to_have_text("This page is not for your role")
             await looked.at(staff, f"not for this role on a {size}")
@@ -137,6 +148,6 @@ async def test_pages_fit_a_phone_and_a_desktop_and_refuse_what_they_must(
         )
         for name in API_SERVICES:
             await docs.goto(f"{platform.url(name)}/docs")
-            await expect(docs.locator(".swagger-ui .info .title")).to_be_visible()
+            await expect(docs.locator(".swagger-ui .info .title")).to_be_visible(timeout=30_000)
         assert elsewhere == []
     assert looked.violations == {}

@@ -79,6 +79,15 @@ async def walk(browser: Browser, site: Site, looked: Looked, files: Path) -> str
     await staff.click("#req-h + form button[type=submit]")
     await expect(staff.locator(".alert.ok")).to_be_visible()
     await looked.at(staff, "coordinator requested one missing item")
+    # A program that requires financial clearance (the tests' and `make run`'s do): the
+    # coordinator marks the insurer's pre-authorisation, or no expert is offered the case.
+    clearance = staff.locator("#clearance form")
+    if await clearance.count():
+        await staff.select_option("#f-clear-method", "insurance-preauthorization")
+        await staff.fill("#f-clear-reference", "PA-DEMO-0001")
+        await clearance.locator("button[type=submit]").click()
+        await expect(staff.locator("#clearance")).to_contain_text("PA-DEMO-0001")
+        await looked.at(staff, "coordinator marked the financial clearance")
     await eventually(lambda: _mailed(site, "documento"), "the family's email asking for records")
 
     await parent.goto(f"{site.web}/c/{case_id}")
@@ -278,10 +287,10 @@ async def _against_make_run() -> int:
     import email
     import tempfile
 
-    from shared.auth import TokenIssuer
+    from shared.auth import dev_identity_issuer
 
     state = Path(".state/stack")
-    issuer = TokenIssuer.from_pem((state / "auth" / "link-key.pem").read_bytes())
+    issuer = dev_identity_issuer((state / "auth" / "dev-identity-key.pem").read_bytes())
 
     def mail() -> list[tuple[list[str], str]]:
         found = []

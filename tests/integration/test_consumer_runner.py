@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -12,7 +13,10 @@ from aiokafka import AIOKafkaConsumer
 
 from shared.bus import KafkaEventPublisher, OutgoingRecord
 from shared.consumer import ConsumerRunner, Delivery, RetryPolicy, TransientError
-from shared.envelope import encode
+from shared.contracts import CaseErased
+from shared.contracts.common import Actor
+from shared.envelope import encode, make_event
+from shared.erasure import ERASED_CASES, ErasureReader
 from shared.settings import StackSettings
 from tests.support import eventually, sample_event
 
@@ -140,3 +144,32 @@ async def _dead_letters(
 ) -> list[tuple[bytes, dict[str, bytes]]] | None:
     dead = await read_all(stack, f"{topic}.dlq")
     return dead if len(dead) >= expected else None
+
+
+async def test_events_of_an_erased_case_are_skipped_and_the_reader_learns_erasures(
+    topics: StackSettings, publisher: KafkaEventPublisher
+) -> None:
+    erased = CaseErased(
+        case_id="case-erased-1",
+        erased_at=datetime.now(UTC),
+        reason="family-request",
+        actor=Actor(subject="staff-1", role="intake-staff"),
+    )
+    await publisher.publish([make_event(erased, source="/tests", subject="case-erased-1")])
+    reader = ErasureReader(topics)
+    try:
+        assert await reader.catch_up() == 1
+    finally:
+        await reader.close()
+    assert "case-erased-1" in ERASED_CASES
+
+    await publisher.publish([sample_event("case-erased-1"), sample_event("case-kept-1")])
+    handled: list[str] = []
+
+    async def handler(delivery: Delivery) -> None:
+        handled.append(delivery.event.subject)
+
+    async with running(topics, publisher, handler, group="erasure-skip"):
+        await eventually(lambda: handled, within=30)
+        await asyncio.sleep(1)
+    assert handled == ["case-kept-1"]

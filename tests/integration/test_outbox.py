@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 
 from shared.bus import InMemoryEventPublisher, KafkaEventPublisher, OutgoingRecord
@@ -139,3 +140,55 @@ async def test_a_pass_reads_the_nudged_documents_and_a_sweep_finds_the_rest(
         assert await collection.count_documents(pending_filter()) == 0
     finally:
         await mongo.drop_database(topics.database("outbox-nudge"))
+
+
+class BrokerDown:
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        raise ConnectionError("broker down")
+
+    async def send_records(self, records: Sequence[OutgoingRecord]) -> None:
+        raise ConnectionError("broker down")
+
+
+async def test_the_backlog_and_its_oldest_age_show_while_publishing_fails(
+    stack: StackSettings, mongo: AsyncMongoClient[Document]
+) -> None:
+    cases = mongo[stack.database("outbox")]["backlog_cases"]
+    events = [sample_event("case-backlog-1"), sample_event("case-backlog-2")]
+    for event in events:
+        await cases.update_one({"_id": event.subject}, {"$set": outbox_set([event])}, upsert=True)
+
+    def gauge(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"collection": "backlog_cases"})
+
+    failures = (
+        REGISTRY.get_sample_value(
+            "sop_outbox_relay_failures_total", {"collection": "backlog_cases"}
+        )
+        or 0
+    )
+    stop = asyncio.Event()
+    relay = OutboxRelay(collection=cases, publisher=BrokerDown(), poll_interval_s=0.05)
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(
+            lambda: (
+                (
+                    REGISTRY.get_sample_value(
+                        "sop_outbox_relay_failures_total", {"collection": "backlog_cases"}
+                    )
+                    or 0
+                )
+                >= failures + 2
+            )
+        )
+    finally:
+        stop.set()
+        await running
+    assert gauge("sop_outbox_backlog_events") == 2
+    age = gauge("sop_outbox_oldest_event_age_seconds")
+    assert age is not None and age > 0
+
+    assert await OutboxRelay(collection=cases, publisher=InMemoryEventPublisher()).relay_once() == 2
+    assert gauge("sop_outbox_backlog_events") == 0
+    assert gauge("sop_outbox_oldest_event_age_seconds") == 0

@@ -12,7 +12,7 @@ from shared.contracts.common import Actor, Specialty, Urgency
 from shared.contracts.expert_assigned import ExpertRef
 
 Stage = Literal[
-    "waiting",  # case.submitted or records.ready not seen yet
+    "waiting",  # case.submitted, records.ready (or a required financial clearance) not seen yet
     "needs-triage",  # specialty "not-sure": the intake team must choose one
     "offered",  # one open offer
     "unassigned",  # nobody left to offer it to: staff must act
@@ -36,6 +36,9 @@ class CaseFacts(_Frozen):
     language: str
     referring_organization: str
     working_diagnosis: str
+    # The program requires financial clearance: no offer until `financial_clearance.updated`
+    # says cleared.
+    clearance_required: bool = False
 
 
 class Offer(_Frozen):
@@ -100,6 +103,7 @@ class CaseRecord(BaseModel):
     facts: CaseFacts | None = None
     triaged_specialty: Specialty | None = None
     records_ready_at: AwareDatetime | None = None
+    financially_cleared_at: AwareDatetime | None = None
     cancelled_at: AwareDatetime | None = None
     report_issued_at: AwareDatetime | None = None
     rematch_requested: bool = False
@@ -117,6 +121,13 @@ class CaseRecord(BaseModel):
         if self.triaged_specialty is not None:
             return self.triaged_specialty
         return self.facts.specialty if self.facts else None
+
+    @property
+    def awaiting_clearance(self) -> bool:
+        """The program requires financial clearance and it has not come."""
+        return bool(self.facts and self.facts.clearance_required) and (
+            self.financially_cleared_at is None
+        )
 
     @property
     def open_offer(self) -> Offer | None:

@@ -22,6 +22,12 @@ def records_ready(record: CaseRecord, at: datetime) -> CaseRecord:
     return record.model_copy(update={"records_ready_at": _earliest(record.records_ready_at, at)})
 
 
+def financially_cleared(record: CaseRecord, at: datetime) -> CaseRecord:
+    return record.model_copy(
+        update={"financially_cleared_at": _earliest(record.financially_cleared_at, at)}
+    )
+
+
 def triaged(record: CaseRecord, specialty: Specialty) -> CaseRecord:
     return record.model_copy(update={"triaged_specialty": specialty, "rematch_requested": True})
 
@@ -44,6 +50,9 @@ def settle(record: CaseRecord, policy: ServiceLevelPolicy, terms: OfferTerms) ->
     if record.report_issued_at is not None:
         return Transition(_close(done, "reported", record.report_issued_at, terms))
     if record.facts is None or record.records_ready_at is None:
+        return Transition(done)
+    if record.stage == "waiting" and record.awaiting_clearance:
+        # Records may come in; no expert sees the case until the program's billing clears it.
         return Transition(done)
     if record.stage == "waiting":
         return _start(done, policy, terms)
@@ -88,9 +97,14 @@ def matching_request(record: CaseRecord, calendar: BusinessCalendar, now: dateti
 
 
 def _start(record: CaseRecord, policy: ServiceLevelPolicy, terms: OfferTerms) -> Transition:
-    """Both case.submitted and records.ready are in: start the clock, then match."""
+    """Both case.submitted and records.ready are in (and the clearance, if required): start the
+    clock, then match. The clock starts when the last of them came: the expert's time is not
+    spent waiting on billing."""
     assert record.facts is not None and record.records_ready_at is not None
-    level = policy.start(record.facts.urgency, record.records_ready_at)
+    started_at = record.records_ready_at
+    if record.facts.clearance_required and record.financially_cleared_at is not None:
+        started_at = max(started_at, record.financially_cleared_at)
+    level = policy.start(record.facts.urgency, started_at)
     started = record.model_copy(
         update={"service_level": level, "assignment_id": terms.new_id(), "stage": "unassigned"}
     )

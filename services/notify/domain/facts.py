@@ -112,6 +112,15 @@ def facts_of(event_type: str, data: dict[str, Any], time: datetime) -> dict[str,
             "sequence": data.get("sequence", 0),
             "cancel_reason": data.get("cancel_reason"),
         }
+    if event_type == "financial_clearance.updated":
+        estimate = data.get("estimate") or {}
+        return {
+            "state": data["state"],
+            "method": data.get("method"),
+            "currency": estimate.get("currency"),
+            "total_minor": estimate.get("total_minor"),
+            "insurance_may_cover_minor": estimate.get("insurance_may_cover_minor"),
+        }
     return {}
 
 
@@ -156,6 +165,10 @@ def title_of(event: EventFacts) -> str:
             return f"Follow-up question from the {asker} {f['change']}{reason}; {f['open']} open"
         case "consult.updated":
             return _consult_title(f)
+        case "financial_clearance.updated":
+            if f["state"] == "cleared":
+                return f"Financially cleared ({str(f['method']).replace('-', ' ')})"
+            return "Awaiting financial clearance"
     return event.event_type
 
 

@@ -14,6 +14,7 @@ from services.notify.domain import consults
 from services.notify.domain.facts import EventFacts
 from services.notify.domain.invitations import Invitation
 from shared.catalogs import primary_language
+from shared.contracts.financial_clearance_updated import money
 
 RecipientRole = Literal["guardian", "referring-physician", "staff", "expert"]
 Template = Literal[
@@ -37,6 +38,8 @@ Template = Literal[
     "consult-rescheduled",
     "consult-confirmed",
     "consult-cancelled",
+    "financial-clearance-required",
+    "financial-clearance-cleared",
 ]
 CASE_LINK_ROLES = ("guardian", "referring-physician")
 LANGUAGES = CATALOG_LANGUAGES
@@ -102,7 +105,21 @@ def messages_for(event: EventFacts) -> list[MessageIntent]:
             return _follow_up_messages(f, staff)
         case "consult.updated":
             return _consult_messages(event)
+        case "financial_clearance.updated":
+            return [_clearance_message(f, guardian)]
     return []
+
+
+def _clearance_message(f: dict[str, Any], guardian: Recipient) -> MessageIntent:
+    """The family: the estimate when clearance is needed, and word when it is done."""
+    if f["state"] == "cleared":
+        return MessageIntent(guardian, "financial-clearance-cleared", {"method": f["method"]})
+    params: dict[str, Any] = {"total": None, "insurance": None}
+    if f.get("currency") and f.get("total_minor") is not None:
+        params["total"] = money(f["total_minor"], f["currency"])
+        if f.get("insurance_may_cover_minor"):
+            params["insurance"] = money(f["insurance_may_cover_minor"], f["currency"])
+    return MessageIntent(guardian, "financial-clearance-required", params)
 
 
 def _follow_up_messages(f: dict[str, Any], staff: Recipient) -> list[MessageIntent]:

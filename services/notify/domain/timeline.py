@@ -30,6 +30,7 @@ STAGE_RANK = {stage: n for n, stage in enumerate(STAGES)}
 Party = Literal["family", "physician", "intake-staff", "expert", "nobody"]
 ServiceLevelState = Literal["none", "on-track", "at-risk", "overdue", "met", "late"]
 Status = Literal["open", "on-hold", "cancelled"]
+AWAITING_CLEARANCE = "awaiting financial clearance"
 
 
 class _Frozen(BaseModel):
@@ -75,6 +76,8 @@ class CaseTimeline(_Frozen):
     consult_state: str | None = None
     consult_kind: str | None = None
     consult_at: AwareDatetime | None = None
+    # In a program that requires it: "required" until the billing clears the case, "cleared".
+    financial_clearance: str | None = None
     submitted_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
     entries: list[Entry] = Field(default_factory=list)
@@ -158,6 +161,8 @@ def derive(case_id: str, events: Iterable[EventFacts]) -> CaseTimeline:
                 stage = "report-issued"
         elif kind == "consult.updated":
             _follow_consult(view, f)
+        elif kind == "financial_clearance.updated":
+            view["financial_clearance"] = f["state"]
     waiting = _waiting_on(stage, status, view, last_change, pending_expert)
     view.pop("consult_requested_by", None)  # only for who chooses the time
     view.update(
@@ -226,6 +231,9 @@ def _waiting_on(
         missing = view.get("missing_records", 0)
         return WaitingOn(party="family", detail=f"{missing} record(s) missing")
     if stage == "awaiting-expert":
+        if view.get("financial_clearance") == "required":
+            # Assignment offers the case to nobody until it is cleared.
+            return WaitingOn(party="intake-staff", detail=AWAITING_CLEARANCE)
         if last_change == "offered":
             return WaitingOn(party="expert", detail=f"offer to {pending_expert[1] or 'expert'}")
         if last_change == "no-expert-available":

@@ -2,7 +2,9 @@
 // - tells the server the browser's time zone once (dates are then shown in it);
 // - fills an empty time-zone field;
 // - disables a form's buttons once sent (with the server's idempotency key, one case per form);
-// - uploads files one by one with a progress bar, retrying a dropped connection;
+// - uploads files one by one with a progress bar, retrying a dropped connection; large files
+//   go in parts straight to object storage and resume where they stopped (after a dropped
+//   connection, or a reload: choose the same file again);
 // - autosaves the report editor.
 (function () {
   "use strict";
@@ -61,7 +63,12 @@
         bar.setAttribute("aria-label", name);
         row.appendChild(label); row.appendChild(bar);
         list.appendChild(row);
-        send(file, kind, bar, row, name, 0, one);
+        var from = parseInt(form.dataset.resumableFrom || "0", 10);
+        if (from && file.size >= from) {
+          resumable(form, file, kind, bar, row, name, one);
+        } else {
+          send(file, kind, bar, row, name, 0, one);
+        }
       }
       one();
     });
@@ -97,6 +104,110 @@
       }
       xhr.send(data);
     }
+  }
+
+  // A large file: start (or find again) an upload at records, PUT each missing part to its
+  // presigned URL, then have records assemble and check it. The page's own address proxies
+  // the small JSON calls (the case link stays in its cookie); only the parts go elsewhere.
+  function resumable(form, file, kind, bar, row, name, done) {
+    var base = form.getAttribute("data-uploads");
+    var remembered = "sop-upload:" + base + ":" + name + ":" + file.size + ":" + file.lastModified;
+    var session = null, attempt = 0;
+
+    function call(method, path, body) {
+      return fetch(base + path, {
+        method: method, credentials: "same-origin",
+        headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRF-Token": form.dataset.csrf },
+        body: body === undefined ? undefined : JSON.stringify(body)
+      }).then(function (response) {
+        return response.json().then(function (json) {
+          if (!response.ok) { var e = new Error((json.error && json.error.message) || String(response.status)); e.status = response.status; throw e; }
+          return json;
+        });
+      });
+    }
+    function failed(error) {
+      if ((!error.status || error.status >= 500) && attempt < 6) {
+        row.querySelector("span").textContent = name + " — " + form.dataset.retry;
+        setTimeout(go, 1000 * Math.pow(2, attempt++));
+        return;
+      }
+      row.className = "failed";
+      row.querySelector("span").textContent = fill(form.dataset.failed, { name: name, reason: error.message });
+      try { localStorage.removeItem(remembered); } catch (e) { /* private mode */ }
+      done();
+    }
+    function start() {
+      if (session) { return Promise.resolve(session); }
+      var known = null;
+      try { known = localStorage.getItem(remembered); } catch (e) { known = null; }
+      if (known) {
+        return call("GET", "/" + known).then(function (found) {
+          return found.state === "open" ? found : call("POST", "", fresh());
+        }, function () { return call("POST", "", fresh()); });
+      }
+      return call("POST", "", fresh());
+    }
+    function fresh() {
+      return { kind: kind, filename: file.name, size_bytes: file.size, content_type: file.type || "application/octet-stream" };
+    }
+    function put(url, blob, sentBefore) {
+      return new Promise(function (resolve, reject) {
+        var xhr = new XMLHttpRequest();
+        xhr.open("PUT", url);
+        xhr.upload.onprogress = function (e) { bar.value = Math.round(100 * (sentBefore + e.loaded) / file.size); };
+        xhr.onload = function () {
+          if (xhr.status < 300) { resolve(); return; }
+          var e = new Error(String(xhr.status)); e.status = xhr.status >= 400 && xhr.status < 500 ? 503 : xhr.status; reject(e);
+        };
+        xhr.onerror = function () { reject(new Error("network")); };
+        xhr.send(blob);
+      });
+    }
+    // Each round asks which parts the store holds, sends up to 1,000 missing ones, and
+    // starts again; when none is missing, records assembles the file.
+    function go() {
+      start().then(function (found) {
+        session = found;
+        try { localStorage.setItem(remembered, session.upload_id); } catch (e) { /* private mode */ }
+        return call("POST", "/" + session.upload_id + "/parts", { numbers: [1] });
+      }).then(function (known) {
+        var have = {}, sent = 0, missing = [];
+        known.uploaded.forEach(function (p) { have[p.number] = true; sent += p.size_bytes; });
+        for (var n = 1; n <= session.part_count; n++) { if (!have[n]) { missing.push(n); } }
+        bar.value = Math.round(100 * sent / file.size);
+        if (!missing.length) {
+          return call("POST", "/" + session.upload_id + "/complete").then(poll);
+        }
+        return call("POST", "/" + session.upload_id + "/parts", { numbers: missing.slice(0, 1000) }).then(function (parts) {
+          var chain = Promise.resolve();
+          parts.urls.forEach(function (p) {
+            chain = chain.then(function () {
+              var from = (p.number - 1) * session.part_size;
+              var blob = file.slice(from, Math.min(file.size, from + session.part_size));
+              return put(p.url, blob, sent).then(function () { sent += blob.size; attempt = 0; });
+            });
+          });
+          return chain.then(go);
+        });
+      }).catch(failed);
+    }
+    function poll() {
+      return call("GET", "/" + session.upload_id).then(function (found) {
+        if (found.state === "done") {
+          try { localStorage.removeItem(remembered); } catch (e) { /* private mode */ }
+          bar.value = 100;
+          row.querySelector("span").textContent = fill(form.dataset.done, { name: name });
+          done();
+          return;
+        }
+        if (found.state === "failed") {
+          var e = new Error((found.error && found.error.message) || "failed"); e.status = 422; throw e;
+        }
+        return new Promise(function (resolve) { setTimeout(resolve, 1500); }).then(poll);
+      });
+    }
+    go();
   }
 
   function setUpAutosave(form) {

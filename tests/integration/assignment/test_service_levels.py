@@ -45,6 +45,9 @@ async def test_late_cases_are_announced_at_risk_and_overdue_exactly_once(
         await eventually(lambda: ("service-level-overdue", "ana") in svc.log.changes("case-late"))
         case = (await svc.client.get("/cases/case-late", headers=svc.staff)).json()
         assert case["service_level"]["state"] == "overdue"
+        store = svc.service.context.store
+        counts = await store.service_level_counts(datetime.now(UTC))
+        assert counts == {"at-risk": 0, "overdue": 1}  # what the scan exports as gauges
 
         report = make_event(report_issued("case-late"), source="/tests", subject="case-late")
         await svc.publish(report)
@@ -52,6 +55,7 @@ async def test_late_cases_are_announced_at_risk_and_overdue_exactly_once(
         stopped = (await svc.client.get("/cases/case-late", headers=svc.staff)).json()
         assert stopped["stage"] == "reported"
         assert stopped["service_level"]["state"] == "stopped"
+        assert await store.service_level_counts(datetime.now(UTC)) == {"at-risk": 0, "overdue": 0}
 
         # However often the scan runs now, it finds nothing left to announce.
         assert await scan_once(svc.service.context) == 0

@@ -150,9 +150,12 @@ class Notify:
         answer = await self.client.get(f"/cases/{case_id}/timeline", headers=self.auth())
         return answer.json() if answer.status_code == 200 else None
 
-    async def has_seen(self, case_id: str, event_id: str) -> bool:
+    async def has_seen(self, case_id: str, *event_ids: str) -> bool:
+        """Every one of these events is on the case's timeline. Each event type has its own topic
+        and consumer, so the last event of a walk can land before the first one does."""
         timeline = await self.timeline(case_id)
-        return timeline is not None and any(e["event_id"] == event_id for e in timeline["entries"])
+        seen = {e["event_id"] for e in timeline["entries"]} if timeline else set()
+        return seen.issuperset(event_ids)
 
     async def deliveries(self, **query: str) -> list[dict[str, Any]]:
         answer = await self.client.get("/deliveries", params=query, headers=self.auth())

@@ -120,7 +120,7 @@ async def test_an_expert_sees_only_the_cases_assigned_to_them(start_notify: Star
         for walk in walks.values():
             await notify.publish(*walk)
         for case_id, walk in walks.items():
-            await eventually(lambda c=case_id, e=walk[-1]: notify.has_seen(c, e.id))
+            await eventually(lambda c=case_id, w=walk: notify.has_seen(c, *(e.id for e in w)))
         async with httpx.AsyncClient(base_url=notify.url, timeout=10) as ana:
             token = notify.issuer.issue(subject="ana", role="expert")
             assert (await ana.post("/board/login", data={"token": token})).status_code == 303

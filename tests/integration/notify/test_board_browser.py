@@ -239,7 +239,9 @@ async def seed(notify: Notify) -> None:
     for walk in walks:
         await notify.publish(*walk)
     for walk in walks:
-        await eventually(lambda w=walk: notify.has_seen(w[-1].subject, w[-1].id), within=30)
+        await eventually(
+            lambda w=walk: notify.has_seen(w[0].subject, *(e.id for e in w)), within=30
+        )
 
 
 async def test_a_card_moves_columns_live_and_the_summary_and_announcements_follow(

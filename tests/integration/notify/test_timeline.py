@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.notify.rebuild import rebuild_from_outside
+from shared.settings import StackSettings
 from shared.topics import dlq_topic
 from tests.integration.notify import events
 from tests.integration.notify.conftest import StartNotify
@@ -95,7 +97,7 @@ async def test_the_timeline_is_rebuilt_from_the_topics_after_the_database_is_los
         for walk in cases.values():
             await notify.publish(*walk)
         for case_id, walk in cases.items():
-            await eventually(lambda c=case_id, e=walk[-1]: notify.has_seen(c, e.id))
+            await eventually(lambda c=case_id, w=walk: notify.has_seen(c, *(e.id for e in w)))
         await notify.settled("rb-1", 3)  # the emails went out before the loss
         await eventually(lambda: _mail_settled(notify))  # rb-2's too
         before = {case_id: await notify.timeline(case_id) for case_id in cases}
@@ -114,6 +116,31 @@ async def test_the_timeline_is_rebuilt_from_the_topics_after_the_database_is_los
         await asyncio.sleep(0.5)  # give a wrong resend its chance to show
         assert len(rebuilt.sink.messages) == mails_before
         assert await rebuilt.deliveries() == []
+
+
+async def test_an_operator_rebuilds_the_timeline_with_the_command(
+    start_notify: StartNotify, topics: StackSettings
+) -> None:
+    """`make rebuild` (`python -m services.notify.rebuild`): the replay from outside the service,
+    with progress, into notify's database; a second run changes nothing."""
+    walk = [events.submitted("cli-1"), events.records_ready("cli-1"), events.assigned("cli-1")]
+    async with start_notify(drop_database=False) as notify:
+        await notify.publish(*walk)
+        await eventually(lambda: notify.has_seen("cli-1", *(e.id for e in walk)))
+        before = await notify.timeline("cli-1")
+        store = notify.service.ports.store
+        await store.db.client.drop_database(store.db.name)
+
+    progress: list[tuple[int, int]] = []
+    applied = await rebuild_from_outside(topics, lambda read, total: progress.append((read, total)))
+    assert applied >= len(walk)
+    read, total = progress[-1]
+    assert read == total >= len(walk)
+    assert [p[0] for p in progress] == sorted(p[0] for p in progress)
+    assert await rebuild_from_outside(topics) == applied  # idempotent: same events, same model
+
+    async with start_notify() as after:  # the database is not empty: no rebuild of its own
+        assert await after.timeline("cli-1") == before
 
 
 async def _mail_settled(notify: Any) -> bool:

@@ -128,13 +128,8 @@ async def records(
     tmp_path: Path,
     records_settings: dict[str, Any],
 ) -> AsyncIterator[RecordsHarness]:
-    settings = RecordsSettings(
-        stack=topics,
-        spool_dir=tmp_path,
-        max_upload_bytes=8 * 1024 * 1024,
-        max_archive_bytes=32 * 1024 * 1024,
-        **records_settings,
-    )
+    limits = {"max_upload_bytes": 8 * 1024 * 1024, "max_archive_bytes": 32 * 1024 * 1024}
+    settings = RecordsSettings(stack=topics, spool_dir=tmp_path, **{**limits, **records_settings})
     connections = Connections(SERVICE, settings)
     await connections.start()
     service = await assemble(connections, settings, verifier)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydicom import dcmread
 
 from shared.auth import Role
@@ -43,6 +44,20 @@ async def wado(records: RecordsHarness, path: str, role: Role = "expert") -> lis
 
 def value(result: dict[str, Any], tag: str) -> Any:
     return result[tag]["Value"][0] if "Value" in result[tag] else None
+
+
+def ingested(what: str, channel: str) -> float:
+    name = f"sop_records_ingested_{what}_total"
+    return REGISTRY.get_sample_value(name, {"channel": channel}) or 0.0
+
+
+def stow_failures() -> float:
+    (family,) = [m for m in REGISTRY.collect() if m.name == "sop_records_ingest_failures"]
+    return sum(
+        s.value
+        for s in family.samples
+        if s.name.endswith("_total") and s.labels["channel"] == "stow"
+    )
 
 
 async def stow(
@@ -133,8 +148,14 @@ async def test_stow_stores_instances_once_and_reports_conflicting_copies(
     parts = [i.data for i in study]
     pacs = {"role": "hospital-system", "organization": "org-9"}
 
+    stored_before = ingested("instances", "stow"), ingested("bytes", "stow")
+    refused_before = stow_failures()
     first = await stow(records, "case-pacs", parts, **pacs)
     assert first.status_code == 200, first.text
+    assert (ingested("instances", "stow"), ingested("bytes", "stow")) == (
+        stored_before[0] + 3,
+        stored_before[1] + sum(len(part) for part in parts),
+    )
     assert first.headers["content-type"].startswith(DICOM_JSON)
     referenced = first.json()["00081199"]["Value"]
     assert {r["00081155"]["Value"][0] for r in referenced} == {i.sop for i in study}
@@ -151,6 +172,8 @@ async def test_stow_stores_instances_once_and_reports_conflicting_copies(
     changed.save_as(buffer)
     conflict = await stow(records, "case-pacs", [buffer.getvalue()], **pacs)
     assert conflict.status_code == 409
+    assert ingested("instances", "stow") == stored_before[0] + 3  # the repeat stored nothing
+    assert stow_failures() == refused_before + 1
     failed = conflict.json()["00081198"]["Value"][0]
     assert failed["00081155"]["Value"] == [study[0].sop]
     assert failed["00081197"]["Value"] == [0x0111]

@@ -106,3 +106,37 @@ def test_triage_to_another_specialty_withdraws_a_matched_offer() -> None:
     settled = lifecycle.settle(record, POLICY, terms())
     assert settled.match_next
     assert settled.record.offers[0].status == "withdrawn"
+
+
+def test_a_case_awaiting_financial_clearance_is_not_offered_until_cleared() -> None:
+    record = ready_record(facts=facts(clearance_required=True))
+    waiting = lifecycle.settle(record, POLICY, terms())
+    assert waiting.record.stage == "waiting" and waiting.record.awaiting_clearance
+    assert not waiting.events and not waiting.match_next
+
+    cleared_at = NOW + timedelta(hours=3)
+    cleared = lifecycle.financially_cleared(waiting.record, cleared_at)
+    settled = lifecycle.settle(cleared, POLICY, terms(cleared_at))
+    assert settled.match_next and settled.record.stage == "unassigned"
+    # The expert's clock starts when the case could go to them, not when records came.
+    assert clock(settled.record).started_at == cleared_at
+    assert changes(match(settled)) == ["offered"]
+
+
+def test_a_clearance_before_the_records_waits_for_the_records() -> None:
+    record = ready_record(facts=facts(clearance_required=True), records_ready_at=None)
+    cleared = lifecycle.financially_cleared(record, NOW - timedelta(hours=1))
+    settled = lifecycle.settle(cleared, POLICY, terms())
+    assert settled.record.stage == "waiting" and not settled.match_next
+    ready = lifecycle.records_ready(settled.record, NOW)
+    started = lifecycle.settle(ready, POLICY, terms())
+    assert started.match_next and clock(started.record).started_at == NOW
+
+
+def test_a_cancelled_case_awaiting_clearance_stays_unoffered_when_cleared() -> None:
+    record = ready_record(facts=facts(clearance_required=True))
+    cancelled = lifecycle.cancelled(record, NOW)
+    closed = lifecycle.settle(cancelled, POLICY, terms()).record
+    assert closed.stage == "cancelled"
+    late = lifecycle.settle(lifecycle.financially_cleared(closed, NOW), POLICY, terms())
+    assert late.record.stage == "cancelled" and not late.match_next and not late.events

@@ -95,6 +95,15 @@ class CaseStoreContract:
         found = await store.milestones_of_cases(["c-1", "c-2", "c-3"])
         assert sorted(found) == ["c-1", "c-2"] and found["c-1"] == [milestone]
 
+    async def test_closed_cases_are_the_retention_sweeps_candidates(self, store: CaseStore) -> None:
+        cancelled = domain.cancel(new_case("c-1"), actor=STAFF, reason="r", at=T0).record
+        for record in (cancelled, new_case("c-2"), new_case("c-3")):
+            await store.change_case(record.case_id, lambda _, r=record: (r, []))
+        issued = T0 + timedelta(days=3)
+        await store.add_milestone("c-2", Milestone("e-9", "report.issued", issued, {}))
+        closed = dict(await store.closed_cases(limit=100))
+        assert closed == {"c-1": T0, "c-2": issued}
+
     async def test_the_list_filters_and_pages_exactly(self, store: CaseStore) -> None:
         today = date(2026, 11, 23)
         baby = sample_case().patient.model_copy(update={"date_of_birth": date(2026, 3, 1)})

@@ -243,3 +243,22 @@ def record(value: bytes, offset: int) -> ConsumerRecord[bytes, bytes]:
         serialized_value_size=len(value),
         headers=[],
     )
+
+
+async def test_the_clearance_requirement_is_the_programs_never_the_senders(
+    ctx: IntakeContext,
+) -> None:
+    case = sample_case("n-9", organization_id="org-n", hospital_request_id="REQ-9")
+    claimed = case.model_copy(update={"financial_clearance_required": True})
+    await on_hospital_case(delivery(make_event(claimed, source="/h", subject="n-9")), ctx=ctx)
+    (published,) = store_of(ctx).outbox
+    assert CaseSubmitted.model_validate(published.data).financial_clearance_required is None
+
+    ctx.settings = ctx.settings.model_copy(update={"financial_clearance_required": True})
+    other = sample_case("n-10", organization_id="org-n", hospital_request_id="REQ-10")
+    await on_hospital_case(delivery(make_event(other, source="/h", subject="n-10")), ctx=ctx)
+    types = [e.type for e in store_of(ctx).outbox[1:]]
+    assert types == ["case.submitted", "financial_clearance.updated"]
+    record = await ctx.store.get_case("n-10")
+    assert record is not None and record.clearance is not None
+    assert record.clearance.estimate is not None and record.clearance.estimate.total_minor == 80000

@@ -51,3 +51,18 @@ def test_the_furthest_stage_wins_and_the_latest_report_version_shows() -> None:
     assert progress.stage == "report-issued" and progress.report_version == 2
     assert progress.reached["with-expert"] == at(5)
     assert "records-complete" not in progress.reached
+
+
+def test_an_open_follow_up_question_is_what_the_family_waits_for() -> None:
+    def follow_up(event_id: str, hours: int, open_questions: int) -> Milestone:
+        data = {"open_questions": open_questions, "at": at(hours).isoformat()}
+        return Milestone(
+            event_id, "followup.updated", at(hours), facts_of("followup.updated", data)
+        )
+
+    issued = Milestone("e1", "report.issued", at(1), facts_of("report.issued", {"version": 1}))
+    asked, answered = follow_up("e2", 2, 1), follow_up("e3", 3, 0)
+    assert derive(T0, [issued, asked]).open_follow_ups == 1
+    # Whatever order they arrive in, the latest change says how many are open.
+    progress = derive(T0, [answered, issued, asked])
+    assert (progress.stage, progress.open_follow_ups) == ("report-issued", 0)

@@ -28,6 +28,9 @@ PARAMS: dict[str, Any] = {
     "slots": ["2026-12-08 10:00-10:45 (America/Mexico_City, UTC-06:00)"],
     "when": "2026-12-08 10:00-10:45 (America/Mexico_City, UTC-06:00)",
     "meeting_url": "https://meet.example.org/abc",
+    "total": "$1,200.00",
+    "insurance": "$900.00",
+    "method": "insurance-preauthorization",
 }
 TEMPLATES: list[Template] = [
     "request-received",
@@ -48,6 +51,8 @@ TEMPLATES: list[Template] = [
     "consult-rescheduled",
     "consult-confirmed",
     "consult-cancelled",
+    "financial-clearance-required",
+    "financial-clearance-cleared",
 ]
 
 

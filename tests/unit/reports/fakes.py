@@ -38,3 +38,6 @@ class FakeReports:
 
     async def list_reports(self, query: Document, limit: int = 100) -> list[ReportRecord]:
         return list(self.latest.values())[:limit]
+
+    async def erase(self, case_id: str) -> bool:
+        return self.latest.pop(case_id, None) is not None

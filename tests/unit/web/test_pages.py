@@ -63,6 +63,14 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+CONSENT_ES = {
+    "version": "2026-01",
+    "language": "es",
+    "text": "Soy la madre, el padre o el tutor legal del niño.",
+    "sha256": "a" * 64,
+    "current": True,
+    "languages": ["en", "es", "fr"],
+}
 STATUS = {
     "case_id": "c-1",
     "status": "open",
@@ -186,13 +194,24 @@ async def test_a_refused_request_form_keeps_what_was_typed_and_names_the_field(
         status=422,
         body={"error": {"code": "invalid_field", "message": "x", "problems": problems}},
     )
-    form = {"patient.given_name": "Amelia", "guardian.email": "not-an-email", "lang": "es"}
+    services.on("GET", "/consent", body=CONSENT_ES)
+    form = {
+        "patient.given_name": "Amelia",
+        "guardian.email": "not-an-email",
+        "lang": "es",
+        "consent.text_version": "2026-01",
+        "consent.language": "es",
+        "consent.text_sha256": CONSENT_ES["sha256"],
+    }
     page = await client.post("/request?lang=es", data=form)
     assert page.status_code == 422
     assert 'value="Amelia"' in page.text
     assert 'id="f-guardian-email-error">Este valor no es válido.' in page.text
+    assert CONSENT_ES["text"] in page.text  # the consent is shown again, as intake serves it
     sent = json.loads(services.sent[0].content)
     assert sent["guardian"]["email"] == "not-an-email"
+    assert sent["consent"]["text_sha256"] == CONSENT_ES["sha256"]
+    assert sent["consent"]["language"] == "es"
     assert services.sent[0].headers["idempotency-key"]
 
 
@@ -200,7 +219,10 @@ async def test_a_french_family_sends_its_zone_its_interpreter_and_the_doctor_s_l
     client: httpx.AsyncClient, services: FakeServices
 ) -> None:
     services.on("POST", "/cases", status=422, body={"error": {"code": "busy", "message": "x"}})
+    consent_fr = {**CONSENT_ES, "language": "fr", "text": "Je suis le parent ou le tuteur légal."}
+    services.on("GET", "/consent", body=consent_fr)
     page = await client.get("/request?lang=fr")
+    assert consent_fr["text"] in page.text
     assert "Demander un deuxième avis" in page.text and '<option value="fr"' in page.text
     form = {
         "submitted_by": "guardian",
@@ -213,7 +235,7 @@ async def test_a_french_family_sends_its_zone_its_interpreter_and_the_doctor_s_l
         "country": "ca",
     }
     await client.post("/request?lang=fr", data=form)
-    sent = json.loads(services.sent[0].content)
+    sent = json.loads(next(r for r in services.sent if r.method == "POST").content)
     assert sent["guardian"]["preferred_language"] == "fr"
     assert sent["guardian"]["time_zone"] == "America/Montreal"
     assert sent["guardian"]["interpreter_needed"] is True
@@ -221,7 +243,38 @@ async def test_a_french_family_sends_its_zone_its_interpreter_and_the_doctor_s_l
     assert sent["referring_physician"]["preferred_language"] == "es"
     # A zone the tz database does not know is left out: dates stay in UTC.
     await client.post("/request?lang=fr", data={**form, "time_zone": "Mars/Olympus"})
-    assert "time_zone" not in json.loads(services.sent[1].content)["guardian"]
+    posted = [r for r in services.sent if r.method == "POST"]
+    assert "time_zone" not in json.loads(posted[1].content)["guardian"]
+
+
+async def test_the_form_shows_intakes_consent_text_and_signs_it(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/consent", body=CONSENT_ES)
+    page = await client.get("/request?lang=es")
+    assert page.status_code == 200
+    assert CONSENT_ES["text"] in page.text
+    assert f'name="consent.text_sha256" value="{CONSENT_ES["sha256"]}"' in page.text
+    asked = [r for r in services.sent if r.url.path == "/consent"]
+    assert asked[0].url.params["lang"] == "es"
+
+
+async def test_a_consent_text_that_changed_is_agreed_to_again(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/consent", body=CONSENT_ES)
+    problems = [{"field": "consent.text_sha256", "code": "consent_text_changed", "message": "x"}]
+    services.on(
+        "POST",
+        "/cases",
+        status=422,
+        body={"error": {"code": "consent_text_changed", "message": "x", "problems": problems}},
+    )
+    form = {"consent.agreed": "yes", "consent.text_sha256": "0" * 64, "lang": "es"}
+    page = await client.post("/request?lang=es", data=form)
+    assert page.status_code == 422
+    assert "El texto de consentimiento cambió" in page.text
+    assert 'name="consent.agreed" value="yes" checked' not in page.text
 
 
 async def test_pages_say_what_they_may_load(client: httpx.AsyncClient) -> None:
@@ -318,3 +371,117 @@ async def test_the_family_chooses_one_of_the_times_offered(
     assert chosen.status_code == 303
     (confirm,) = [r for r in services.sent if r.method == "POST"]
     assert json.loads(confirm.content) == {"start": "2027-01-14T16:00:00+00:00"}
+
+
+async def test_the_coordinator_closes_a_follow_up_question_from_the_case_page(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    detail = {
+        "case_id": "c-1",
+        "status": "open",
+        "stage": "report-issued",
+        "specialty": "oncology",
+        "requested_specialty": "oncology",
+        "urgency": "routine",
+        "age_years": 9,
+        "country": "MX",
+        "submission": {
+            "patient": {"given_name": "A", "family_name": "Q", "date_of_birth": "2016-04-09"},
+            "guardian": {"name": "R", "relationship": "mother", "email": "r@example.org"},
+            "referring_physician": {"name": "D", "organization": "H", "email": "d@example.org"},
+            "working_diagnosis": "x",
+            "questions": ["q"],
+            "consent": {"text_version": "2026-01"},
+            "country": "MX",
+            "submitted_via": "family",
+        },
+        "notes": [],
+        "history": [],
+        "progress": STATUS,
+        "consent_signature": None,
+        "consent_withdrawn": None,
+    }
+    question = {
+        "follow_up_id": "fu-1",
+        "question": "Can she swim?",
+        "asked_by_role": "guardian",
+        "asked_at": "2026-12-01T10:00:00+00:00",
+        "answer": None,
+        "close_reason": None,
+    }
+    services.on("GET", "/cases/c-1", body=detail)
+    services.on("GET", "/cases/c-1/report/follow-ups", body={"follow_ups": [question]})
+    services.on("POST", "/cases/c-1/report/follow-ups/fu-1/close", body={"follow_ups": []})
+    client.cookies.set("sop_session", token("intake-staff"))
+    page = await client.get("/staff/cases/c-1")
+    assert page.status_code == 200, page.text
+    assert "Can she swim?" in page.text
+    closed = await client.post(
+        "/staff/cases/c-1/follow-ups/fu-1/close",
+        data={"csrf": csrf_of(page.text), "reason": "answered-elsewhere"},
+    )
+    assert closed.status_code == 303
+    (sent,) = [r for r in services.sent if r.method == "POST"]
+    assert json.loads(sent.content) == {"reason": "answered-elsewhere"}
+
+
+ESTIMATE = {
+    "service": "written-second-opinion",
+    "currency": "USD",
+    "lines": [{"item": "expert-review", "amount_minor": 75000, "insurance_eligible": True}],
+    "total_minor": 80000,
+    "insurance_may_cover_minor": 75000,
+    "note": "x",
+    "clearance_required": True,
+}
+
+
+async def test_the_request_form_shows_the_fee_estimate_before_the_send_button(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/fees/estimate", body=ESTIMATE)
+    services.on("GET", "/consent", body=CONSENT_ES)
+    page = await client.get("/request?lang=es")
+    assert page.status_code == 200
+    assert "Coste estimado: 800.00 USD" in page.text
+    assert "750.00 USD" in page.text
+    assert page.text.index("800.00 USD") < page.text.index('type="submit"')
+    services.answers.clear()  # no estimate: the form still works, without the section
+    services.on("GET", "/consent", body=CONSENT_ES)
+    assert "Coste estimado" not in (await client.get("/request?lang=es")).text
+
+
+async def test_staff_mark_financial_clearance_and_a_card_number_is_explained(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    client.cookies.set("sop_session", token("intake-staff"))
+    csrf = csrf_of((await client.get("/sign-in")).text)
+    problems = [{"field": "reference", "code": "card_number_refused", "message": "x"}]
+    refusal = {"error": {"code": "card_number_refused", "message": "x", "problems": problems}}
+    services.on("POST", "/cases/c-1/financial-clearance", status=422, body=refusal)
+    form = {"csrf": csrf, "method": "self-pay", "reference": "4111111111111111"}
+    await client.post("/staff/cases/c-1/financial-clearance", data=form)
+    (posted,) = [r for r in services.sent if r.method == "POST"]
+    assert json.loads(posted.content) == {"method": "self-pay", "reference": "4111111111111111"}
+    services.on("POST", "/cases/c-1/financial-clearance", body={"state": "cleared"})
+    form = {"csrf": csrf, "method": "waived", "reference": "", "payer": ""}
+    done = await client.post("/staff/cases/c-1/financial-clearance", data=form)
+    assert done.status_code == 303 and done.headers["location"].startswith("/staff/cases/c-1")
+    assert json.loads(services.sent[-1].content) == {"method": "waived"}
+
+
+async def test_the_family_page_says_the_case_waits_on_financial_clearance(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    waiting = {
+        **STATUS,
+        "financial_clearance": "required",
+        "estimate": {k: v for k, v in ESTIMATE.items() if k not in ("note", "clearance_required")},
+    }
+    services.on("GET", "/cases/c-1/status", body=waiting)
+    client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
+    page = await client.get("/c/c-1?lang=es")
+    assert page.status_code == 200
+    assert "El departamento de facturación" in page.text and "800.00 USD" in page.text
+    services.on("GET", "/cases/c-1/status", body={**waiting, "financial_clearance": "cleared"})
+    assert 'id="fees"' not in (await client.get("/c/c-1?lang=es")).text

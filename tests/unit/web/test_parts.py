@@ -92,6 +92,9 @@ def test_one_instance_is_unwrapped_from_its_multipart_answer() -> None:
 def test_the_services_refusals_people_meet_have_sentences() -> None:
     """The codes a form or button of these pages can get back (grep of the services)."""
     met = [
+        "card_number_refused",
+        "reference_required",
+        "not_authorized",
         "too_many_requests",
         "consent_required",
         "date_in_future",
