@@ -9,7 +9,7 @@ SEQUENCE raised) and either side may cancel with a reason code. Each step is one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -111,6 +111,7 @@ def request(
         raise DomainError("report_not_issued", "a consult can be asked for once the report is out")
     if any(c.is_open(at) for c in record.consults):
         raise DomainError("consult_open", "this case has a consult being arranged or to come")
+    ask = _with_case_defaults(ask, record, actor)
     if ask.interpreter_needed and not ask.interpreter_language:
         raise DomainError(
             "interpreter_language_required",
@@ -198,6 +199,26 @@ def cancel(
         "updated_at": at,
     }
     return _step(record, consult.model_copy(update=update), "cancelled", actor)
+
+
+def _with_case_defaults(ask: ConsultAsk, record: CaseRecord, actor: Actor) -> ConsultAsk:
+    """What the request form left out, from the case: the family's interpreter (asked for at
+    submission) when the family asks, and the asker's time zone."""
+    sub = record.submission
+    if actor.role == "guardian":
+        guardian = sub.guardian
+        if (
+            not ask.interpreter_needed
+            and guardian.interpreter_needed
+            and guardian.interpreter_language
+        ):
+            ask = replace(
+                ask, interpreter_needed=True, interpreter_language=guardian.interpreter_language
+            )
+        zone = guardian.time_zone
+    else:
+        zone = sub.referring_physician.time_zone
+    return ask if ask.time_zone or not zone else replace(ask, time_zone=zone)
 
 
 def _offered(consult: Consult, proposal: Proposal, at: datetime) -> Consult:

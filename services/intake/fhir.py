@@ -57,6 +57,7 @@ def case_fields(bundle: Any) -> dict[str, Any]:
             "name": _full_name(resources["Practitioner"], "Practitioner"),
             "organization": resources["Organization"].get("name"),
             **_telecom(resources["Practitioner"]),
+            **_physician_language(resources["Practitioner"]),
         },
         "specialty": _specialty(request),
         "working_diagnosis": _first_text(request.get("reasonCode"), "ServiceRequest.reasonCode"),
@@ -170,6 +171,15 @@ def _guardian(person: dict[str, Any]) -> dict[str, Any]:
         preferred = [code for is_preferred, code in languages if is_preferred]
         guardian["preferred_language"] = (preferred or [languages[0][1]])[0]
     return guardian
+
+
+def _physician_language(practitioner: dict[str, Any]) -> dict[str, Any]:
+    """Practitioner.communication (R4: CodeableConcepts): the first language's code."""
+    for concept in _items(practitioner.get("communication")):
+        for coding in _items(_obj(concept).get("coding"))[:1]:
+            if coding.get("code"):
+                return {"preferred_language": coding["code"]}
+    return {}
 
 
 def _relationship(person: dict[str, Any]) -> Any:

@@ -20,6 +20,7 @@ FHIR_PATHS = {
     "guardian.email": "RelatedPerson.telecom",
     "guardian.phone": "RelatedPerson.telecom",
     "guardian.preferred_language": "RelatedPerson.communication.language",
+    "referring_physician.preferred_language": "Practitioner.communication",
     "referring_physician.name": "Practitioner.name",
     "referring_physician.organization": "Organization.name",
     "referring_physician.email": "Practitioner.telecom",

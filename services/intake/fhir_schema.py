@@ -153,6 +153,12 @@ RESOURCES = [
             "description": "`email` → `referring_physician.email`, `phone` → "
             "`referring_physician.phone`.",
         },
+        communication=_array(
+            {"type": "object", "properties": {"coding": {"type": "array"}}},
+            "The first one's `coding[0].code` (BCP 47, e.g. `es`) → "
+            "`referring_physician.preferred_language`: the language of the physician's emails "
+            "and report copy (if absent: English emails, the family's report).",
+        ),
     ),
     _resource(
         "Organization",

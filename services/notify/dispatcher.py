@@ -164,13 +164,14 @@ class Dispatcher:
 
     async def _addressed(self, doc: Document, now: datetime) -> bool:
         """Put the recipient's address on the delivery; False if there is none (yet)."""
-        address, language = await self._addresses.lookup(str(doc["case_id"]), doc["recipient"])
+        found = await self._addresses.lookup(str(doc["case_id"]), doc["recipient"])
         delivery_id = str(doc["_id"])
-        if address is not None:
-            doc.update(address=address, language=language)
-            await self._store.update_delivery(
-                delivery_id, {"address": address, "language": language}
-            )
+        if found.email is not None:
+            update = {"address": found.email, "language": found.language}
+            if found.time_zone:
+                update["time_zone"] = found.time_zone
+            doc.update(update)
+            await self._store.update_delivery(delivery_id, update)
             return True
         waited = (now - doc["created_at"]).total_seconds()
         if waited >= self._policy.address_wait_s:

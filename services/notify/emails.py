@@ -13,12 +13,9 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
+from services.notify.catalogs import sentence
+
 TEMPLATES = Path(__file__).with_name("templates")
-FOOTERS = {
-    "en": "This message was sent automatically. It never contains medical details.",
-    "es": "Este mensaje se envió automáticamente. Nunca contiene datos médicos.",
-}
-LINK_LABELS = {"en": "Open securely", "es": "Abrir de forma segura"}
 
 
 @dataclass(frozen=True)
@@ -57,8 +54,8 @@ class EmailRenderer:
             subject=subject,
             team=self._team,
             paragraphs=paragraphs,
-            footer=FOOTERS[language],
-            link_label=LINK_LABELS[language],
+            footer=sentence(language, "email.footer"),
+            link_label=sentence(language, "email.link_label"),
         )
         return RenderedEmail(subject=subject, text=text, html=html, language=language)
 

@@ -109,7 +109,10 @@ async def _keep_contacts(store: NotifyStore, event: CloudEvent) -> None:
         {
             "guardian_email": case.guardian.email,
             "guardian_language": case.guardian.preferred_language,
+            "guardian_time_zone": case.guardian.time_zone,
             "physician_email": case.referring_physician.email,
+            "physician_language": case.referring_physician.preferred_language,
+            "physician_time_zone": case.referring_physician.time_zone,
             "organization_id": case.organization_id,
         },
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.notify.domain.zones import local_time
 from shared.auth import Role, TokenIssuer
 from shared.mongo import Document
 
@@ -69,7 +70,7 @@ class Links:
                 ttl_s=self.ttl_s,
             )
             expires = now + timedelta(seconds=self.ttl_s)
-            params["link_expires"] = expires.strftime("%Y-%m-%d")
+            params["link_expires"] = local_time(expires, doc.get("time_zone"))
         report_id = doc.get("params", {}).get("report_id", "")
         for name, template in pages.items():
             params[name] = template.format(case_id=case_id, report_id=report_id, token=token)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from services.reports import handlers
-from services.reports.domain import IssuedVersion, NotFound, ReportError, ReportRecord
+from services.reports.domain import IssuedVersion, NotFound, ReportError, ReportRecord, language_of
 from services.reports.fhir import diagnostic_report
 from services.reports.handlers import ReportsContext
 from services.reports.views import (
@@ -136,23 +136,33 @@ async def get_version(case_id: str, version: int, caller: Caller, ctx: Context) 
 
 @router.get("/cases/{case_id}/report/latest/report.{fmt}", response_model=None)
 async def get_latest_file(
-    case_id: str, fmt: str, caller: Caller, ctx: Context
+    case_id: str, fmt: str, caller: Caller, ctx: Context, language: str | None = None
 ) -> StreamingResponse:
     """The newest issued version (the link in the family's email stays right after amendments)."""
-    return await get_version_file(case_id, 0, fmt, caller, ctx)
+    return await get_version_file(case_id, 0, fmt, caller, ctx, language)
 
 
 @router.get("/cases/{case_id}/report/versions/{version}/report.{fmt}", response_model=None)
 async def get_version_file(
-    case_id: str, version: int, fmt: str, caller: Caller, ctx: Context
+    case_id: str,
+    version: int,
+    fmt: str,
+    caller: Caller,
+    ctx: Context,
+    language: str | None = None,
 ) -> StreamingResponse:
-    """The issued version as the family received it: `report.pdf` or `report.html`."""
+    """The issued version, `report.pdf` or `report.html`, in the caller's language: the
+    referring physician's own when it was rendered in it, else the family's (`?language=`
+    picks one of the languages it was issued in)."""
     if fmt not in ("pdf", "html"):
         raise ApiError(404, "not_found", "the report is served as report.pdf or report.html")
     record = await handlers.load_report(ctx, caller, "read-issued", case_id)
     latest = record.versions[-1].version if record.versions else 0
     issued = _version(record, version or latest)
-    stored = issued.pdf if fmt == "pdf" else issued.html
+    if language is None and caller.role == "referring-physician" and record.facts is not None:
+        language = record.facts.physician_language
+    _, html, pdf = issued.file_for(language and language_of(language, ctx.languages))
+    stored = pdf if fmt == "pdf" else html
     try:
         chunks = ctx.objects.stream(stored.key)
         first = await anext(chunks)

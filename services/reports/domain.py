@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from shared.contracts.common import Specialty, Urgency
 from shared.contracts.expert_assigned import ExpertRef
 from shared.contracts.follow_up_updated import CloseReason
-from shared.contracts.report_issued import StoredObject
+from shared.contracts.report_issued import ReportRendition, StoredObject
 
 Concordance = Literal["confirmed", "refined", "changed"]
 PlanChange = Literal["none", "modified", "changed"]
@@ -78,6 +78,11 @@ class CaseFacts(_Frozen):
     urgency: Urgency
     questions: list[Question]
     language: str
+    # The physician's own language (None: they read the family's), and the zones dates are
+    # written in (None: UTC).
+    physician_language: str | None = None
+    time_zone: str | None = None
+    physician_time_zone: str | None = None
     referring_physician: str
     referring_organization: str
     organization_id: str | None = None
@@ -227,6 +232,15 @@ class IssuedVersion(_Frozen):
     html: StoredObject
     pdf: StoredObject
     follow_ups: list[FollowUp] = Field(default_factory=list)
+    # The same version in the physician's language, when it is not the family's.
+    renditions: list[ReportRendition] = Field(default_factory=list)
+
+    def file_for(self, language: str | None) -> tuple[str, StoredObject, StoredObject]:
+        """(language, html, pdf) of the rendition in `language`, else the family's."""
+        for rendition in self.renditions:
+            if rendition.language == language:
+                return rendition.language, rendition.html, rendition.pdf
+        return self.language, self.html, self.pdf
 
 
 class ReportRecord(BaseModel):

@@ -33,7 +33,7 @@ from shared.contracts import (
     payload_as,
 )
 from shared.contracts.follow_up_updated import CloseReason
-from shared.contracts.report_issued import StoredObject
+from shared.contracts.report_issued import ReportRendition, StoredObject
 from shared.envelope import CloudEvent, Payload, make_event, new_event_id
 from shared.objectstore import ObjectStore
 from shared.unit_of_work import Tracking
@@ -328,37 +328,57 @@ async def sign_report(
         languages=ctx.languages,
     )
     issued_at = ctx.clock()
-    content = ReportContent(
-        sections=plan.sections,
-        language=plan.language,
-        version=plan.version,
-        amends_version=plan.amends_version,
-        change_summary=plan.change_summary,
-        signed_by=plan.signed_by,
-        co_authors=tuple(plan.co_authors),
-        issued_at=issued_at,
-        follow_ups=tuple(plan.follow_ups),
-    )
-    html = render_report(record, content, ctx.letterhead).encode()
-    pdf = await ctx.renderer.pdf(html.decode())
+    assert record.facts is not None
     # A fresh folder per attempt: a losing concurrent signer never overwrites the winner's files.
     folder = f"{case_id}/{record.report_id}/v{plan.version}-{ctx.new_id()[-12:]}"
-    html_object = await _put(ctx.objects, f"{folder}/report.html", html, "text/html; charset=utf-8")
-    pdf_object = await _put(ctx.objects, f"{folder}/report.pdf", pdf, "application/pdf")
+    stored: list[StoredObject] = []
 
-    def decide(current: ReportRecord) -> tuple[ReportRecord, list[Payload]]:
-        access.check_report(principal, "write-draft", current, case_id)
-        after, event = lifecycle.issue(
-            current, plan, html=html_object, pdf=pdf_object, issued_at=issued_at
+    async def rendered(language: str, zone: str | None, suffix: str) -> ReportRendition:
+        """The version in one language, rendered and stored (its dates in `zone`)."""
+        content = ReportContent(
+            sections=plan.sections,
+            language=language,
+            version=plan.version,
+            amends_version=plan.amends_version,
+            change_summary=plan.change_summary,
+            signed_by=plan.signed_by,
+            co_authors=tuple(plan.co_authors),
+            issued_at=issued_at,
+            follow_ups=tuple(plan.follow_ups),
+            time_zone=zone,
         )
-        return after, [event]
+        html = render_report(record, content, ctx.letterhead).encode()
+        pdf = await ctx.renderer.pdf(html.decode())
+        html_type = "text/html; charset=utf-8"
+        html_object = await _put(ctx.objects, f"{folder}/report{suffix}.html", html, html_type)
+        stored.append(html_object)
+        pdf_object = await _put(ctx.objects, f"{folder}/report{suffix}.pdf", pdf, "application/pdf")
+        stored.append(pdf_object)
+        return ReportRendition(language=language, html=html_object, pdf=pdf_object)
 
     try:
+        family = await rendered(plan.language, record.facts.time_zone, "")
+        # The physician's own language (once: only when it is not the family's).
+        others = [
+            await rendered(language, record.facts.physician_time_zone, f".{language}")
+            for language in plan.other_languages
+        ]
+
+        def decide(current: ReportRecord) -> tuple[ReportRecord, list[Payload]]:
+            access.check_report(principal, "write-draft", current, case_id)
+            after, event = lifecycle.issue(
+                current,
+                plan,
+                html=family.html,
+                pdf=family.pdf,
+                issued_at=issued_at,
+                renditions=tuple(others),
+            )
+            return after, [event]
+
         return await change_report(ctx, case_id, decide)
     except BaseException:
-        await asyncio.gather(
-            ctx.objects.delete(html_object.key), ctx.objects.delete(pdf_object.key)
-        )
+        await asyncio.gather(*(ctx.objects.delete(obj.key) for obj in stored))
         raise
 
 

@@ -36,7 +36,7 @@ from services.reports.domain import (
 from shared.contracts import CaseSubmitted, ExpertAssigned, RecordsReady, ReportIssued
 from shared.contracts.expert_assigned import ExpertRef
 from shared.contracts.follow_up_updated import CloseReason, FollowUpChange, FollowUpUpdated
-from shared.contracts.report_issued import StoredObject
+from shared.contracts.report_issued import ReportRendition, StoredObject
 
 RECIPIENTS: list[Any] = ["guardian", "referring-physician"]
 CANCELLED = "the case was cancelled or withdrawn; the report can no longer be changed"
@@ -57,6 +57,9 @@ def case_submitted(record: ReportRecord, case: CaseSubmitted, at: datetime) -> R
         urgency=case.urgency,
         questions=[Question(question_id=f"q{n}", text=t) for n, t in enumerate(case.questions, 1)],
         language=case.guardian.preferred_language,
+        physician_language=case.referring_physician.preferred_language,
+        time_zone=case.guardian.time_zone,
+        physician_time_zone=case.referring_physician.time_zone,
         referring_physician=case.referring_physician.name,
         referring_organization=case.referring_physician.organization,
         organization_id=case.organization_id,
@@ -269,6 +272,8 @@ class SignPlan:
     signed_by: ExpertRef
     co_authors: list[ExpertRef]
     follow_ups: list[FollowUp]
+    # Languages the version is also rendered in (the physician's, when not the family's).
+    other_languages: tuple[str, ...] = ()
 
 
 def plan_signing(
@@ -304,13 +309,20 @@ def plan_signing(
         )
     assert record.authors is not None and record.facts is not None
     latest = record.latest
+    family = language_of(record.facts.language, languages)
+    physician = (
+        language_of(record.facts.physician_language, languages)
+        if record.facts.physician_language
+        else family
+    )
     return SignPlan(
+        other_languages=() if physician == family else (physician,),
         draft_revision=draft.revision,
         version=(latest.version + 1) if latest else 1,
         amends_version=latest.version if latest else None,
         change_summary=draft.change_summary.strip() or None if latest else None,
         sections=draft.sections,
-        language=language_of(record.facts.language, languages),
+        language=family,
         signed_by=record.authors.lead,
         co_authors=[m for m in record.authors.team if m.expert_id != expert_id],
         follow_ups=[f for f in record.follow_ups if f.answer],
@@ -324,6 +336,7 @@ def issue(
     html: StoredObject,
     pdf: StoredObject,
     issued_at: datetime,
+    renditions: tuple[ReportRendition, ...] = (),
 ) -> tuple[ReportRecord, ReportIssued]:
     """Freeze the planned version; refused if the draft moved on (or the case was cancelled)
     since the plan was made."""
@@ -344,6 +357,7 @@ def issue(
         html=html,
         pdf=pdf,
         follow_ups=plan.follow_ups,
+        renditions=list(renditions),
     )
     after = record.model_copy(update={"draft": None, "versions": [*record.versions, version]})
     s = plan.sections
@@ -361,6 +375,7 @@ def issue(
         pdf=pdf,
         recipients=RECIPIENTS,
         issued_at=issued_at,
+        renditions=list(renditions),
     )
     return after, event
 

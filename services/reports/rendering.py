@@ -11,12 +11,13 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from services.reports.domain import FollowUp, ReportRecord, Sections
-from services.reports.i18n import LABELS, long_date
+from services.reports.i18n import LABELS, count, long_date
 from shared.contracts.expert_assigned import ExpertRef
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -52,6 +53,8 @@ class ReportContent:
     issued_at: datetime | None = None
     follow_ups: tuple[FollowUp, ...] = ()
     draft: bool = False
+    # The IANA zone the reader's dates are written in (None: UTC).
+    time_zone: str | None = None
 
 
 def paragraphs(text: str | None) -> Markup:
@@ -96,6 +99,7 @@ def render_report(record: ReportRecord, content: ReportContent, letterhead: Lett
     """The report as one standalone HTML page in `content.language` (English as fallback)."""
     language = content.language if content.language in LABELS else "en"
     facts, manifest, authors = record.facts, record.manifest, record.authors
+    zone = _zone(content.time_zone)
     context: dict[str, Any] = {
         "lang": language,
         "t": LABELS[language],
@@ -117,8 +121,11 @@ def render_report(record: ReportRecord, content: ReportContent, letterhead: Lett
         "questions": facts.questions if facts else [],
         "documents": manifest.documents if manifest else [],
         "studies": manifest.studies if manifest else [],
-        "issued_at": long_date(content.issued_at.date(), language) if content.issued_at else "",
-        "due_at": long_date(authors.due_at.date(), language) if authors else "",
+        "count": lambda noun, n: count(language, noun, n),
+        "study_day": lambda raw: _study_day(raw, language),
+        "issued_at": _local_day(content.issued_at, zone, language) if content.issued_at else "",
+        "issued_time": _local_time(content.issued_at, zone) if content.issued_at else "",
+        "due_at": _local_day(authors.due_at, zone, language) if authors else "",
         "signed_by": content.signed_by.display_name if content.signed_by else None,
         "co_authors": [m.display_name for m in content.co_authors],
         "follow_ups": list(content.follow_ups),
@@ -156,3 +163,27 @@ def warm_up() -> None:
 
 def _day(iso: str, language: str) -> str:
     return long_date(date.fromisoformat(iso), language)
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _local_day(moment: datetime, zone: ZoneInfo, language: str) -> str:
+    return long_date(moment.astimezone(zone).date(), language)
+
+
+def _local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """`17:05 (Europe/Paris)`: the time of day, with the zone it is in."""
+    return f"{moment.astimezone(zone):%H:%M} ({zone.key})"
+
+
+def _study_day(raw: str, language: str) -> str:
+    """A DICOM study date (YYYYMMDD, or ISO) as a long date; as given when it is not one."""
+    try:
+        return long_date(date.fromisoformat(raw), language)
+    except ValueError:
+        return raw

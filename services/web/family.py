@@ -72,10 +72,11 @@ async def case_page(
     if isinstance(who, Response):
         return who
     try:
-        status, checklist, report = await asyncio.gather(
+        status, checklist, report, erasure = await asyncio.gather(
             web.backends.call("GET", "intake", f"/cases/{case_id}/status", token=who.token),
             _optional(web, "records", f"/cases/{case_id}/checklist", who.token),
             _optional(web, "reports", f"/cases/{case_id}/report", who.token),
+            _erasure(web, case_id, who),
         )
         consults = None
         if report and report.get("versions"):
@@ -91,6 +92,7 @@ async def case_page(
         checklist=checklist,
         report=report,
         consult=_latest_consult(consults),
+        erasure=erasure,
         upload_kinds=_upload_kinds(checklist),
         resumable_from=web.settings.resumable_from_bytes,
         notice=request.query_params.get("notice", ""),
@@ -111,6 +113,14 @@ async def _optional(web: Web, service: Any, path: str, token: str) -> Any:
         if error.status == 404:
             return None
         raise
+
+
+async def _erasure(web: Web, case_id: str, who: Person) -> Any:
+    """Where a request to erase the child's data stands; only the parent or guardian may ask
+    (intake's rule too), so only their page shows it."""
+    if who.role != "guardian":
+        return None
+    return await _optional(web, "intake", f"/cases/{case_id}/erasure", who.token)
 
 
 def _latest_consult(consults: list[dict[str, Any]] | None) -> dict[str, Any] | None:
@@ -223,6 +233,28 @@ async def withdraw_consent(
         body,
         "consent",
         "?notice=consent-withdrawn",
+    )
+
+
+@router.post("/{case_id}/erasure")
+async def ask_erasure(
+    case_id: str,
+    request: Request,
+    web: WebDep,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """The parent or guardian asks that the child's personal data be erased everywhere; the
+    intake team approves or refuses."""
+    return await _case_step(
+        request,
+        web,
+        case_id,
+        csrf,
+        "intake",
+        "/erasure",
+        {"reason": "family-request"},
+        "erasure",
+        "?notice=erasure-asked",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -48,10 +49,13 @@ FORM_FIELDS = (
     "guardian.email",
     "guardian.phone",
     "guardian.preferred_language",
+    "guardian.interpreter_needed",
+    "guardian.interpreter_language",
     "referring_physician.name",
     "referring_physician.organization",
     "referring_physician.email",
     "referring_physician.phone",
+    "referring_physician.preferred_language",
     "specialty",
     "working_diagnosis",
     "diagnosis_stage",
@@ -197,10 +201,11 @@ def _case_create(values: dict[str, str]) -> dict[str, Any]:
         "submitted_by": values["submitted_by"] or "guardian",
         "patient": part("patient", ("given_name", "family_name", "date_of_birth", "sex", "mrn")),
         "guardian": part(
-            "guardian", ("name", "relationship", "email", "phone", "preferred_language")
+            "guardian",
+            ("name", "relationship", "email", "phone", "preferred_language"),
         ),
         "referring_physician": part(
-            "referring_physician", ("name", "organization", "email", "phone")
+            "referring_physician", ("name", "organization", "email", "phone", "preferred_language")
         ),
         "specialty": values["specialty"],
         "working_diagnosis": values["working_diagnosis"],
@@ -219,7 +224,25 @@ def _case_create(values: dict[str, str]) -> dict[str, Any]:
     }
     if values["diagnosis_stage"]:
         body["diagnosis_stage"] = values["diagnosis_stage"]
+    if values["guardian.interpreter_needed"] == "yes":
+        body["guardian"]["interpreter_needed"] = True
+        if values["guardian.interpreter_language"]:
+            body["guardian"]["interpreter_language"] = values["guardian.interpreter_language"]
+    zone = known_zone(values["time_zone"])
+    if zone:
+        # The browser's zone is the zone of whoever fills the form in.
+        submitter = "guardian" if body["submitted_by"] == "guardian" else "referring_physician"
+        body[submitter]["time_zone"] = zone
     return body
+
+
+def known_zone(name: str) -> str | None:
+    """The zone if the tz database knows it; the form's zone field is a convenience (the
+    browser fills it in), so a name typed wrong leaves dates in UTC rather than refusing."""
+    try:
+        return name if name and ZoneInfo(name) else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 @router.get("/sign-in")

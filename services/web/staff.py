@@ -56,6 +56,8 @@ REQUESTABLE = (
 PAGE = 50
 CONSULT_CANCEL_REASONS: tuple[str, ...] = get_args(ConsultCancelReason)
 CLEARANCE_METHODS: tuple[str, ...] = get_args(ClearanceMethod)
+# Why the intake team may refuse an erasure (intake's RefusalReason; intake checks the code).
+ERASURE_REFUSALS = ("legal-hold", "identity-not-confirmed", "duplicate-request", "other")
 
 
 def staff_person(request: Request, web: Web) -> Person | Response:
@@ -114,11 +116,12 @@ async def _detail(
     **extra: Any,
 ) -> Response:
     try:
-        case, checklist, consults, follow_ups = await asyncio.gather(
+        case, checklist, consults, follow_ups, erasure = await asyncio.gather(
             web.backends.call("GET", "intake", f"/cases/{case_id}", token=who.token),
             _checklist(web, case_id, who.token),
             _consults(web, case_id, who.token),
             _follow_ups(web, case_id, who.token),
+            _erasure(web, case_id, who.token),
         )
     except BackendError as error:
         return problem_page(request, error)
@@ -135,6 +138,8 @@ async def _detail(
         checklist=checklist,
         consults=consults,
         follow_ups=follow_ups,
+        erasure=erasure,
+        erasure_refusals=ERASURE_REFUSALS,
         cancel_reasons=CONSULT_CANCEL_REASONS,
         zone_name=str(time_zone_of(request)),
         specialties=SPECIALTIES,
@@ -152,6 +157,16 @@ async def _consults(web: Web, case_id: str, token: str) -> Any:
     except BackendError as error:
         if error.status == 404:  # the case page still shows what it can
             return []
+        raise
+
+
+async def _erasure(web: Web, case_id: str, token: str) -> Any:
+    """Whether the guardian asked to erase the child's data, and what was decided."""
+    try:
+        return await web.backends.call("GET", "intake", f"/cases/{case_id}/erasure", token=token)
+    except BackendError as error:
+        if error.status == 404:
+            return None
         raise
 
 
@@ -295,6 +310,9 @@ async def act(case_id: str, action: str, request: Request, web: WebDep) -> Respo
             "financial-clearance",
             {"method": text("method"), "reference": text("reference"), "payer": text("payer")},
         ),
+        # The guardian's request to erase the child's personal data (intake's erasure.py).
+        "erasure-approve": ("intake", "erasure/approve", {}),
+        "erasure-refuse": ("intake", "erasure/refuse", {"reason": text("reason")}),
         "requests": (
             "records",
             "requests",
@@ -318,5 +336,6 @@ async def act(case_id: str, action: str, request: Request, web: WebDep) -> Respo
     if action == "links":
         link = f"{web.settings.public_url}/c/{case_id}?access_token={answer['token']}"
         return await _detail(request, web, who, case_id, issued_link=link)
-    notice = {"requests": "requested", "revoke": "revoked"}.get(action, "saved")
+    notices = {"requests": "requested", "revoke": "revoked", "erasure-approve": "erased"}
+    notice = notices.get(action, "saved")
     return redirect(f"/staff/cases/{case_id}?notice={notice}")

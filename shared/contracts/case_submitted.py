@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.common import (
     CaseId,
@@ -17,6 +18,7 @@ from shared.contracts.common import (
     Sha256Hex,
     ShortText,
     Specialty,
+    TimeZoneName,
     Urgency,
 )
 from shared.contracts.financial_clearance_updated import ServiceType
@@ -25,6 +27,18 @@ from shared.envelope import Payload
 
 class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a time zone name (IANA), e.g. Europe/Paris") from None
+    return name
+
+
+# A zone the tz database knows, so every date a person is shown can be written in it.
+KnownTimeZone = Annotated[TimeZoneName, AfterValidator(_known_zone)]
 
 
 class Patient(_Part):
@@ -46,6 +60,16 @@ class Guardian(_Part):
     email: Email
     phone: Phone
     preferred_language: LanguageTag = "en"
+    time_zone: KnownTimeZone | None = Field(
+        default=None,
+        description="IANA time zone the family reads dates in (emails, report); UTC if absent.",
+    )
+    interpreter_needed: bool = Field(
+        default=False, description="The family asks for an interpreter when talking with staff."
+    )
+    interpreter_language: LanguageTag | None = Field(
+        default=None, description="The language the interpreter should speak, if one is needed."
+    )
 
 
 class ReferringPhysician(_Part):
@@ -55,6 +79,14 @@ class ReferringPhysician(_Part):
     organization: ShortText
     email: Email
     phone: Phone
+    preferred_language: LanguageTag | None = Field(
+        default=None,
+        description="The language of the physician's emails and report; if absent, emails "
+        "are in English and the report is the family's.",
+    )
+    time_zone: KnownTimeZone | None = Field(
+        default=None, description="IANA time zone the physician reads dates in; UTC if absent."
+    )
 
 
 class Consent(_Part):

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.contracts.common import Actor, CaseId, LanguageTag, NonNegative
+from shared.contracts.common import TimeZoneName as TimeZoneName  # re-exported: intake uses it
 from shared.envelope import Payload
 
 ConsultChange = Literal["requested", "proposed", "confirmed", "rescheduled", "cancelled"]
@@ -23,11 +24,6 @@ ConsultCancelReason = Literal[
     "answered-in-writing",
     "case-closed",
     "other",
-]
-# An IANA time zone name such as "America/Mexico_City" (checked against the tz database by
-# the producer).
-TimeZoneName = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+/-]*$")
 ]
 MeetingUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^https://[^\s]+$")]
 ExpertId = Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -20,6 +20,16 @@ class StoredObject(BaseModel):
     content_type: ShortText
 
 
+class ReportRendition(BaseModel):
+    """The same report version in another language."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    language: LanguageTag
+    html: StoredObject
+    pdf: StoredObject
+
+
 class ReportIssued(Payload):
     """A signed report version is stored and ready for the family and the physician."""
 
@@ -38,3 +48,9 @@ class ReportIssued(Payload):
     pdf: StoredObject
     recipients: list[Literal["guardian", "referring-physician"]] = Field(min_length=1)
     issued_at: AwareDatetime
+    renditions: list[ReportRendition] = Field(
+        default_factory=list,
+        description="The same version in the other recipients' languages (the referring "
+        "physician's, when it differs from the family's); `language`, `html` and `pdf` are "
+        "the family's.",
+    )

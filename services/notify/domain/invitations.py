@@ -12,14 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from services.notify.catalogs import sentence
+
 Method = Literal["REQUEST", "CANCEL"]
 PRODUCT = "-//Second Opinion//Consults//EN"
-SUMMARIES = {
-    ("video", "en"): "Video consult with the expert (ref {case_id})",
-    ("video", "es"): "Consulta por video con el especialista (ref. {case_id})",
-    ("in-person", "en"): "In-person consult with the expert (ref {case_id})",
-    ("in-person", "es"): "Consulta presencial con el especialista (ref. {case_id})",
-}
 LINE_OCTETS = 75
 
 
@@ -72,7 +68,7 @@ def calendar_text(
     invitation: Invitation, *, language: str, organizer: str, attendee: str | None = None
 ) -> str:
     """The .ics file: CRLF line ends, lines folded at 75 octets."""
-    summary = SUMMARIES.get((invitation.kind, language)) or SUMMARIES[(invitation.kind, "en")]
+    summary = sentence(language, f"invitation.summary.{invitation.kind}")
     end = invitation.start + timedelta(minutes=invitation.minutes)
     cancel = invitation.method == "CANCEL"
     lines = [

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from services.notify.catalogs import LANGUAGES as CATALOG_LANGUAGES
 from services.notify.domain import consults
 from services.notify.domain.facts import EventFacts
 from services.notify.domain.invitations import Invitation
+from shared.catalogs import primary_language
 from shared.contracts.financial_clearance_updated import money
 
 RecipientRole = Literal["guardian", "referring-physician", "staff", "expert"]
@@ -40,7 +42,7 @@ Template = Literal[
     "financial-clearance-cleared",
 ]
 CASE_LINK_ROLES = ("guardian", "referring-physician")
-LANGUAGES = ("en", "es")
+LANGUAGES = CATALOG_LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,7 @@ class MessageIntent:
 
 def language_for(preferred: str | None) -> str:
     """The template language for a BCP 47 tag: its primary language if translated, else en."""
-    primary = (preferred or "en").split("-", 1)[0].lower()
-    return primary if primary in LANGUAGES else "en"
+    return primary_language(preferred, LANGUAGES)
 
 
 def messages_for(event: EventFacts) -> list[MessageIntent]:

@@ -196,3 +196,29 @@ def test_a_cancelled_case_takes_no_consult() -> None:
         at=NOW,
     )
     assert refused(ask) == "case_closed"
+
+
+def test_the_interpreter_and_the_zone_asked_for_at_submission_carry_to_the_consult() -> None:
+    case = sample_case("case-1")
+    guardian = case.guardian.model_copy(
+        update={
+            "interpreter_needed": True,
+            "interpreter_language": "fr",
+            "time_zone": "America/Montreal",
+        }
+    )
+    submitted = CaseRecord.new(
+        case.model_copy(update={"guardian": guardian}), at=NOW - timedelta(days=30)
+    )
+    bare = ConsultAsk(kind="video", attendees="family")
+    step = consults.request(
+        submitted, consult_id="c1", ask=bare, actor=FAMILY, report_issued=True, at=NOW
+    )
+    assert step.event.interpreter_needed and step.event.interpreter_language == "fr"
+    assert step.event.requester_time_zone == "America/Montreal"
+    # What the family says when asking wins over what the case says.
+    own = ConsultAsk(kind="video", attendees="family", time_zone="Europe/Paris")
+    step = consults.request(
+        submitted, consult_id="c2", ask=own, actor=FAMILY, report_issued=True, at=NOW
+    )
+    assert step.event.requester_time_zone == "Europe/Paris"

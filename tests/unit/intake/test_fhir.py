@@ -48,6 +48,14 @@ def test_priorities_map_to_urgency_and_relationship_text_wins() -> None:
     assert fields["guardian"]["relationship"] == "aunt (legal guardian)"
 
 
+def test_the_practitioner_s_language_is_the_physician_s() -> None:
+    spanish = [{"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}], "text": "Español"}]
+    doctor = resource("Practitioner", communication=spanish)
+    fields = fhir.case_fields(bundle(Practitioner=doctor))
+    assert fields["referring_physician"]["preferred_language"] == "es"
+    assert "preferred_language" not in fhir.case_fields(bundle())["referring_physician"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "expression"),
     [

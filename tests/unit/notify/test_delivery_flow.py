@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import cast
 
 from services.notify.addresses import AddressBook
@@ -17,10 +18,10 @@ from services.notify.links import Links
 from services.notify.store import NotifyStore
 from shared.auth import TokenIssuer
 from shared.consumer import Delivery
-from shared.contracts import RecordsReady, decode_payload
+from shared.contracts import RecordsReady, ReportIssued, decode_payload
 from shared.contracts.records_ready import Completeness, IdentityCheck
 from shared.envelope import CloudEvent, make_event
-from tests.support import sample_event
+from tests.support import sample_case, sample_event
 from tests.unit.notify.fakes import FakeNotifyStore
 
 ISSUER = TokenIssuer.generate()
@@ -165,3 +166,72 @@ async def test_old_events_rebuild_the_timeline_but_tell_nobody() -> None:
     await on_case_event(delivery(old), ctx=ctx)
     assert fake.cases["c6"].stage == "submitted"
     assert fake.deliveries == {}
+
+
+def report_issued(case_id: str) -> CloudEvent:
+    stored = {
+        "bucket": "reports",
+        "key": f"{case_id}/v1.pdf",
+        "sha256": "0" * 64,
+        "size_bytes": 10,
+        "content_type": "application/pdf",
+    }
+    payload = ReportIssued.model_validate(
+        {
+            "case_id": case_id,
+            "report_id": f"rpt-{case_id}",
+            "version": 1,
+            "concordance": "confirmed",
+            "treatment_change": "none",
+            "language": "fr",
+            "html": {**stored, "content_type": "text/html"},
+            "pdf": stored,
+            "recipients": ["guardian", "referring-physician"],
+            "issued_at": datetime(2026, 12, 4, 16, 0, tzinfo=UTC),
+        }
+    )
+    return make_event(payload, source="/tests", subject=case_id)
+
+
+async def test_each_person_reads_their_own_language_and_their_own_time_zone() -> None:
+    _, ctx, dispatcher, mailer, clock = setup()
+    clock.now = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
+    family = sample_case("c6").guardian.model_copy(
+        update={"preferred_language": "fr-CA", "time_zone": "America/Montreal"}
+    )
+    physician = sample_case("c6").referring_physician.model_copy(
+        update={"preferred_language": "es", "time_zone": "Europe/Madrid"}
+    )
+    submitted = sample_event("c6", guardian=family, referring_physician=physician)
+    await on_case_event(delivery(submitted), ctx=ctx)
+    await on_case_event(delivery(report_issued("c6")), ctx=ctx)
+    await run_all(dispatcher)
+    await run_all(dispatcher)  # one message per case at a time
+    by_address = {
+        to: m
+        for to, m in mailer.sent
+        if "rapport" in str(m["Subject"]) or "informe" in str(m["Subject"])
+    }
+    to_family = by_address["rosa.parent@example.org"]
+    to_physician = by_address["lee@valley.example.org"]
+    assert str(to_family["Subject"]).startswith("Votre rapport de deuxième avis est prêt")
+    assert str(to_physician["Subject"]).startswith("Su informe de segunda opinión")
+    # The link works for an hour (ttl_s=3600): 17:00 UTC, in each person's zone.
+    assert "valable jusqu'au 2026-12-04 12:00 (America/Montreal)" in text_of(to_family)
+    assert "válido hasta el 2026-12-04 18:00 (Europe/Madrid)" in text_of(to_physician)
+
+
+async def test_a_physician_without_a_language_still_reads_english() -> None:
+    _, ctx, dispatcher, mailer, _ = setup()
+    await on_case_event(delivery(sample_event("c7")), ctx=ctx)
+    await on_case_event(delivery(report_issued("c7")), ctx=ctx)
+    await run_all(dispatcher)
+    await run_all(dispatcher)
+    subjects = {to: str(m["Subject"]) for to, m in mailer.sent}
+    assert subjects["lee@valley.example.org"].startswith("Your second-opinion report is ready")
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,9 @@ PARAMS: dict[str, Any] = {
     "slots": ["2026-12-08 10:00-10:45 (America/Mexico_City, UTC-06:00)"],
     "when": "2026-12-08 10:00-10:45 (America/Mexico_City, UTC-06:00)",
     "meeting_url": "https://meet.example.org/abc",
+    "total": "$1,200.00",
+    "insurance": "$900.00",
+    "method": "insurance-preauthorization",
 }
 TEMPLATES: list[Template] = [
     "request-received",
@@ -47,6 +51,8 @@ TEMPLATES: list[Template] = [
     "consult-rescheduled",
     "consult-confirmed",
     "consult-cancelled",
+    "financial-clearance-required",
+    "financial-clearance-cleared",
 ]
 
 
@@ -104,3 +110,28 @@ def test_consult_emails_for_the_family_are_in_spanish_and_show_their_times(
         template, "en", {k: v for k, v in PARAMS.items() if k != "link_expires"}
     )
     assert "secure link" not in staff.text
+
+
+FAMILY_TEMPLATES = sorted(p.stem for p in Path("services/notify/templates/emails/es").glob("*.txt"))
+
+
+@pytest.mark.parametrize("language", ["es", "fr"])
+@pytest.mark.parametrize("template", FAMILY_TEMPLATES)
+def test_each_language_writes_every_family_email_with_the_english_values(
+    language: str, template: Template
+) -> None:
+    email = RENDERER.render(template, language, PARAMS)
+    assert email.language == language and "case-0001" in email.subject
+    assert f'<html lang="{language}">' in email.html
+    assert RENDERER.fields(template, language) <= RENDERER.fields(template, "en")
+
+
+def test_a_french_family_reads_french_and_a_canadian_tag_finds_it() -> None:
+    from services.notify.domain.recipients import language_for
+
+    assert language_for("fr-CA") == "fr" and language_for("de-AT") == "en"
+    email = RENDERER.render("report-issued", "fr", PARAMS)
+    assert email.subject.startswith("Votre rapport de deuxième avis est prêt")
+    assert "valable jusqu'au 2026-12-01" in email.text
+    assert "Ouvrir de façon sécurisée" in email.html
+    assert "Ce message a été envoyé automatiquement" in email.html

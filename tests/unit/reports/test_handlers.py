@@ -95,3 +95,49 @@ async def test_sign_stores_both_files_and_queues_report_issued(ctx: ReportsConte
         assert hashlib.sha256(data).hexdigest() == stored["sha256"]
         assert content_type == stored["content_type"]
     assert len(objects.objects) == 2
+
+
+async def test_a_physician_with_another_language_gets_a_copy_in_it(ctx: ReportsContext) -> None:
+    case = factories.case_submitted("case-0002", language="fr-CA")
+    physician = case.referring_physician.model_copy(
+        update={"preferred_language": "es", "time_zone": "Europe/Madrid"}
+    )
+    guardian = case.guardian.model_copy(update={"time_zone": "America/Montreal"})
+    handle = handlers.consumer_handlers(ctx)
+    for payload in (
+        case.model_copy(update={"referring_physician": physician, "guardian": guardian}),
+        factories.records_ready("case-0002"),
+        factories.expert_assigned("case-0002"),
+    ):
+        d = delivery(payload)
+        await handle[d.event.type](d)
+    record = await ctx.store.get("case-0002")
+    assert record is not None
+    sections = Sections.model_validate(factories.complete_sections(record))
+    await handlers.save_draft(
+        ctx,
+        principal=ANA,
+        case_id="case-0002",
+        expected_revision=1,
+        changes=dict(sections),
+        change_summary=None,
+    )
+    signed = await handlers.sign_report(
+        ctx, principal=ANA, case_id="case-0002", expected_revision=2
+    )
+    store, objects = ctx.store, ctx.objects
+    assert isinstance(store, FakeReports) and isinstance(objects, InMemoryObjectStore)
+    (event,) = store.outbox
+    assert event.data["language"] == "fr"
+    (rendition,) = event.data["renditions"]
+    assert rendition["language"] == "es"
+    assert len(objects.objects) == 4
+    family_html = objects.objects[event.data["html"]["key"]][0].decode()
+    physician_html = objects.objects[rendition["html"]["key"]][0].decode()
+    assert "Rapport de deuxième avis à distance" in family_html
+    assert "(America/Montreal)" in family_html
+    assert "Informe de segunda opinión a distancia" in physician_html
+    assert "(Europe/Madrid)" in physician_html
+    latest = signed.latest
+    assert latest is not None
+    assert latest.file_for("es")[0] == "es" and latest.file_for(None)[0] == "fr"

@@ -267,7 +267,8 @@ def test_follow_up_questions_come_after_the_report_and_reach_the_next_version() 
 
 
 @pytest.mark.parametrize(
-    ("preferred", "expected"), [("es", "es"), ("es-MX", "es"), ("en-GB", "en"), ("fr", "en")]
+    ("preferred", "expected"),
+    [("es", "es"), ("es-MX", "es"), ("en-GB", "en"), ("fr-CA", "fr"), ("de", "en")],
 )
 def test_the_family_language_falls_back_to_english(preferred: str, expected: str) -> None:
     assert language_of(preferred, LANGUAGES) == expected

@@ -57,10 +57,35 @@ def test_fixed_parts_follow_the_family_language_and_the_disclaimer_is_always_the
     assert "Respuestas a sus preguntas" in spanish
     assert "sin un examen presencial" in spanish
     assert "el médico tratante y la familia toman juntos" in spanish
-    english = render_report(record, content(record, "fr"), LETTERHEAD)
+    english = render_report(record, content(record, "de"), LETTERHEAD)
     assert '<html lang="en">' in english
     assert "without an in-person examination" in english
     assert "the treating physician and the family make every decision" in english
+
+
+def test_a_french_report_has_no_english_left_in_its_fixed_parts() -> None:
+    record = opened(language="fr")
+    french = render_report(record, content(record, "fr"), LETTERHEAD)
+    assert '<html lang="fr">' in french
+    assert "Rapport de deuxième avis à distance" in french
+    assert "sans examen clinique de l&#39;enfant en personne" in french
+    # Document kinds, modalities, counts and dates come from the catalogue too.
+    assert "Compte rendu d&#39;anatomopathologie — pathology-2026-10-02.pdf" in french
+    assert "IRM — MRI brain and spine with contrast, pre-operative (20 septembre 2026)" in french
+    assert "9 séries / 812 images" in french
+    assert " series / " not in french and "Pathology report" not in french
+
+
+def test_one_series_is_singular_and_an_unknown_kind_shows_as_given() -> None:
+    record = opened(language="es")
+    assert record.manifest is not None
+    study = record.manifest.studies[0].model_copy(update={"series_count": 1, "instance_count": 1})
+    kind = record.manifest.documents[0].model_copy(update={"kind": "csf-cytology"})
+    manifest = record.manifest.model_copy(update={"studies": [study], "documents": [kind]})
+    html = render_report(
+        record.model_copy(update={"manifest": manifest}), content(record, "es"), LETTERHEAD
+    )
+    assert "1 serie / 1 imagen" in html and "RM — " in html and "csf-cytology — " in html
 
 
 def test_the_draft_preview_is_marked_as_a_draft() -> None:
@@ -71,7 +96,7 @@ def test_the_draft_preview_is_marked_as_a_draft() -> None:
     assert "DRAFT" in html and "without an in-person examination" in html
 
 
-@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("language", ["en", "es", "fr"])
 def test_the_pdf_has_pages_the_disclaimer_and_no_child_name_in_the_running_header(
     language: str,
 ) -> None:

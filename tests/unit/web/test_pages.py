@@ -215,6 +215,38 @@ async def test_a_refused_request_form_keeps_what_was_typed_and_names_the_field(
     assert services.sent[0].headers["idempotency-key"]
 
 
+async def test_a_french_family_sends_its_zone_its_interpreter_and_the_doctor_s_language(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("POST", "/cases", status=422, body={"error": {"code": "busy", "message": "x"}})
+    consent_fr = {**CONSENT_ES, "language": "fr", "text": "Je suis le parent ou le tuteur légal."}
+    services.on("GET", "/consent", body=consent_fr)
+    page = await client.get("/request?lang=fr")
+    assert consent_fr["text"] in page.text
+    assert "Demander un deuxième avis" in page.text and '<option value="fr"' in page.text
+    form = {
+        "submitted_by": "guardian",
+        "guardian.preferred_language": "fr",
+        "guardian.interpreter_needed": "yes",
+        "guardian.interpreter_language": "ar",
+        "referring_physician.preferred_language": "es",
+        "time_zone": "America/Montreal",
+        "questions": "Une question ?",
+        "country": "ca",
+    }
+    await client.post("/request?lang=fr", data=form)
+    sent = json.loads(next(r for r in services.sent if r.method == "POST").content)
+    assert sent["guardian"]["preferred_language"] == "fr"
+    assert sent["guardian"]["time_zone"] == "America/Montreal"
+    assert sent["guardian"]["interpreter_needed"] is True
+    assert sent["guardian"]["interpreter_language"] == "ar"
+    assert sent["referring_physician"]["preferred_language"] == "es"
+    # A zone the tz database does not know is left out: dates stay in UTC.
+    await client.post("/request?lang=fr", data={**form, "time_zone": "Mars/Olympus"})
+    posted = [r for r in services.sent if r.method == "POST"]
+    assert "time_zone" not in json.loads(posted[1].content)["guardian"]
+
+
 async def test_the_form_shows_intakes_consent_text_and_signs_it(
     client: httpx.AsyncClient, services: FakeServices
 ) -> None:
@@ -341,34 +373,37 @@ async def test_the_family_chooses_one_of_the_times_offered(
     assert json.loads(confirm.content) == {"start": "2027-01-14T16:00:00+00:00"}
 
 
+STAFF_DETAIL = {
+    "case_id": "c-1",
+    "status": "open",
+    "stage": "report-issued",
+    "specialty": "oncology",
+    "requested_specialty": "oncology",
+    "urgency": "routine",
+    "age_years": 9,
+    "country": "MX",
+    "submission": {
+        "patient": {"given_name": "A", "family_name": "Q", "date_of_birth": "2016-04-09"},
+        "guardian": {"name": "R", "relationship": "mother", "email": "r@example.org"},
+        "referring_physician": {"name": "D", "organization": "H", "email": "d@example.org"},
+        "working_diagnosis": "x",
+        "questions": ["q"],
+        "consent": {"text_version": "2026-01"},
+        "country": "MX",
+        "submitted_via": "family",
+    },
+    "notes": [],
+    "history": [],
+    "progress": STATUS,
+    "consent_signature": None,
+    "consent_withdrawn": None,
+}
+
+
 async def test_the_coordinator_closes_a_follow_up_question_from_the_case_page(
     client: httpx.AsyncClient, services: FakeServices
 ) -> None:
-    detail = {
-        "case_id": "c-1",
-        "status": "open",
-        "stage": "report-issued",
-        "specialty": "oncology",
-        "requested_specialty": "oncology",
-        "urgency": "routine",
-        "age_years": 9,
-        "country": "MX",
-        "submission": {
-            "patient": {"given_name": "A", "family_name": "Q", "date_of_birth": "2016-04-09"},
-            "guardian": {"name": "R", "relationship": "mother", "email": "r@example.org"},
-            "referring_physician": {"name": "D", "organization": "H", "email": "d@example.org"},
-            "working_diagnosis": "x",
-            "questions": ["q"],
-            "consent": {"text_version": "2026-01"},
-            "country": "MX",
-            "submitted_via": "family",
-        },
-        "notes": [],
-        "history": [],
-        "progress": STATUS,
-        "consent_signature": None,
-        "consent_withdrawn": None,
-    }
+    detail = STAFF_DETAIL
     question = {
         "follow_up_id": "fu-1",
         "question": "Can she swim?",
@@ -453,3 +488,85 @@ async def test_the_family_page_says_the_case_waits_on_financial_clearance(
     assert "El departamento de facturación" in page.text and "800.00 USD" in page.text
     services.on("GET", "/cases/c-1/status", body={**waiting, "financial_clearance": "cleared"})
     assert 'id="fees"' not in (await client.get("/c/c-1?lang=es")).text
+
+
+ERASURE_NONE = {"case_id": "c-1", "state": "none"}
+ERASURE_ASKED = {
+    "case_id": "c-1",
+    "state": "requested",
+    "reason": "family-request",
+    "requested_at": "2026-12-04T10:00:00+00:00",
+}
+
+
+async def test_the_guardian_asks_to_erase_the_child_s_data_and_sees_it_waiting(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/cases/c-1/status", body=STATUS)
+    services.on("GET", "/cases/c-1/erasure", body=ERASURE_NONE)
+    services.on("POST", "/cases/c-1/erasure", status=202, body=ERASURE_ASKED)
+    link = token("guardian", cases=("c-1",))
+    client.cookies.set("sop_session", link)
+    page = await client.get("/c/c-1")
+    assert 'id="erasure"' in page.text and "Ask to erase my child&#39;s data" in page.text
+    done = await client.post("/c/c-1/erasure", data={"csrf": csrf_of(page.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/c/c-1?notice=erasure-asked"
+    (sent,) = [r for r in services.sent if r.method == "POST"]
+    assert sent.headers["authorization"] == f"Bearer {link}"
+    assert json.loads(sent.content) == {"reason": "family-request"}
+
+    services.on("GET", "/cases/c-1/erasure", body=ERASURE_ASKED)
+    waiting = await client.get("/c/c-1?notice=erasure-asked&lang=fr")
+    assert "Votre demande d&#39;effacement" in waiting.text
+    assert "L&#39;équipe d&#39;accueil vérifie la demande" in waiting.text
+    assert 'action="/c/c-1/erasure"' not in waiting.text
+    refused = {**ERASURE_ASKED, "state": "refused", "refusal": "legal-hold"}
+    services.on("GET", "/cases/c-1/erasure", body=refused)
+    again = await client.get("/c/c-1?lang=es")
+    assert "una obligación legal de conservarlos" in again.text
+    assert 'action="/c/c-1/erasure"' in again.text  # the family may ask again
+
+
+async def test_the_physician_s_link_neither_sees_nor_asks_erasure(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/cases/c-1/status", body=STATUS)
+    services.on("GET", "/cases/c-1/erasure", body=ERASURE_NONE)
+    client.cookies.set("sop_session", token("referring-physician", cases=("c-1",)))
+    page = await client.get("/c/c-1")
+    assert page.status_code == 200 and 'id="erasure"' not in page.text
+    assert not [r for r in services.sent if r.url.path.endswith("/erasure")]
+
+
+async def test_the_intake_team_refuses_or_approves_an_erasure_from_the_case_page(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    client.cookies.set("sop_session", token("intake-staff"))
+    services.on("GET", "/cases/c-1", body=STAFF_DETAIL)
+    services.on("GET", "/cases/c-1/erasure", body=ERASURE_ASKED)
+    page = await client.get("/staff/cases/c-1")
+    assert page.status_code == 200
+    assert "The guardian asked on" in page.text and "asked by the family" in page.text
+    csrf = csrf_of(page.text)
+    services.on("POST", "/cases/c-1/erasure/refuse", body={"state": "refused"})
+    refused = await client.post(
+        "/staff/cases/c-1/erasure-refuse", data={"csrf": csrf, "reason": "legal-hold"}
+    )
+    assert refused.status_code == 303
+    assert json.loads(services.sent[-1].content) == {"reason": "legal-hold"}
+    services.on(
+        "POST",
+        "/cases/c-1/erasure/approve",
+        status=409,
+        body={"error": {"code": "already_erased", "message": "x"}},
+    )
+    late = await client.post("/staff/cases/c-1/erasure-approve", data={"csrf": csrf})
+    assert late.status_code == 409 and "was already erased" in late.text
+    services.on("POST", "/cases/c-1/erasure/approve", body=STAFF_DETAIL)
+    approved = await client.post("/staff/cases/c-1/erasure-approve", data={"csrf": csrf})
+    assert approved.headers["location"] == "/staff/cases/c-1?notice=erased"
+    assert services.sent[-1].url.path == "/cases/c-1/erasure/approve"
+    erased = {**ERASURE_ASKED, "state": "erased", "decided_at": "2026-12-04T11:00:00+00:00"}
+    services.on("GET", "/cases/c-1/erasure", body=erased)
+    after = await client.get("/staff/cases/c-1?notice=erased")
+    assert "Personal data erased on" in after.text and 'erasure-approve"' not in after.text

@@ -9,15 +9,17 @@ from pathlib import Path
 from starlette.datastructures import FormData
 
 from services.web.expert import draft_update, first_part
-from services.web.i18n import EN, ES, pick_language, sentence_for
+from services.web.i18n import EN, ES, LANGUAGE_NAMES, LANGUAGES, pick_language, sentence_for
 from services.web.public import FORM_FIELDS
 
 TEMPLATES = Path("services/web/templates")
 
 
-def test_both_languages_have_every_sentence() -> None:
+def test_every_language_has_every_sentence() -> None:
     assert set(EN) == set(ES)
     assert all(ES[key].strip() for key in ES)
+    assert {"en", "es", "fr"} <= set(LANGUAGES)
+    assert LANGUAGE_NAMES["fr"] == "Français"
 
 
 def test_every_key_a_template_names_exists() -> None:
@@ -35,7 +37,9 @@ def test_every_request_form_field_has_a_label() -> None:
 def test_the_language_follows_the_person() -> None:
     assert pick_language("es", "en", "en-US") == "es"
     assert pick_language(None, "es", "en-US") == "es"
-    assert pick_language(None, None, "fr-FR,es-MX;q=0.8") == "es"
+    assert pick_language(None, None, "de-DE,es-MX;q=0.8") == "es"
+    assert pick_language(None, None, "fr-CA,en;q=0.8") == "fr"
+    assert pick_language(None, None, "en-GB,fr;q=0.8") == "en"
     assert pick_language("xx", None, None) == "en"
 
 
