@@ -63,6 +63,8 @@ async def sealed_records(
     """The records of these events, each case event's data sealed with its case's key (an
     event of an erased case is dropped: shared/case_keys.py)."""
     records = []
+    if cipher is not None:
+        cipher.learn_keys(events)
     for event in events:
         sealed = await cipher.seal(event) if cipher is not None else event
         if sealed is not None:

@@ -233,6 +233,13 @@ class CaseCipher:
         self._keks = KeyEncryptionKeys.of(stack)
         self._opened: dict[tuple[str, str], bytes] = {}
 
+    def learn_keys(self, events: Sequence[CloudEvent]) -> None:
+        """Take in the keys among events about to be published, before any event is sealed:
+        a key and its case's first events go out in one batch, whatever their order."""
+        for event in events:
+            if event.type == CASE_KEYS_TOPIC:
+                self.keyring.learn(payload_as(decode_payload(event), CaseKey))
+
     async def seal(self, event: CloudEvent) -> CloudEvent | None:
         """The event as it goes on Kafka; None for an event of an erased case (never sent).
 

@@ -255,9 +255,11 @@ async def _open_case(
     with case_span(submission.case_id, "open case", from_events=True):
         # The case's data key goes out first: every event of the case after it is sealed with
         # it on Kafka, and erasure destroys it (shared/case_keys.py).
+        # (The relay publishes in event id order, and ids grow with time: the key is made first.)
         key = ctx.case_keys.new_case_key(submission.case_id)
+        events = [make_event(key, source=SOURCE, subject=submission.case_id, time=now)]
         event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
-        events = [make_event(key, source=SOURCE, subject=submission.case_id, time=now), event]
+        events.append(event)
         if clearance is not None:
             required = FinancialClearanceUpdated(
                 case_id=submission.case_id,

@@ -21,7 +21,7 @@ from shared.case_keys import (
     seal,
 )
 from shared.contracts import CaseErased, CaseKey, decode_payload
-from shared.envelope import InvalidEvent, decode, encode, make_event
+from shared.envelope import CloudEvent, InvalidEvent, decode, encode, make_event
 from shared.settings import StackSettings
 from tests.support import sample_event
 
@@ -29,7 +29,7 @@ SECRET = "unit-test-case-key-secret-0123456789abcdef"
 STACK = StackSettings(sop_case_key_secret=SecretStr(SECRET))
 
 
-def key_event(key: CaseKey) -> object:
+def key_event(key: CaseKey) -> CloudEvent:
     return make_event(key, source="/tests", subject=key.case_id)
 
 
@@ -110,7 +110,7 @@ async def test_the_publisher_seals_case_events_with_the_key_it_published_first()
         sample_event("case-1"),
         make_event(erased, source="/tests", subject="case-1"),
     ]
-    await publisher.publish(events)  # type: ignore[arg-type]
+    await publisher.publish(events)
     keys, submitted, erasure = publisher.records
     assert decode(keys.value).data["wrapped_key"] == key.wrapped_key
     assert decode(submitted.value).sealed
@@ -128,9 +128,9 @@ async def test_a_destroyed_key_makes_the_case_unreadable_and_stays_destroyed() -
     cipher = CaseCipher(STACK, keyring)
     publisher = InMemoryEventPublisher(STACK, cipher=cipher)
     key = KeyEncryptionKeys.of(STACK).new_case_key("case-1")
-    await publisher.publish([key_event(key), sample_event("case-1")])  # type: ignore[list-item]
+    await publisher.publish([key_event(key), sample_event("case-1")])
     sealed = decode(publisher.records[1].value)
-    await publisher.publish([key_event(CaseKey(case_id="case-1"))])  # type: ignore[list-item]
+    await publisher.publish([key_event(CaseKey(case_id="case-1"))])
     tombstone = publisher.records[2]
     assert tombstone.value is None and tombstone.key == b"case-1"
     assert keyring.lookup("case-1") is DESTROYED
@@ -153,3 +153,10 @@ async def test_a_sealed_event_with_no_known_key_is_refused_and_a_keyless_case_st
     # A case opened before case keys existed has none: its events go out as they always did.
     event = sample_event("case-old")
     assert await cipher.seal(event) == event
+
+
+async def test_a_key_published_after_its_case_event_in_one_batch_still_seals_it() -> None:
+    publisher = InMemoryEventPublisher(STACK, cipher=CaseCipher(STACK, CaseKeyring()))
+    key = KeyEncryptionKeys.of(STACK).new_case_key("case-1")
+    await publisher.publish([sample_event("case-1"), key_event(key)])
+    assert decode(publisher.records[0].value).sealed

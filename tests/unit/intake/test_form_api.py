@@ -92,6 +92,7 @@ async def test_an_accepted_request_gets_its_id_status_url_and_a_link_for_this_ca
     assert claims["exp"] - claims["iat"] == IntakeSettings().link_ttl_s
     key, event = fast_intake.store.outbox  # the case's data key first (shared/case_keys.py)
     assert key.type == "case.keys" and key.data["wrapped_key"]
+    assert key.id < event.id  # the relay publishes in id order: the key goes out first
     assert event.type == "case.submitted" and event.subject == case_id
     assert event.data["submitted_via"] == "physician"
 
