@@ -7,10 +7,12 @@ import base64
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
 from pydantic import SecretStr
 
 from shared.bus import InMemoryEventPublisher
 from shared.case_keys import (
+    CASE_KEYS,
     DESTROYED,
     SEALED_TYPES,
     CaseCipher,
@@ -20,6 +22,7 @@ from shared.case_keys import (
     open_sealed,
     seal,
 )
+from shared.consumer import ConsumerRunner, Delivery
 from shared.contracts import CaseErased, CaseKey, decode_payload
 from shared.envelope import CloudEvent, InvalidEvent, decode, encode, make_event
 from shared.settings import StackSettings
@@ -160,3 +163,54 @@ async def test_a_key_published_after_its_case_event_in_one_batch_still_seals_it(
     key = KeyEncryptionKeys.of(STACK).new_case_key("case-1")
     await publisher.publish([sample_event("case-1"), key_event(key)])
     assert decode(publisher.records[0].value).sealed
+
+
+async def test_the_consumer_runner_opens_skips_and_dead_letters_sealed_events() -> None:
+    keks = KeyEncryptionKeys.of(StackSettings())
+    key = keks.new_case_key("runner-1")
+    CASE_KEYS.learn(key)
+    data_key = keks.unwrap(key)
+    seen: list[CloudEvent] = []
+
+    async def handler(delivery: Delivery) -> None:
+        seen.append(delivery.event)
+
+    dead = InMemoryEventPublisher()
+    runner = ConsumerRunner(
+        stack=StackSettings(),
+        group_id="records",
+        handlers={"case.submitted": handler},
+        publisher=dead,
+    )
+    event = sample_event("runner-1")
+    sealed = encode(seal(event, data_key))
+    await runner._process(record("runner-1", sealed))
+    assert [e.data for e in seen] == [event.data]  # the handler sees it in clear
+
+    tampered = sealed.replace(b'"data_base64":"', b'"data_base64":"AAAA')
+    await runner._process(record("runner-1", tampered))
+    other = encode(seal(sample_event("runner-2"), data_key))  # no key known for runner-2
+    await runner._process(record("runner-2", other))
+    reasons = [dict(r.headers)["dlq.reason"] for r in dead.records]
+    assert reasons == [b"undecryptable", b"unknown_case_key"]
+    assert dead.records[0].value == tampered  # dead letters keep the bytes as they came
+
+    CASE_KEYS.destroy("runner-1")
+    await runner._process(record("runner-1", sealed))
+    assert len(seen) == 1 and len(dead.records) == 2  # skipped: the case was erased
+
+
+def record(case_id: str, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="case.submitted",
+        partition=0,
+        offset=1,
+        timestamp=0,
+        timestamp_type=0,
+        key=case_id.encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=len(case_id),
+        serialized_value_size=len(value),
+        headers=[],
+    )
