@@ -221,15 +221,20 @@ class CaseKeyring:
         return len(self._keys)
 
 
-# One per process: the publisher, the consumer runner and the reader share it.
-CASE_KEYS = CaseKeyring()
+_KEYRINGS: dict[str, CaseKeyring] = {}
+
+
+def keyring_of(stack: StackSettings) -> CaseKeyring:
+    """The process's keyring for a stack: the publisher, the consumer runner and the reader
+    share it. One in a service; a test process runs many namespaces, each its own topics."""
+    return _KEYRINGS.setdefault(stack.sop_namespace, CaseKeyring())
 
 
 class CaseCipher:
     """Seals the events a process publishes and opens the ones it consumes."""
 
-    def __init__(self, stack: StackSettings, keyring: CaseKeyring = CASE_KEYS) -> None:
-        self.keyring = keyring
+    def __init__(self, stack: StackSettings, keyring: CaseKeyring | None = None) -> None:
+        self.keyring = keyring if keyring is not None else keyring_of(stack)
         self._keks = KeyEncryptionKeys.of(stack)
         self._opened: dict[tuple[str, str], bytes] = {}
 
@@ -285,9 +290,9 @@ class CaseKeyReader:
     """Reads `case.keys` from the beginning, then follows it for as long as it runs."""
 
     def __init__(
-        self, stack: StackSettings, keyring: CaseKeyring = CASE_KEYS, *, poll_ms: int = 200
+        self, stack: StackSettings, keyring: CaseKeyring | None = None, *, poll_ms: int = 200
     ) -> None:
-        self.keyring = keyring
+        self.keyring = keyring if keyring is not None else keyring_of(stack)
         self._stack = stack
         self._topic = stack.topic(CASE_KEYS_TOPIC)
         self._poll_ms = poll_ms

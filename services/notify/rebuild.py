@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.notify.domain.timeline import CaseTimeline
 from services.notify.handlers import CONSUMED_TYPES, record_timeline
 from services.notify.store import NotifyStore
-from shared.case_keys import CASE_KEYS, CaseCipher, CaseKeyReader
+from shared.case_keys import CaseCipher, CaseKeyReader, CaseKeyring
 from shared.contracts import decode_payload
 from shared.envelope import InvalidEvent, decode
 from shared.erasure import ERASED_CASES, ErasureReader
@@ -48,15 +48,16 @@ async def rebuild_timeline(
         await erasures.catch_up()
     finally:
         await erasures.close()
-    # Then the cases' keys: the events are sealed with them (a destroyed one: an erased case).
-    keys = CaseKeyReader(stack)
+    # Then the cases' keys, into a keyring of the replay's own (the process's may follow
+    # another stack, or none): the events are sealed with them (destroyed: an erased case).
+    keyring = CaseKeyring()
+    keys = CaseKeyReader(stack, keyring)
     try:
         await keys.catch_up()
     finally:
         await keys.close()
-    if CASE_KEYS.reader is None:  # the command: no service's reader follows the topic
-        keys.attach()
-    cipher = CaseCipher(stack)
+    keys.attach()  # a key published since is looked for again, with a consumer of its own
+    cipher = CaseCipher(stack, keyring)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=stack.kafka_bootstrap_servers,
         **stack.kafka_client_options(),

@@ -12,13 +12,13 @@ from pydantic import SecretStr
 
 from shared.bus import InMemoryEventPublisher
 from shared.case_keys import (
-    CASE_KEYS,
     DESTROYED,
     SEALED_TYPES,
     CaseCipher,
     CaseKeyError,
     CaseKeyring,
     KeyEncryptionKeys,
+    keyring_of,
     open_sealed,
     seal,
 )
@@ -168,7 +168,7 @@ async def test_a_key_published_after_its_case_event_in_one_batch_still_seals_it(
 async def test_the_consumer_runner_opens_skips_and_dead_letters_sealed_events() -> None:
     keks = KeyEncryptionKeys.of(StackSettings())
     key = keks.new_case_key("runner-1")
-    CASE_KEYS.learn(key)
+    keyring_of(StackSettings()).learn(key)
     data_key = keks.unwrap(key)
     seen: list[CloudEvent] = []
 
@@ -195,7 +195,7 @@ async def test_the_consumer_runner_opens_skips_and_dead_letters_sealed_events() 
     assert reasons == [b"undecryptable", b"unknown_case_key"]
     assert dead.records[0].value == tampered  # dead letters keep the bytes as they came
 
-    CASE_KEYS.destroy("runner-1")
+    keyring_of(StackSettings()).destroy("runner-1")
     await runner._process(record("runner-1", sealed))
     assert len(seen) == 1 and len(dead.records) == 2  # skipped: the case was erased
 
