@@ -239,11 +239,14 @@ class CaseCipher:
         self._opened: dict[tuple[str, str], bytes] = {}
 
     def learn_keys(self, events: Sequence[CloudEvent]) -> None:
-        """Take in the keys among events about to be published, before any event is sealed:
-        a key and its case's first events go out in one batch, whatever their order."""
+        """Take in the new keys among events about to be published, before any event is
+        sealed: a key and its case's first events go out in one batch, whatever their order.
+        A destruction is taken in where it stands (`seal`): the events before it still go."""
         for event in events:
             if event.type == CASE_KEYS_TOPIC:
-                self.keyring.learn(payload_as(decode_payload(event), CaseKey))
+                key = payload_as(decode_payload(event), CaseKey)
+                if key.wrapped_key is not None:
+                    self.keyring.learn(key)
 
     async def seal(self, event: CloudEvent) -> CloudEvent | None:
         """The event as it goes on Kafka; None for an event of an erased case (never sent).

@@ -214,3 +214,13 @@ def record(case_id: str, value: bytes) -> ConsumerRecord[bytes, bytes]:
         serialized_value_size=len(value),
         headers=[],
     )
+
+
+async def test_the_events_before_a_keys_destruction_in_one_batch_still_go_out() -> None:
+    publisher = InMemoryEventPublisher(STACK, cipher=CaseCipher(STACK, CaseKeyring()))
+    key = KeyEncryptionKeys.of(STACK).new_case_key("case-1")
+    cancel = sample_event("case-1")
+    await publisher.publish([key_event(key), cancel, key_event(CaseKey(case_id="case-1"))])
+    topics = [(r.topic, r.value is None) for r in publisher.records]
+    assert topics == [("case.keys", False), ("case.submitted", False), ("case.keys", True)]
+    assert decode(publisher.records[1].value).sealed
