@@ -300,6 +300,7 @@ class CaseKeyReader:
         self._topic = stack.topic(CASE_KEYS_TOPIC)
         self._poll_ms = poll_ms
         self._consumer: AIOKafkaConsumer | None = None
+        self._refresher: AIOKafkaConsumer | None = None
         self._refreshing = asyncio.Lock()
 
     def attach(self) -> None:
@@ -316,16 +317,26 @@ class CaseKeyReader:
         return read
 
     async def refresh(self, case_id: str, *, within_s: float = 15) -> None:
-        """Read the topic to its current end with a consumer of its own (the following one is
-        busy), unless a refresh that ran meanwhile already brought the key."""
+        """Read what was published since the last refresh, up to the topic's current end, with
+        a consumer of its own (the following one is busy), unless a refresh that ran meanwhile
+        already brought the key."""
         async with self._refreshing:
             if self.keyring.lookup(case_id) is not None:
                 return
-            consumer = await self._start_consumer()
+            consumer = self._refresher
             try:
-                await self._read_to_end(consumer, within_s=within_s)
-            finally:
-                await consumer.stop()
+                if consumer is None:
+                    consumer = self._refresher = await self._start_consumer()
+                    partitions = await all_partitions(consumer, self._topic)
+                    consumer.assign(partitions)
+                    await consumer.seek_to_beginning(*partitions)
+                async with asyncio.timeout(within_s):
+                    ends = await consumer.end_offsets(list(consumer.assignment()))
+                    while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                        self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
+            except BaseException:
+                await self._stop_refresher()
+                raise
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the topic until `stop` (re-reading from the beginning changes nothing)."""
@@ -341,6 +352,12 @@ class CaseKeyReader:
 
     async def close(self) -> None:
         consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+        await self._stop_refresher()
+
+    async def _stop_refresher(self) -> None:
+        consumer, self._refresher = self._refresher, None
         if consumer is not None:
             await consumer.stop()
 

@@ -54,18 +54,19 @@ async def rebuild_timeline(
     keys = CaseKeyReader(stack, keyring)
     try:
         await keys.catch_up()
-    finally:
+    except BaseException:
         await keys.close()
-    keys.attach()  # a key published since is looked for again, with a consumer of its own
+        raise
+    keys.attach()  # a key published since is looked for again
     cipher = CaseCipher(stack, keyring)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=stack.kafka_bootstrap_servers,
         **stack.kafka_client_options(),
         enable_auto_commit=False,
     )
-    await consumer.start()
     applied = 0
     try:
+        await consumer.start()
         partitions: list[TopicPartition] = []
         for event_type in CONSUMED_TYPES:
             topic = stack.topic(event_type)
@@ -94,6 +95,7 @@ async def rebuild_timeline(
                 progress(read, total)
     finally:
         await consumer.stop()
+        await keys.close()
     log.info("timeline rebuilt from the topics", extra={"count": applied})
     return applied
 
