@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.envelope import decode
+from shared.case_keys import CaseCipher, CaseKeyReader, CaseKeyring
+from shared.envelope import InvalidEvent, decode
 from shared.settings import StackSettings
 from shared.topics import platform_topics
 
@@ -39,6 +40,12 @@ class CaseEvents:
         )
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        # The events are sealed with their case's key: read from `case.keys` as a service does
+        # (a key not known yet is looked for again when its first event arrives).
+        keyring = CaseKeyring()
+        self._keys = CaseKeyReader(stack, keyring)
+        self._keys.attach()
+        self._cipher = CaseCipher(stack, keyring)
 
     async def __aenter__(self) -> CaseEvents:
         consumer = AIOKafkaConsumer(
@@ -65,6 +72,7 @@ class CaseEvents:
                 await self._task
         if self._consumer:
             await self._consumer.stop()
+        await self._keys.close()
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         updated, assignment = (self._stack.topic(t) for t in TOPICS)
@@ -72,7 +80,12 @@ class CaseEvents:
             batches = await consumer.getmany(timeout_ms=100, max_records=2000)
             for records in batches.values():
                 for record in records:
-                    event = decode(record.value)
+                    try:
+                        event = await self._cipher.open(decode(record.value))
+                    except InvalidEvent:
+                        continue
+                    if event is None:
+                        continue
                     data = event.data
                     if record.topic == updated:
                         self._opened[event.subject].set()

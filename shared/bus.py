@@ -12,6 +12,8 @@ from typing import Protocol, TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from shared.case_keys import CaseCipher
+from shared.contracts import CASE_KEYS_TOPIC
 from shared.envelope import CloudEvent, encode
 from shared.settings import StackSettings
 from shared.tracing import event_trace_fields, kafka_headers
@@ -51,8 +53,23 @@ async def next_batch(queue: asyncio.Queue[T], stop: asyncio.Event, limit: int) -
 class OutgoingRecord:
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone (a compacted topic forgets the key)
     headers: Headers = field(default_factory=list)
+
+
+async def sealed_records(
+    events: Sequence[CloudEvent], stack: StackSettings, cipher: CaseCipher | None
+) -> list[OutgoingRecord]:
+    """The records of these events, each case event's data sealed with its case's key (an
+    event of an erased case is dropped: shared/case_keys.py)."""
+    records = []
+    if cipher is not None:
+        cipher.learn_keys(events)
+    for event in events:
+        sealed = await cipher.seal(event) if cipher is not None else event
+        if sealed is not None:
+            records.append(to_record(sealed, stack))
+    return records
 
 
 class EventPublisher(Protocol):
@@ -65,6 +82,9 @@ class EventPublisher(Protocol):
 
 def to_record(event: CloudEvent, stack: StackSettings) -> OutgoingRecord:
     # Keyed by case id, so every event of one case lands on one partition, in order.
+    if event.type == CASE_KEYS_TOPIC and event.data.get("wrapped_key") is None:
+        # The case's key is destroyed: its tombstone, so compaction removes the key itself.
+        return OutgoingRecord(topic=stack.topic(event.type), key=event.subject.encode(), value=None)
     return OutgoingRecord(
         topic=stack.topic(event.type),
         key=event.subject.encode(),
@@ -89,6 +109,8 @@ class KafkaEventPublisher:
         self, stack: StackSettings, *, linger_ms: int = 5, request_timeout_ms: int = 15000
     ) -> None:
         self._stack = stack
+        # Every case event's personal data leaves the process sealed with its case's key.
+        self.cipher = CaseCipher(stack)
         self._linger_ms = linger_ms
         self._request_timeout_ms = request_timeout_ms
         # Bounded: a send that cannot complete in this time fails instead of hanging.
@@ -106,7 +128,7 @@ class KafkaEventPublisher:
             await self._close(producer)
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
-        await self.send_records([to_record(e, self._stack) for e in events])
+        await self.send_records(await sealed_records(events, self._stack, self.cipher))
 
     async def send_records(self, records: Sequence[OutgoingRecord]) -> None:
         if not records:
@@ -174,15 +196,19 @@ class KafkaEventPublisher:
 
 
 class InMemoryEventPublisher:
-    """Fake publisher for unit tests: keeps what was sent, can be told to fail."""
+    """Fake publisher for unit tests: keeps what was sent, can be told to fail; seals case
+    events only when given a cipher (most tests read the events they publish)."""
 
-    def __init__(self, stack: StackSettings | None = None) -> None:
+    def __init__(
+        self, stack: StackSettings | None = None, *, cipher: CaseCipher | None = None
+    ) -> None:
         self._stack = stack or StackSettings()
+        self.cipher = cipher
         self.records: list[OutgoingRecord] = []
         self.fail_next: Exception | None = None
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
-        await self.send_records([to_record(e, self._stack) for e in events])
+        await self.send_records(await sealed_records(events, self._stack, self.cipher))
 
     async def send_records(self, records: Sequence[OutgoingRecord]) -> None:
         if self.fail_next is not None:

@@ -17,6 +17,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WriteConcernError
 
 from shared.bus import EventPublisher, OutgoingRecord
+from shared.case_keys import CaseCipher, CaseKeyError
 from shared.contracts import decode_payload
 from shared.envelope import CloudEvent, InvalidEvent, Payload, decode
 from shared.erasure import ERASABLE_TYPES, ERASED_CASES
@@ -40,6 +41,9 @@ class TransientError(Exception):
 # Infrastructure failures: retrying later can succeed, so these never send an event to the DLQ.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TransientError,
+    # A case key this process cannot unwrap: its key-encryption secrets are wrong or missing;
+    # retried (the partition waits, readiness says so) rather than dead-lettered.
+    CaseKeyError,
     ConnectionFailure,
     ExecutionTimeout,
     WriteConcernError,
@@ -119,6 +123,8 @@ class ConsumerRunner:
         # Told of a message a topic's handler never sees (it fails validation), before it is
         # dead-lettered: a topic whose senders are outside systems answers them (intake).
         self._on_invalid = {stack.topic(t): h for t, h in (on_invalid or {}).items()}
+        # Opens the events sealed with their case's key before a handler sees them.
+        self._cipher = CaseCipher(stack)
         self._consumer: AIOKafkaConsumer | None = None
         self._healthy = False
         self._broker_reachable = False
@@ -232,7 +238,12 @@ class ConsumerRunner:
 
     async def _process(self, message: ConsumerRecord) -> None:
         try:
-            delivery = self._accept(message)
+            delivery = await self._accept(message)
+        except TRANSIENT_ERRORS as exc:
+            log.warning(
+                "event not opened; will retry", extra={"offset": message.offset}, exc_info=exc
+            )
+            raise _RetryLater from exc
         except InvalidEvent as invalid:
             told = self._on_invalid.get(message.topic)
             if told is not None:
@@ -242,18 +253,20 @@ class ConsumerRunner:
                     raise _RetryLater from exc
             await self._dead_letter(message, invalid.reason, invalid.detail)
             return
+        if delivery is None:
+            return  # an event of an erased case, skipped (and counted) in `_accept`
         # The handler runs in a CONSUMER span continuing the trace the event carries.
         with consuming(delivery.event, message.headers, group=self._group_id):
             await self._handle(message, delivery)
 
+    @staticmethod
+    def _erased(event: CloudEvent) -> bool:
+        # Erased: a late or replayed event must not bring the personal data back. Only case
+        # events: the audit trail (`audit.access`) keeps who did what, after too.
+        return event.type in ERASABLE_TYPES and event.subject in ERASED_CASES
+
     async def _handle(self, message: ConsumerRecord, delivery: Delivery) -> None:
         event = delivery.event
-        if event.type in ERASABLE_TYPES and event.subject in ERASED_CASES:
-            # Erased: a late or replayed event must not bring the personal data back. Only
-            # case events: the audit trail (`audit.access`) keeps who did what, after too.
-            log.info("event of an erased case skipped", extra={"event_id": event.id})
-            EVENTS_CONSUMED.labels(event.type, "erased").inc()
-            return
         handler = self._handlers[message.topic]
         ids = {"case_id": event.subject, "event_id": event.id, "event_type": event.type}
         for attempt in range(1, self._retry.attempts + 1):
@@ -280,14 +293,22 @@ class ConsumerRunner:
                 return
             await asyncio.sleep(self._retry.delay(attempt))
 
-    def _accept(self, message: ConsumerRecord) -> Delivery:
-        """Validation at the edge: envelope, type for this topic, key, payload schema."""
+    async def _accept(self, message: ConsumerRecord) -> Delivery | None:
+        """Validation at the edge: envelope, type for this topic, key, then the data opened
+        with the case's key if sealed, and the payload schema. None: the case was erased (its
+        key is destroyed), so the event is skipped unread."""
         event = decode(message.value)
         expected = self._type_of_topic[message.topic]
         if event.type != expected:
             raise InvalidEvent("type_mismatch", f"event type must be {expected!r} on this topic")
         if message.key is None or message.key.decode(errors="replace") != event.subject:
             raise InvalidEvent("key_mismatch", "the message key must equal the event subject")
+        opened = None if self._erased(event) else await self._cipher.open(event)
+        if opened is None:
+            log.info("event of an erased case skipped", extra={"event_id": event.id})
+            EVENTS_CONSUMED.labels(event.type, "erased").inc()
+            return None
+        event = opened
         payload = decode_payload(event)
         return Delivery(event, payload, message.topic, message.partition, message.offset)
 

@@ -8,11 +8,15 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 import uuid_utils
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.tracing import current_trace_fields
 
 SCHEMA_URN_PREFIX = "urn:second-opinion:schema:"
+# The extension attribute of an event whose data is encrypted with its case's key
+# (shared/case_keys.py), and its one value: the scheme, so a later one can be told apart.
+ENCRYPTION_ATTRIBUTE = "sopencryption"
+CASE_KEY_V1 = "case-key-v1"
 
 
 class InvalidEvent(Exception):
@@ -38,11 +42,33 @@ class CloudEvent(BaseModel):
     subject: str = Field(min_length=1, max_length=200)
     datacontenttype: Literal["application/json"] = "application/json"
     dataschema: str = Field(min_length=1, max_length=500)
-    data: dict[str, Any]
+    # The payload in clear; empty while the event is sealed (then `data_base64` holds it,
+    # encrypted with the case's key, and `sopencryption` says how: shared/case_keys.py).
+    data: dict[str, Any] = Field(default_factory=dict)
+    data_base64: str | None = Field(default=None, min_length=1)
+    sopencryption: Literal["case-key-v1"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_in_clear_or_sealed(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            sealed = value.get("data_base64") is not None
+            if sealed and value.get(ENCRYPTION_ATTRIBUTE) is None:
+                raise ValueError("data_base64 is only accepted encrypted (sopencryption)")
+            if not sealed and "data" not in value:
+                raise ValueError("data is required unless the event is sealed")
+            if sealed and value.get("data"):
+                raise ValueError("a sealed event carries no data in clear")
+        return value
 
     @property
     def case_id(self) -> str:
         return self.subject
+
+    @property
+    def sealed(self) -> bool:
+        """True while the payload is encrypted (open it with shared/case_keys.py)."""
+        return self.data_base64 is not None
 
     @property
     def schema_version(self) -> int:
@@ -99,8 +125,18 @@ def make_event(
     )
 
 
+def event_json(event: CloudEvent) -> dict[str, Any]:
+    """The structured-mode JSON object: `data` in clear, or `data_base64` when sealed."""
+    obj = event.model_dump(mode="json")
+    if event.sealed:
+        del obj["data"]
+    else:
+        del obj["data_base64"], obj[ENCRYPTION_ATTRIBUTE]
+    return obj
+
+
 def encode(event: CloudEvent) -> bytes:
-    return orjson.dumps(event.model_dump(mode="json"))
+    return orjson.dumps(event_json(event))
 
 
 def decode(raw: bytes | None) -> CloudEvent:

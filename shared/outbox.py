@@ -14,7 +14,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.bus import EventPublisher
-from shared.envelope import CloudEvent
+from shared.envelope import CloudEvent, event_json
 from shared.metrics import (
     EVENTS_PUBLISHED,
     OUTBOX_BACKLOG,
@@ -34,7 +34,7 @@ OUTBOX_FIELD = "outbox"
 
 def outbox_set(events: Sequence[CloudEvent]) -> dict[str, Any]:
     """The `$set` entries that queue these events in a document's outbox."""
-    return {f"{OUTBOX_FIELD}.{e.id}": e.model_dump(mode="json") for e in events}
+    return {f"{OUTBOX_FIELD}.{e.id}": event_json(e) for e in events}
 
 
 def pending_filter() -> dict[str, Any]:

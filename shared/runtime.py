@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.audit import AuditMiddleware
 from shared.audit_trail import OUTBOX_COLLECTION, AuditTrail, MongoAuditOutbox, adopt_unsent
 from shared.bus import KafkaEventPublisher
+from shared.case_keys import CaseKeyReader
 from shared.erasure import ErasureReader
 from shared.logs import configure_logging
 from shared.mongo import Document, connect
@@ -156,6 +157,7 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
         await connections.start()
         revocations: RevocationReader | None = None
         erasures: ErasureReader | None = None
+        case_keys: CaseKeyReader | None = None
         try:
             app, background = await build(connections)
             # Every service's API is audited the same way, so no route can forget it.
@@ -170,14 +172,27 @@ def main(service: str, settings: ServiceSettings, build: Builder) -> None:
             # consuming any (shared/erasure.py).
             erasures = ErasureReader(settings.stack)
             await erasures.catch_up()
+            # Every service opens and seals case events with their case's key: it knows every
+            # key published so far before consuming or publishing any (shared/case_keys.py).
+            case_keys = CaseKeyReader(settings.stack)
+            await case_keys.catch_up()
+            case_keys.attach()
             app.add_middleware(TracingMiddleware)  # outermost: the span covers the whole request
             await serve(
                 service=service,
                 app=app,
                 settings=settings,
-                background=[*background, trail.run, revocations.run, erasures.run],
+                background=[
+                    *background,
+                    trail.run,
+                    revocations.run,
+                    erasures.run,
+                    case_keys.run,
+                ],
             )
         finally:
+            if case_keys is not None:
+                await case_keys.close()
             if erasures is not None:
                 await erasures.close()
             if revocations is not None:

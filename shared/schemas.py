@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 import yaml
 
-from shared.contracts import CONTRACTS, HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC
-from shared.envelope import Payload
+from shared.case_keys import SEALED_TYPES
+from shared.contracts import CASE_KEYS_TOPIC, CONTRACTS, HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC
+from shared.envelope import CASE_KEY_V1, Payload
 from shared.topics import DLQ_SUFFIX, INBOUND_TOPICS
 
 CASE_KEY = "The case id; also the Kafka key."
@@ -22,9 +23,20 @@ CASE_KEY = "The case id; also the Kafka key."
 # platform reads (so they have no dead-letter topic).
 KEYS = {
     HOSPITAL_OUTCOME_TOPIC: "The hospital's organization (`data.organization_id`); also the "
-    "Kafka key, so a hospital's answers keep their order."
+    "Kafka key, so a hospital's answers keep their order.",
+    CASE_KEYS_TOPIC: "The case id; also the Kafka key of this compacted topic: a record with "
+    "no value (a tombstone) destroys the case's key, and with it every sealed event of the "
+    "case.",
 }
-NO_DEAD_LETTERS = frozenset({HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC})
+NO_DEAD_LETTERS = frozenset({HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC, CASE_KEYS_TOPIC})
+SEALED = (
+    "On the platform's own topics `data` is sealed: `data_base64` holds it encrypted with the "
+    "case's key (AES-256-GCM: 12-byte nonce, then ciphertext and tag; the associated data is "
+    f"`{CASE_KEY_V1}`, type, subject and id, one per line) and `sopencryption` is "
+    f"`{CASE_KEY_V1}`; the other attributes stay in clear. The case's key is on `case.keys`, "
+    "wrapped with the platform's key-encryption key, and destroyed when the case is erased. "
+    "Outside systems get these events in clear (notify's webhooks), never from the topic."
+)
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 
@@ -60,7 +72,10 @@ def event_schema(model: type[Payload]) -> dict[str, Any]:
     )
     defs = data_schema.pop("$defs", {})
     description = (model.__doc__ or "").strip() or f"The {model.event_type} event."
-    return {
+    sealed = model.event_type in SEALED_TYPES
+    if sealed:
+        description = f"{description} {SEALED}"
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": model.dataschema(),
         "title": f"{model.event_type} (CloudEvents 1.0, structured JSON)",
@@ -100,6 +115,18 @@ def event_schema(model: type[Payload]) -> dict[str, Any]:
         },
         "$defs": defs,
     }
+    if sealed:
+        schema["required"].remove("data")
+        schema["oneOf"] = [{"required": ["data"]}, {"required": ["data_base64", "sopencryption"]}]
+        schema["properties"] |= {
+            "data_base64": {
+                "type": "string",
+                "contentEncoding": "base64",
+                "description": "`data`, sealed with the case's key (see the description).",
+            },
+            "sopencryption": {"const": CASE_KEY_V1},
+        }
+    return schema
 
 
 def asyncapi_document() -> dict[str, Any]:

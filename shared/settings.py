@@ -9,6 +9,9 @@ from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The development key-encryption secret for the cases' data keys (shared/case_keys.py): fine
+# for `make run` and the tests, refused in production (a key everyone can read protects nothing).
+DEVELOPMENT_CASE_KEY_SECRET = "development-only-case-key-secret-not-for-production"
 Environment = Literal["development", "test", "production"]
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -44,6 +47,11 @@ class StackSettings(BaseSettings):
     # Prefixes every topic and database name, so parallel test runs never share state.
     sop_namespace: str = Field(default="", pattern=r"^[a-z0-9_]*$")
     sop_environment: Environment = "development"
+    # The key-encryption key's secret: every case's data key is wrapped with a key derived from
+    # it (shared/case_keys.py). After a rotation the earlier secrets, comma-separated, still
+    # unwrap the keys they wrapped (deploy/PRODUCTION.md); new keys use the current one.
+    sop_case_key_secret: SecretStr = SecretStr(DEVELOPMENT_CASE_KEY_SECRET)
+    sop_case_key_previous_secrets: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _kafka_credentials_complete(self) -> StackSettings:
@@ -73,6 +81,12 @@ class StackSettings(BaseSettings):
                 raise ValueError("S3_ACCESS_KEY and S3_SECRET_KEY must be set in production")
             if self.s3_encryption != "sse-s3":
                 raise ValueError("S3_ENCRYPTION must be sse-s3 in production")
+            secret = self.sop_case_key_secret.get_secret_value()
+            if secret == DEVELOPMENT_CASE_KEY_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "SOP_CASE_KEY_SECRET must be set in production, at least 32 characters "
+                    "(not the development default)"
+                )
         return self
 
     def kafka_client_options(self) -> dict[str, Any]:

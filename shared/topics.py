@@ -9,7 +9,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.contracts import AUDIT_TOPIC, CASE_TOPICS, HOSPITAL_OUTCOME_TOPIC, REVOCATION_TOPIC
+from shared.contracts import (
+    AUDIT_TOPIC,
+    CASE_KEYS_TOPIC,
+    CASE_TOPICS,
+    HOSPITAL_OUTCOME_TOPIC,
+    REVOCATION_TOPIC,
+)
 from shared.settings import StackSettings
 
 DLQ_SUFFIX = ".dlq"
@@ -19,7 +25,23 @@ DLQ_SUFFIX = ".dlq"
 HOSPITAL_TOPIC = "hospital.case.submitted"
 # Topics that outside systems write to, and the event type they carry.
 INBOUND_TOPICS = {HOSPITAL_TOPIC: "case.submitted"}
-WEEK_MS = 7 * 24 * 3600 * 1000
+HOUR_MS = 3600 * 1000
+WEEK_MS = 7 * 24 * HOUR_MS
+# What hospitals write is in clear (we cannot encrypt it for them) and intake republishes it on
+# `case.submitted`, sealed with the case's key: so it is kept only long enough for intake to
+# read it after an outage, and erased cases fall off it within this time.
+HOSPITAL_TOPIC_RETENTION_MS = WEEK_MS
+# The case keys topic keeps each case's latest record; a tombstone (erasure) must remove the
+# key within a bounded time: the active segment is rolled hourly (it is never compacted), a
+# dirty segment is compacted within a day at most, and the tombstone itself is kept an hour
+# for the readers that follow the topic, then dropped too.
+CASE_KEYS_COMPACTION = {
+    "segment.ms": str(HOUR_MS),
+    "min.compaction.lag.ms": "0",
+    "max.compaction.lag.ms": str(24 * HOUR_MS),
+    "delete.retention.ms": str(HOUR_MS),
+    "min.cleanable.dirty.ratio": "0.01",
+}
 # Notify's own: the staff board's card changes, for every notify instance (board_feed.py).
 BOARD_TOPIC = "notify.board"
 
@@ -29,13 +51,24 @@ class TopicSpec:
     name: str
     partitions: int
     retention_ms: int
+    cleanup_policy: str = "delete"
+    # Further topic configs (the compacted keys topic's), as Kafka names them.
+    extra_configs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def configs(self) -> dict[str, str]:
+        return {
+            "retention.ms": str(self.retention_ms),
+            "cleanup.policy": self.cleanup_policy,
+            **dict(self.extra_configs),
+        }
 
     def as_new_topic(self) -> NewTopic:
         return NewTopic(
             name=self.name,
             num_partitions=self.partitions,
             replication_factor=1,
-            topic_configs={"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"},
+            topic_configs=self.configs,
         )
 
 
@@ -51,11 +84,26 @@ def event_type_of(topic: str) -> str:
 def platform_topics(stack: StackSettings, partitions: int = 6) -> list[TopicSpec]:
     """Every case topic and its dead-letter topic; case history is kept long enough to rebuild."""
     specs = []
-    for event_type in (*CASE_TOPICS, *INBOUND_TOPICS):
+    for event_type in CASE_TOPICS:
         name = stack.topic(event_type)
-        # Case topics keep history so read models (the staff board) can be rebuilt from them.
+        # Case topics keep history so read models (the staff board) can be rebuilt from them;
+        # the personal data in it is sealed with each case's key (shared/case_keys.py).
         specs.append(TopicSpec(name, partitions, retention_ms=-1))
         specs.append(TopicSpec(dlq_topic(name), 1, retention_ms=4 * WEEK_MS))
+    for event_type in INBOUND_TOPICS:
+        name = stack.topic(event_type)
+        specs.append(TopicSpec(name, partitions, retention_ms=HOSPITAL_TOPIC_RETENTION_MS))
+        specs.append(TopicSpec(dlq_topic(name), 1, retention_ms=HOSPITAL_TOPIC_RETENTION_MS))
+    # Each case's data key, read whole by every service at start (no group, no dead letters).
+    specs.append(
+        TopicSpec(
+            stack.topic(CASE_KEYS_TOPIC),
+            1,
+            retention_ms=-1,
+            cleanup_policy="compact",
+            extra_configs=tuple(sorted(CASE_KEYS_COMPACTION.items())),
+        )
+    )
     # The audit trail is kept for good on the topic too; the audit service's store is a copy.
     audit = stack.topic(AUDIT_TOPIC)
     specs.append(TopicSpec(audit, partitions, retention_ms=-1))

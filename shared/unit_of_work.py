@@ -28,7 +28,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from shared.consumer import TransientError
-from shared.envelope import CloudEvent
+from shared.envelope import CloudEvent, event_json
 from shared.mongo import Document
 from shared.outbox import OUTBOX_FIELD as OUTBOX_FIELD  # re-exported: stores project it out
 from shared.tracing import case_span
@@ -180,7 +180,7 @@ class CaseDocuments:
         if reserved:
             raise ValueError(f"a state may not set {sorted(reserved)}")
         version = read.version + 1
-        outbox = {e.id: e.model_dump(mode="json") for e in change.events}
+        outbox = {e.id: event_json(e) for e in change.events}
         if read.version == 0:
             doc: Document = {"_id": read.case_id, VERSION_FIELD: version, **change.state}
             doc[OUTBOX_FIELD] = outbox
@@ -200,7 +200,7 @@ def update_of(read: Loaded, change: Change, tracking: Tracking | None) -> tuple[
     """The filter and update that write `change` over version `read.version` of an existing
     document: fields the new state no longer has are removed, pending events stay."""
     sets: dict[str, Any] = {**change.state, VERSION_FIELD: read.version + 1}
-    sets.update({f"{OUTBOX_FIELD}.{e.id}": e.model_dump(mode="json") for e in change.events})
+    sets.update({f"{OUTBOX_FIELD}.{e.id}": event_json(e) for e in change.events})
     if tracking is not None:
         kept = [*read.applied.get(tracking.group, ()), tracking.event_id][-APPLIED_KEPT:]
         sets[tracking.key] = kept

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
+from shared.case_keys import CaseCipher, CaseKeyReader, CaseKeyring
 from shared.envelope import CloudEvent, decode
 from shared.settings import StackSettings
 from shared.topics import platform_topics
@@ -37,10 +38,32 @@ async def read_topic(
 
 
 async def events_on(stack: StackSettings, event_type: str, case_id: str) -> list[CloudEvent]:
-    """Every event of one case on a topic (duplicates included), from the beginning to now."""
+    """Every event of one case on a topic (duplicates included), from the beginning to now,
+    opened as a service reads them (tests/topic_reading.py `opened`)."""
+    return await opened(stack, await sealed_events_on(stack, event_type, case_id))
+
+
+async def sealed_events_on(stack: StackSettings, event_type: str, case_id: str) -> list[CloudEvent]:
+    """As `events_on`, as they are on the topic: case events sealed with their case's key."""
     records = await read_topic(stack, stack.topic(event_type), within=15)
     events = [decode(record.value) for record in records]
     return [e for e in events if e.subject == case_id]
+
+
+async def opened(stack: StackSettings, events: list[CloudEvent]) -> list[CloudEvent]:
+    """The events with their data in clear, as a process that starts now reads them: the
+    cases' keys read from `case.keys` from the beginning; an event whose key was destroyed
+    (an erased case) is left out."""
+    if not any(e.sealed for e in events):
+        return events
+    keyring = CaseKeyring()
+    reader = CaseKeyReader(stack, keyring)
+    try:
+        await reader.catch_up(within_s=30)
+    finally:
+        await reader.close()
+    cipher = CaseCipher(stack, keyring)
+    return [e for e in [await cipher.open(event) for event in events] if e is not None]
 
 
 async def consumed_everything(stack: StackSettings, group: str, event_type: str) -> bool:

@@ -21,7 +21,7 @@ from services.intake.domain import (
     HistoryEntry,
     RefusalReason,
 )
-from shared.contracts import CaseErased, CaseSubmitted, CaseUpdated
+from shared.contracts import CaseErased, CaseKey, CaseSubmitted, CaseUpdated
 from shared.contracts.case_erased import ErasureReason
 from shared.contracts.case_submitted import Guardian, Patient, ReferringPhysician
 from shared.contracts.common import Actor
@@ -40,10 +40,10 @@ SYSTEM = Actor(subject="system:retention", role="system")
 @dataclass(frozen=True)
 class Erasure:
     """The case after an erasure step, and the events it publishes (none, or a cancel of a
-    case still in progress followed by `case.erased`)."""
+    case still in progress followed by `case.erased` and the destruction of the case's key)."""
 
     record: CaseRecord
-    events: tuple[CaseUpdated | CaseErased, ...] = ()
+    events: tuple[CaseUpdated | CaseErased | CaseKey, ...] = ()
 
 
 def request_erasure(
@@ -89,7 +89,7 @@ def erase(
     """Erase the case: a case still in progress is cancelled first (every service stops), then
     the record keeps only its stub and `case.erased` tells every service to do the same."""
     _require_not_erased(record)
-    events: list[CaseUpdated | CaseErased] = []
+    events: list[CaseUpdated | CaseErased | CaseKey] = []
     if record.status != "cancelled":
         events.append(
             CaseUpdated(
@@ -112,6 +112,9 @@ def erase(
     )
     erased = redact(_with_entry(record, "erased", actor=actor, at=at))
     events.append(CaseErased(case_id=record.case_id, erased_at=at, reason=reason, actor=actor))
+    # Last: the case's key is destroyed (its tombstone on `case.keys`), so the case's events
+    # kept on Kafka can no longer be read by anyone (crypto-shredding, shared/case_keys.py).
+    events.append(CaseKey(case_id=record.case_id))
     return Erasure(erased.model_copy(update={"erasure": decided}), tuple(events))
 
 

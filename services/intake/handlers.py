@@ -29,6 +29,7 @@ from services.intake.progress import PROGRESS_TYPES, Milestone, facts_of
 from services.intake.store import CaseStore
 from services.intake.views import CaseCreate, CaseLink, LinkRole, LinksRevoked, RecordsLinks
 from shared.auth import Principal, TokenIssuer
+from shared.case_keys import KeyEncryptionKeys
 from shared.consumer import Delivery, Handler, InvalidHandler, PermanentError
 from shared.contracts import CaseSubmitted, FinancialClearanceUpdated, payload_as
 from shared.contracts.access_revoked import RevocationReason
@@ -78,6 +79,11 @@ class IntakeContext:
     @cached_property
     def consents(self) -> ConsentLibrary:
         return ConsentLibrary.load(self.settings.consent_versions)
+
+    @cached_property
+    def case_keys(self) -> KeyEncryptionKeys:
+        """Wraps the data key each new case gets (shared/case_keys.py)."""
+        return KeyEncryptionKeys.of(self.settings.stack)
 
 
 @dataclass(frozen=True)
@@ -247,7 +253,13 @@ async def _open_case(
     )
     # The case's trace begins here, whichever way it came in (shared/tracing.py).
     with case_span(submission.case_id, "open case", from_events=True):
-        events = [make_event(submission, source=SOURCE, subject=submission.case_id, time=now)]
+        # The case's data key goes out first: every event of the case after it is sealed with
+        # it on Kafka, and erasure destroys it (shared/case_keys.py).
+        # (The relay publishes in event id order, and ids grow with time: the key is made first.)
+        key = ctx.case_keys.new_case_key(submission.case_id)
+        events = [make_event(key, source=SOURCE, subject=submission.case_id, time=now)]
+        event = make_event(submission, source=SOURCE, subject=submission.case_id, time=now)
+        events.append(event)
         if clearance is not None:
             required = FinancialClearanceUpdated(
                 case_id=submission.case_id,
@@ -256,7 +268,6 @@ async def _open_case(
                 actor=Actor(subject="intake", role="service"),
             )
             events.append(make_event(required, source=SOURCE, subject=submission.case_id, time=now))
-        event = events[0]
     change = await ctx.store.change_case(
         submission.case_id, lambda existing: None if existing else (record, events)
     )

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.notify.domain.timeline import CaseTimeline
 from services.notify.handlers import CONSUMED_TYPES, record_timeline
 from services.notify.store import NotifyStore
+from shared.case_keys import CaseCipher, CaseKeyReader, CaseKeyring
 from shared.contracts import decode_payload
 from shared.envelope import InvalidEvent, decode
 from shared.erasure import ERASED_CASES, ErasureReader
@@ -47,14 +48,25 @@ async def rebuild_timeline(
         await erasures.catch_up()
     finally:
         await erasures.close()
+    # Then the cases' keys, into a keyring of the replay's own (the process's may follow
+    # another stack, or none): the events are sealed with them (destroyed: an erased case).
+    keyring = CaseKeyring()
+    keys = CaseKeyReader(stack, keyring)
+    try:
+        await keys.catch_up()
+    except BaseException:
+        await keys.close()
+        raise
+    keys.attach()  # a key published since is looked for again
+    cipher = CaseCipher(stack, keyring)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=stack.kafka_bootstrap_servers,
         **stack.kafka_client_options(),
         enable_auto_commit=False,
     )
-    await consumer.start()
     applied = 0
     try:
+        await consumer.start()
         partitions: list[TopicPartition] = []
         for event_type in CONSUMED_TYPES:
             topic = stack.topic(event_type)
@@ -75,7 +87,7 @@ async def rebuild_timeline(
                 for message in messages:
                     if message.offset < ends[tp]:
                         read += 1
-                        applied += await _apply(store, message.value, on_timeline)
+                        applied += await _apply(store, cipher, message.value, on_timeline)
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
@@ -83,6 +95,7 @@ async def rebuild_timeline(
                 progress(read, total)
     finally:
         await consumer.stop()
+        await keys.close()
     log.info("timeline rebuilt from the topics", extra={"count": applied})
     return applied
 
@@ -93,15 +106,20 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def _apply(
-    store: NotifyStore, raw: bytes | None, on_timeline: Callable[[CaseTimeline], None] | None
+    store: NotifyStore,
+    cipher: CaseCipher,
+    raw: bytes | None,
+    on_timeline: Callable[[CaseTimeline], None] | None,
 ) -> int:
     try:
-        event = decode(raw)
-        decode_payload(event)
+        sealed = decode(raw)
+        event = None if sealed.subject in ERASED_CASES else await cipher.open(sealed)
+        if event is not None:
+            decode_payload(event)
     except InvalidEvent:
         return 0  # the live consumer sent it to the dead-letter topic
-    if event.subject in ERASED_CASES:
-        await store.erase_case(event.subject)  # a copy restored from before the erasure
+    if event is None:  # erased (its key destroyed, or `case.erased` read)
+        await store.erase_case(sealed.subject)  # a copy restored from before the erasure
         return 0
     timeline = await record_timeline(store, event)
     if on_timeline is not None:

@@ -12,6 +12,7 @@ from shared.contracts.access_recorded import AccessRecorded
 from shared.contracts.access_revoked import AccessRevoked
 from shared.contracts.assignment_updated import AssignmentUpdated
 from shared.contracts.case_erased import CaseErased
+from shared.contracts.case_key import CaseKey
 from shared.contracts.case_submitted import CaseSubmitted
 from shared.contracts.case_updated import CaseUpdated
 from shared.contracts.consult_updated import ConsultUpdated
@@ -55,6 +56,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract(AccessRevoked),
         Contract(HospitalCaseOutcome),
         Contract(CaseErased),
+        Contract(CaseKey),
     )
 }
 
@@ -64,8 +66,12 @@ AUDIT_TOPIC = AccessRecorded.event_type
 REVOCATION_TOPIC = AccessRevoked.event_type
 # Nor are the answers to hospitals, keyed by organization (read by the hospitals alone).
 HOSPITAL_OUTCOME_TOPIC = HospitalCaseOutcome.event_type
+# Nor are the cases' data keys: every service reads them without a group (shared/case_keys.py).
+CASE_KEYS_TOPIC = CaseKey.event_type
 CASE_TOPICS: tuple[str, ...] = tuple(
-    t for t in CONTRACTS if t not in (AUDIT_TOPIC, REVOCATION_TOPIC, HOSPITAL_OUTCOME_TOPIC)
+    t
+    for t in CONTRACTS
+    if t not in (AUDIT_TOPIC, REVOCATION_TOPIC, HOSPITAL_OUTCOME_TOPIC, CASE_KEYS_TOPIC)
 )
 
 
@@ -79,6 +85,9 @@ def decode_payload(event: CloudEvent) -> Payload:
     current = contract.model.schema_version
     if version > current or version < 1:
         raise InvalidEvent("unsupported_version", f"{event.type} version {version} is not known")
+    if event.sealed:
+        # Never validated as empty data: a reader that forgot to open it must not go on.
+        raise InvalidEvent("sealed", "the event's data is encrypted; open it with its case key")
     data = event.data
     for step in range(version, current):
         data = contract.upcasters[step](data)
@@ -106,6 +115,7 @@ def payload_as(payload: Payload, model: type[P]) -> P:
 
 __all__ = [
     "AUDIT_TOPIC",
+    "CASE_KEYS_TOPIC",
     "CASE_TOPICS",
     "CONTRACTS",
     "HOSPITAL_OUTCOME_TOPIC",
@@ -114,6 +124,7 @@ __all__ = [
     "AccessRevoked",
     "AssignmentUpdated",
     "CaseErased",
+    "CaseKey",
     "CaseSubmitted",
     "CaseUpdated",
     "ConsultUpdated",

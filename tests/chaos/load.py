@@ -20,7 +20,7 @@ from shared.mongo import connect
 from shared.topics import INBOUND_TOPICS, dlq_topic
 from tests.platform import Platform
 from tests.support import eventually, sample_event, sample_pdf
-from tests.topic_reading import read_topic
+from tests.topic_reading import opened, read_topic
 
 DOCUMENTS = {
     "pathology-report": ("path.pdf", sample_pdf("pathology")),
@@ -235,8 +235,8 @@ async def every_case_once(platform: Platform, load: Load) -> Outcome:
 
     async def per_case(topic: str, changes: tuple[str, ...] = ()) -> dict[str, set[str]]:
         found: dict[str, set[str]] = defaultdict(set)
-        for record in await read_topic(stack, stack.topic(topic)):
-            event = decode(record.value)
+        events = [decode(record.value) for record in await read_topic(stack, stack.topic(topic))]
+        for event in await opened(stack, events):
             if not changes or event.data.get("change") in changes:
                 found[event.subject].add(event.id)
         return found
@@ -261,10 +261,8 @@ async def every_case_once(platform: Platform, load: Load) -> Outcome:
     decided = await counts("assignment.updated", cases, FIRST_DECISIONS)
     assigned = await counts("expert.assigned", load.whole_way)
     issued = await counts("report.issued", load.whole_way)
-    versions = Counter(
-        (decode(r.value).subject, decode(r.value).data.get("version"))
-        for r in await read_topic(stack, stack.topic("report.issued"))
-    )
+    reports = [decode(r.value) for r in await read_topic(stack, stack.topic("report.issued"))]
+    versions = Counter((e.subject, e.data.get("version")) for e in await opened(stack, reports))
     dead = {
         topic: len(await read_topic(stack, dlq_topic(stack.topic(topic))))
         for topic in (*CASE_TOPICS, *INBOUND_TOPICS)

@@ -1,7 +1,9 @@
 """Erasure end to end (issue 14): a case runs to a signed report, the family asks for its
 personal data to be erased, the intake team approves, and then no service can show the child's
 name, birth date or the family's email or phone: not through its API, not in any collection
-of any service's database, and no object of the case is left in any bucket."""
+of any service's database, and no object of the case is left in any bucket. On Kafka the
+case's events were sealed with its key all along, and the key is destroyed: a process that
+starts afresh cannot read them, and a replay brings nothing back."""
 
 from __future__ import annotations
 
@@ -14,12 +16,17 @@ from minio import Minio
 from pymongo import AsyncMongoClient
 
 from bench.journey import Journey
+from services.notify.rebuild import rebuild_from_outside
 from shared.bus import KafkaEventPublisher
+from shared.case_keys import SEALED_TYPES
 from shared.contracts import CaseSubmitted
 from shared.contracts.case_submitted import Guardian, Patient
 from shared.mongo import Document, connect
+from shared.settings import StackSettings
+from shared.topics import HOSPITAL_TOPIC, platform_topics
 from tests.platform import Platform
 from tests.support import eventually, sample_case
+from tests.topic_reading import opened, read_topic, sealed_events_on
 
 pytestmark = pytest.mark.real
 
@@ -82,6 +89,9 @@ async def test_an_erased_case_shows_no_personal_data_anywhere(
         before = await http.get(f"{urls['intake']}/cases/{CASE}", headers=staff)
         assert case.patient.family_name in before.text  # the scans below look for real things
         assert "intake.cases" in await documents_naming(platform, details)
+        # On Kafka the details were never in clear: only the hospitals' own inbound topic
+        # (kept a week) has them as the hospital wrote them.
+        assert await topics_naming(platform.stack, details) == []
 
         asked = await http.post(f"{urls['intake']}/cases/{CASE}/erasure", headers=family)
         assert asked.status_code == 202, asked.text
@@ -121,6 +131,23 @@ async def test_an_erased_case_shows_no_personal_data_anywhere(
     await eventually(stores_hold_nothing, within=60)
     assert objects_of_case(platform) == []
 
+    # Crypto-shredding: the case's key has its tombstone, and a process that starts now (it
+    # reads `case.keys` from the beginning) can open none of the case's events still on Kafka.
+    stack = platform.stack
+
+    async def key_destroyed() -> bool:
+        mine = [r for r in await read_topic(stack, stack.topic("case.keys")) if r.key == b"erase-1"]
+        return bool(mine) and mine[-1].value is None
+
+    await eventually(key_destroyed, within=30)
+    sealed = [e for t in sorted(SEALED_TYPES) for e in await sealed_events_on(stack, t, CASE)]
+    assert sealed and all(e.sealed for e in sealed)
+    assert {"case.submitted", "report.issued"} <= {e.type for e in sealed}
+    assert await opened(stack, sealed) == []
+    # A replay of every topic (notify's rebuild, as after a restore) brings nothing back.
+    await rebuild_from_outside(stack)
+    assert await documents_naming(platform, details) == []
+
     # Who did what is kept: the audit trail still names the approval, by role and subject.
     officer = platform.auth("compliance-officer", "officer-1")
 
@@ -150,6 +177,20 @@ async def documents_naming(platform: Platform, details: list[str]) -> list[str]:
                         found.append(f"{service}.{name}")
     finally:
         await mongo.close()
+    return found
+
+
+async def topics_naming(stack: StackSettings, details: list[str]) -> list[str]:
+    """Every platform topic whose raw bytes hold one of the details, but the hospitals' own
+    inbound topic and its dead letters (written in clear by them, kept a week)."""
+    found = []
+    for spec in platform_topics(stack):
+        if spec.name.startswith(stack.topic(HOSPITAL_TOPIC)):
+            continue
+        for record in await read_topic(stack, spec.name):
+            if record.value and any(d.encode() in record.value for d in details):
+                found.append(spec.name)
+                break
     return found
 
 

@@ -8,6 +8,7 @@ import jsonschema
 import orjson
 import pytest
 
+from shared.case_keys import KeyEncryptionKeys, seal
 from shared.contracts import CONTRACTS, CaseSubmitted, decode_payload
 from shared.envelope import CloudEvent, encode
 from shared.schemas import (
@@ -30,6 +31,19 @@ def test_a_real_event_validates_against_the_published_schema() -> None:
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(
         orjson.loads(encode(sample_event()))
     )
+
+
+def test_a_sealed_event_validates_against_the_published_schema_and_a_half_sealed_one_not() -> None:
+    keks = KeyEncryptionKeys("unit-test-case-key-secret-0123456789abcdef")
+    model = CONTRACTS["case.submitted"].model
+    schema = json.loads((CONTRACTS_DIR / schema_file_name(model)).read_text())
+    event = sample_event("case-1")
+    body = orjson.loads(encode(seal(event, keks.unwrap(keks.new_case_key("case-1")))))
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    validator.validate(body)
+    del body["sopencryption"]
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(body)
 
 
 def test_the_published_schema_rejects_a_case_without_consent() -> None:

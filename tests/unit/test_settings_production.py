@@ -9,6 +9,7 @@ from pydantic import SecretStr, ValidationError
 
 from shared.settings import StackSettings
 
+CASE_KEY_SECRET = "a-production-secret-of-at-least-32-characters"
 KAFKA_VARIABLES = (
     "KAFKA_SECURITY_PROTOCOL",
     "KAFKA_SASL_MECHANISM",
@@ -30,6 +31,7 @@ def test_production_refuses_missing_storage_keys_and_unencrypted_buckets(
         "s3_access_key": SecretStr("k"),
         "s3_secret_key": SecretStr("s"),
         "kafka_security_protocol": "SSL",
+        "sop_case_key_secret": SecretStr(CASE_KEY_SECRET),
     }
     with pytest.raises(ValidationError, match="S3_ENCRYPTION"):
         StackSettings(sop_environment="production", s3_encryption="none", **keys)
@@ -41,7 +43,11 @@ def test_production_refuses_unencrypted_kafka_unless_the_network_is_declared_tru
 ) -> None:
     for name in KAFKA_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    keys = {"s3_access_key": SecretStr("k"), "s3_secret_key": SecretStr("s")}
+    keys = {
+        "s3_access_key": SecretStr("k"),
+        "s3_secret_key": SecretStr("s"),
+        "sop_case_key_secret": SecretStr(CASE_KEY_SECRET),
+    }
     for protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
         with pytest.raises(ValidationError, match="KAFKA_SECURITY_PROTOCOL must be SSL"):
             StackSettings(
@@ -68,6 +74,7 @@ def test_sasl_ssl_builds_a_verifying_tls_context_and_the_service_credentials(
     monkeypatch.setenv("S3_ACCESS_KEY", "k")
     monkeypatch.setenv("S3_SECRET_KEY", "s")
     monkeypatch.setenv("SOP_ENVIRONMENT", "production")
+    monkeypatch.setenv("SOP_CASE_KEY_SECRET", CASE_KEY_SECRET)
     stack = StackSettings()
     options = stack.kafka_client_options()
     context = options.pop("ssl_context")
@@ -87,3 +94,21 @@ def test_sasl_without_a_password_refuses_to_start(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValidationError, match="KAFKA_SASL_PASSWORD"):
         StackSettings(kafka_security_protocol="SASL_SSL", kafka_sasl_username="svc-intake")
+
+
+def test_production_refuses_the_development_case_key_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("SOP_CASE_KEY_SECRET", "S3_ENCRYPTION", *KAFKA_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
+    keys = {
+        "s3_access_key": SecretStr("k"),
+        "s3_secret_key": SecretStr("s"),
+        "kafka_security_protocol": "SSL",
+    }
+    with pytest.raises(ValidationError, match="SOP_CASE_KEY_SECRET"):
+        StackSettings(sop_environment="production", **keys)
+    with pytest.raises(ValidationError, match="SOP_CASE_KEY_SECRET"):
+        StackSettings(sop_environment="production", sop_case_key_secret=SecretStr("short"), **keys)
+    secret = SecretStr(CASE_KEY_SECRET)
+    assert StackSettings(sop_environment="production", sop_case_key_secret=secret, **keys)

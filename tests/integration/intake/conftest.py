@@ -23,7 +23,7 @@ from shared.mongo import connect
 from shared.settings import StackSettings
 from shared.topics import platform_topics
 from tests.support import eventually
-from tests.topic_reading import consumed_everything
+from tests.topic_reading import consumed_everything, opened
 
 HOSPITAL_TOPIC = "hospital.case.submitted"
 
@@ -79,7 +79,7 @@ class IntakeHarness:
             event = decode(value)
             if event.subject == case_id:
                 found.setdefault(event.id, event)
-        return list(found.values())
+        return await opened(self.stack, list(found.values()))
 
     async def inbound_consumed(self) -> bool:
         """True once intake has committed every message on the hospital topic."""

@@ -263,7 +263,11 @@ def test_every_platform_topic_and_its_dead_letters_is_a_kafka_topic(rendering: s
     for spec in expected:
         topic = topics[spec.name]
         assert topic["spec"]["partitions"] == spec.partitions, spec.name
-        assert topic["spec"]["config"]["retention.ms"] == spec.retention_ms, spec.name
+        config = topic["spec"]["config"]
+        assert config["retention.ms"] == spec.retention_ms, spec.name
+        assert {k: str(v) for k, v in config.items() if k != "min.insync.replicas"} == (
+            spec.configs
+        ), spec.name
         assert topic["spec"]["replicas"] == settings["topics"]["replicas"]
         assert (
             topic["metadata"]["labels"]["strimzi.io/cluster"]

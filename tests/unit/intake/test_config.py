@@ -15,6 +15,7 @@ def test_production_needs_an_https_records_address() -> None:
         s3_access_key="key",
         s3_secret_key="secret",
         kafka_security_protocol="SSL",
+        sop_case_key_secret="a-production-secret-of-at-least-32-characters",
     )
     with pytest.raises(ValidationError, match="https"):
         IntakeSettings(stack=production, http_host="0.0.0.0")

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from services.intake import erasure_handlers
 from services.intake.progress import Milestone
-from shared.contracts import CaseErased, decode_payload, payload_as
+from shared.contracts import CaseErased, CaseKey, decode_payload, payload_as
 from tests.unit.intake.conftest import FastIntake
 from tests.unit.intake.samples import BIRTH_DATE, CHILD_FAMILY, CHILD_GIVEN, GUARDIAN_EMAIL, form
 
@@ -44,8 +44,11 @@ async def test_an_approved_request_erases_the_case_and_tells_every_service(
         assert text not in approved.text
 
     types = [e.type for e in fast_intake.store.outbox]
-    assert types[-2:] == ["case.updated", "case.erased"]  # cancelled first: still in progress
-    erased = payload_as(decode_payload(fast_intake.store.outbox[-1]), CaseErased)
+    # Cancelled first (still in progress), then erased, then the case's key destroyed.
+    assert types[-3:] == ["case.updated", "case.erased", "case.keys"]
+    destroyed = payload_as(decode_payload(fast_intake.store.outbox[-1]), CaseKey)
+    assert destroyed.case_id == case_id and destroyed.wrapped_key is None
+    erased = payload_as(decode_payload(fast_intake.store.outbox[-2]), CaseErased)
     assert erased.case_id == case_id and erased.reason == "family-request"
     assert erased.actor.role == "intake-staff"
 
@@ -112,7 +115,7 @@ async def test_the_retention_sweep_erases_closed_cases_past_their_period(
     assert await erasure_handlers.erase_expired(ctx=ctx) == 1
     assert await erasure_handlers.erase_expired(ctx=ctx) == 0  # once
 
-    erased = payload_as(decode_payload(fast_intake.store.outbox[-1]), CaseErased)
+    erased = payload_as(decode_payload(fast_intake.store.outbox[-2]), CaseErased)
     assert (erased.case_id, erased.reason) == (reported, "retention-expired")
     assert erased.actor.subject == "system:retention"
     assert CHILD_GIVEN not in fast_intake.store.cases[reported].model_dump_json()

@@ -90,7 +90,9 @@ async def test_an_accepted_request_gets_its_id_status_url_and_a_link_for_this_ca
     # The shape records' access rules expect: a case-scoped role and the case in case_ids.
     assert claims["role"] == "referring-physician" and claims["case_ids"] == [case_id]
     assert claims["exp"] - claims["iat"] == IntakeSettings().link_ttl_s
-    (event,) = fast_intake.store.outbox
+    key, event = fast_intake.store.outbox  # the case's data key first (shared/case_keys.py)
+    assert key.type == "case.keys" and key.data["wrapped_key"]
+    assert key.id < event.id  # the relay publishes in id order: the key goes out first
     assert event.type == "case.submitted" and event.subject == case_id
     assert event.data["submitted_via"] == "physician"
 
@@ -108,7 +110,7 @@ async def test_the_same_idempotency_key_gives_the_same_case(fast_intake: FastInt
     again = await fast_intake.client.post("/cases", json=form(), headers=key)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["case_id"] == again.json()["case_id"] and again.json()["replayed"]
-    assert len(fast_intake.store.cases) == 1 and len(fast_intake.store.outbox) == 1
+    assert len(fast_intake.store.cases) == 1 and len(fast_intake.store.outbox) == 2
 
     changed = await fast_intake.client.post("/cases", json=form(urgency="urgent"), headers=key)
     assert changed.status_code == 422

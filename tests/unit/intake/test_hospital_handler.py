@@ -50,7 +50,8 @@ def store_of(ctx: IntakeContext) -> InMemoryCaseStore:
 async def test_a_new_case_is_republished_as_intakes_own(ctx: IntakeContext) -> None:
     event = hospital("n-1")
     await on_hospital_case(delivery(event), ctx=ctx)
-    (published,) = store_of(ctx).outbox
+    key, published = store_of(ctx).outbox  # the case's data key first
+    assert key.type == "case.keys"
     assert published.id != event.id and published.source == "/services/intake"
     data = CaseSubmitted.model_validate(published.data)
     assert data.submitted_via == "hospital-system" and data.organization_id == "org-n"
@@ -62,7 +63,7 @@ async def test_repeats_make_no_second_case(ctx: IntakeContext) -> None:
     await on_hospital_case(delivery(event), ctx=ctx)  # redelivered
     await on_hospital_case(delivery(hospital("n-2")), ctx=ctx)  # same request, new case id
     await on_hospital_case(delivery(hospital("n-1", request_id=None)), ctx=ctx)  # resent
-    assert list(store_of(ctx).cases) == ["n-1"] and len(store_of(ctx).outbox) == 1
+    assert list(store_of(ctx).cases) == ["n-1"] and len(store_of(ctx).outbox) == 2
     # The same request id from another organization is another request.
     await on_hospital_case(delivery(hospital("w-1", org="org-w")), ctx=ctx)
     assert sorted(store_of(ctx).cases) == ["n-1", "w-1"]
@@ -74,7 +75,7 @@ async def test_a_retry_after_a_crash_finishes_the_case(ctx: IntakeContext) -> No
     store_of(ctx).cases.clear()  # as if the process died after its claims
     store_of(ctx).outbox.clear()
     await on_hospital_case(delivery(event), ctx=ctx)
-    assert list(store_of(ctx).cases) == ["n-1"] and len(store_of(ctx).outbox) == 1
+    assert list(store_of(ctx).cases) == ["n-1"] and len(store_of(ctx).outbox) == 2
 
 
 async def test_invalid_or_conflicting_submissions_are_permanent_errors(
@@ -251,14 +252,14 @@ async def test_the_clearance_requirement_is_the_programs_never_the_senders(
     case = sample_case("n-9", organization_id="org-n", hospital_request_id="REQ-9")
     claimed = case.model_copy(update={"financial_clearance_required": True})
     await on_hospital_case(delivery(make_event(claimed, source="/h", subject="n-9")), ctx=ctx)
-    (published,) = store_of(ctx).outbox
+    _key, published = store_of(ctx).outbox
     assert CaseSubmitted.model_validate(published.data).financial_clearance_required is None
 
     ctx.settings = ctx.settings.model_copy(update={"financial_clearance_required": True})
     other = sample_case("n-10", organization_id="org-n", hospital_request_id="REQ-10")
     await on_hospital_case(delivery(make_event(other, source="/h", subject="n-10")), ctx=ctx)
-    types = [e.type for e in store_of(ctx).outbox[1:]]
-    assert types == ["case.submitted", "financial_clearance.updated"]
+    types = [e.type for e in store_of(ctx).outbox[2:]]
+    assert types == ["case.keys", "case.submitted", "financial_clearance.updated"]
     record = await ctx.store.get_case("n-10")
     assert record is not None and record.clearance is not None
     assert record.clearance.estimate is not None and record.clearance.estimate.total_minor == 80000
