@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from enum import Enum
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -62,7 +62,7 @@ from shared.envelope import (
     event_json,
 )
 from shared.settings import StackSettings
-from shared.topics import all_partitions
+from shared.topic_follower import TopicFollower
 
 log = logging.getLogger(__name__)
 
@@ -289,17 +289,15 @@ class CaseCipher:
         return data_key
 
 
-class CaseKeyReader:
-    """Reads `case.keys` from the beginning, then follows it for as long as it runs."""
+class CaseKeyReader(TopicFollower):
+    """Reads `case.keys` from the beginning, then follows it for as long as it runs; and, for
+    a key asked for before the following consumer reached it, reads ahead (`refresh`)."""
 
     def __init__(
         self, stack: StackSettings, keyring: CaseKeyring | None = None, *, poll_ms: int = 200
     ) -> None:
+        super().__init__(stack, CASE_KEYS_TOPIC, poll_ms=poll_ms)
         self.keyring = keyring if keyring is not None else keyring_of(stack)
-        self._stack = stack
-        self._topic = stack.topic(CASE_KEYS_TOPIC)
-        self._poll_ms = poll_ms
-        self._consumer: AIOKafkaConsumer | None = None
         self._refresher: AIOKafkaConsumer | None = None
         self._refreshing = asyncio.Lock()
 
@@ -307,14 +305,8 @@ class CaseKeyReader:
         """Be the keyring's way to look again for a key it does not know yet."""
         self.keyring.reader = self
 
-    async def catch_up(self, *, within_s: float = 60) -> int:
-        """Read every key published so far; returns how many records were read."""
-        await self.close()
-        consumer = await self._start_consumer()
-        self._consumer = consumer
-        read = await self._read_to_end(consumer, within_s=within_s)
+    def loaded(self, read: int) -> None:
         log.info("case keys loaded", extra={"count": len(self.keyring)})
-        return read
 
     async def refresh(self, case_id: str, *, within_s: float = 15) -> None:
         """Read what was published since the last refresh, up to the topic's current end, with
@@ -325,35 +317,16 @@ class CaseKeyReader:
                 return
             consumer = self._refresher
             try:
+                first = consumer is None
                 if consumer is None:
-                    consumer = self._refresher = await self._start_consumer()
-                    partitions = await all_partitions(consumer, self._topic)
-                    consumer.assign(partitions)
-                    await consumer.seek_to_beginning(*partitions)
-                async with asyncio.timeout(within_s):
-                    ends = await consumer.end_offsets(list(consumer.assignment()))
-                    while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                        self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
+                    consumer = self._refresher = await self.start_consumer()
+                await self.read_to_end(consumer, within_s=within_s, from_beginning=first)
             except BaseException:
                 await self._stop_refresher()
                 raise
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow the topic until `stop` (re-reading from the beginning changes nothing)."""
-        try:
-            if self._consumer is None:
-                await self.catch_up()
-            consumer = self._consumer
-            assert consumer is not None
-            while not stop.is_set():
-                self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
-        finally:
-            await self.close()
-
     async def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+        await super().close()
         await self._stop_refresher()
 
     async def _stop_refresher(self) -> None:
@@ -361,45 +334,19 @@ class CaseKeyReader:
         if consumer is not None:
             await consumer.stop()
 
-    async def _start_consumer(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._stack.kafka_bootstrap_servers,
-            **self._stack.kafka_client_options(),
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        return consumer
-
-    async def _read_to_end(self, consumer: AIOKafkaConsumer, *, within_s: float) -> int:
-        read = 0
-        async with asyncio.timeout(within_s):
-            partitions = await all_partitions(consumer, self._topic)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                read += self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
-        return read
-
-    def _apply_batch(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> int:
-        applied = 0
-        for messages in batches.values():
-            for message in messages:
-                if message.value is None:  # the tombstone: the case's key is destroyed
-                    if message.key:
-                        self.keyring.destroy(message.key.decode(errors="replace"))
-                        applied += 1
-                    continue
-                try:
-                    key = payload_as(decode_payload(decode(message.value)), CaseKey)
-                except (InvalidEvent, TypeError):
-                    log.warning("unreadable case key skipped", extra={"offset": message.offset})
-                    continue
-                self.keyring.learn(key)
-                applied += 1
-        return applied
+    def apply(self, message: ConsumerRecord[bytes, bytes]) -> bool:
+        if message.value is None:  # the tombstone: the case's key is destroyed
+            if not message.key:
+                return False
+            self.keyring.destroy(message.key.decode(errors="replace"))
+            return True
+        try:
+            key = payload_as(decode_payload(decode(message.value)), CaseKey)
+        except (InvalidEvent, TypeError):
+            log.warning("unreadable case key skipped", extra={"offset": message.offset})
+            return False
+        self.keyring.learn(key)
+        return True
 
 
 def _derive(secret: str) -> bytes:

@@ -10,15 +10,14 @@ no personal data) so that nothing comes back afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from shared.contracts import CASE_TOPICS, CaseErased, decode_payload, payload_as
 from shared.envelope import InvalidEvent, decode
 from shared.settings import StackSettings
-from shared.topics import all_partitions
+from shared.topic_follower import TopicFollower
 
 log = logging.getLogger(__name__)
 
@@ -48,68 +47,24 @@ class ErasedCases:
 ERASED_CASES = ErasedCases()
 
 
-class ErasureReader:
+class ErasureReader(TopicFollower):
     """Reads `case.erased` from the beginning, then follows it for as long as it runs."""
 
     def __init__(
         self, stack: StackSettings, erased: ErasedCases = ERASED_CASES, *, poll_ms: int = 200
     ) -> None:
+        super().__init__(stack, ERASURE_TOPIC, poll_ms=poll_ms)
         self.erased = erased
-        self._stack = stack
-        self._topic = stack.topic(ERASURE_TOPIC)
-        self._poll_ms = poll_ms
-        self._consumer: AIOKafkaConsumer | None = None
 
-    async def catch_up(self, *, within_s: float = 60) -> int:
-        """Read every erasure published so far; returns how many were read."""
-        await self.close()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._stack.kafka_bootstrap_servers,
-            **self._stack.kafka_client_options(),
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        self._consumer = consumer
-        read = 0
-        async with asyncio.timeout(within_s):
-            partitions = await all_partitions(consumer, self._topic)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                read += self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
+    def loaded(self, read: int) -> None:
         log.info("erased cases loaded", extra={"count": len(self.erased)})
-        return read
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow the topic until `stop` (re-reading from the beginning changes nothing)."""
+    def apply(self, message: ConsumerRecord[bytes, bytes]) -> bool:
         try:
-            if self._consumer is None:
-                await self.catch_up()
-            consumer = self._consumer
-            assert consumer is not None
-            while not stop.is_set():
-                self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
-
-    def _apply_batch(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> int:
-        applied = 0
-        for messages in batches.values():
-            for message in messages:
-                try:
-                    erased = payload_as(decode_payload(decode(message.value)), CaseErased)
-                except (InvalidEvent, TypeError):
-                    # The consumer groups dead-letter it; this reader has nowhere to.
-                    log.warning("unreadable erasure skipped", extra={"offset": message.offset})
-                    continue
-                self.erased.add(erased.case_id)
-                applied += 1
-        return applied
+            erased = payload_as(decode_payload(decode(message.value)), CaseErased)
+        except (InvalidEvent, TypeError):
+            # The consumer groups dead-letter it; this reader has nowhere to.
+            log.warning("unreadable erasure skipped", extra={"offset": message.offset})
+            return False
+        self.erased.add(erased.case_id)
+        return True

@@ -10,16 +10,15 @@ link revoked while it was down.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from shared.contracts import REVOCATION_TOPIC, AccessRevoked, decode_payload, payload_as
 from shared.envelope import InvalidEvent, decode
 from shared.settings import StackSettings
-from shared.topics import all_partitions
+from shared.topic_follower import TopicFollower
 
 log = logging.getLogger(__name__)
 
@@ -52,71 +51,25 @@ class RevokedLinks:
         return len(self._not_before)
 
 
-class RevocationReader:
-    """Reads the revocation topic from the beginning, then follows it for as long as it runs."""
+class RevocationReader(TopicFollower):
+    """Reads the revocation topic from the beginning, then follows it for as long as it runs
+    (after a crash the runtime runs it again: a cut-off only moves forward)."""
 
     def __init__(
         self, stack: StackSettings, revoked: RevokedLinks | None = None, *, poll_ms: int = 200
     ) -> None:
+        super().__init__(stack, REVOCATION_TOPIC, poll_ms=poll_ms)
         self.revoked = revoked if revoked is not None else RevokedLinks()
-        self._stack = stack
-        self._topic = stack.topic(REVOCATION_TOPIC)
-        self._poll_ms = poll_ms
-        self._consumer: AIOKafkaConsumer | None = None
 
-    async def catch_up(self, *, within_s: float = 60) -> int:
-        """Read every revocation published so far; returns how many were read."""
-        await self.close()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._stack.kafka_bootstrap_servers,
-            **self._stack.kafka_client_options(),
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        self._consumer = consumer
-        read = 0
-        async with asyncio.timeout(within_s):
-            partitions = await all_partitions(consumer, self._topic)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                read += self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
+    def loaded(self, read: int) -> None:
         self.revoked.mark_loaded()
         log.info("link revocations loaded", extra={"count": read, "cases": len(self.revoked)})
-        return read
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow the topic until `stop`; after a crash the runtime calls it again (re-reading
-        from the beginning changes nothing: a cut-off only moves forward)."""
+    def apply(self, message: ConsumerRecord[bytes, bytes]) -> bool:
         try:
-            if self._consumer is None:
-                await self.catch_up()
-            consumer = self._consumer
-            assert consumer is not None
-            while not stop.is_set():
-                self._apply_batch(await consumer.getmany(timeout_ms=self._poll_ms))
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
-
-    def _apply_batch(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> int:
-        applied = 0
-        for messages in batches.values():
-            for message in messages:
-                try:
-                    self.revoked.apply(
-                        payload_as(decode_payload(decode(message.value)), AccessRevoked)
-                    )
-                except (InvalidEvent, TypeError):
-                    # Nothing to dead-letter to without a group; intake only publishes valid ones.
-                    log.warning("unreadable revocation skipped", extra={"offset": message.offset})
-                    continue
-                applied += 1
-        return applied
+            self.revoked.apply(payload_as(decode_payload(decode(message.value)), AccessRevoked))
+        except (InvalidEvent, TypeError):
+            # Nothing to dead-letter to without a group; intake only publishes valid ones.
+            log.warning("unreadable revocation skipped", extra={"offset": message.offset})
+            return False
+        return True

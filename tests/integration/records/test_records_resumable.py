@@ -56,6 +56,20 @@ async def part_urls(
     return parts
 
 
+async def upload_result(
+    records: RecordsHarness, case_id: str, upload_id: str, headers: dict[str, str], within: float
+) -> dict[str, Any]:
+    """The upload once its background ingest ended, done or failed."""
+
+    async def finished() -> dict[str, Any] | None:
+        answer = await records.client.get(f"/cases/{case_id}/uploads/{upload_id}", headers=headers)
+        body: dict[str, Any] = answer.json()
+        return body if body["state"] in ("done", "failed") else None
+
+    result: dict[str, Any] = await eventually(finished, within=within)
+    return result
+
+
 async def test_a_cd_zip_sent_in_parts_resumes_after_a_drop_and_is_ingested(
     records: RecordsHarness,
 ) -> None:
@@ -108,12 +122,7 @@ async def test_a_cd_zip_sent_in_parts_resumes_after_a_drop_and_is_ingested(
     assert done.status_code == 202, done.text
     assert done.json()["state"] == "received"
 
-    async def finished() -> dict[str, Any] | None:
-        answer = await records.client.get(f"/cases/{case_id}/uploads/{upload_id}", headers=family)
-        body: dict[str, Any] = answer.json()
-        return body if body["state"] in ("done", "failed") else None
-
-    result = await eventually(finished, within=60)
+    result = await upload_result(records, case_id, upload_id, family, within=60)
     assert result["state"] == "done", result
     assert result["result"]["instances_stored"] == 5
     assert result["result"]["studies"] == [study[0].study]
@@ -190,12 +199,7 @@ async def test_a_hospital_system_upload_is_ingested_for_its_own_organization(
     )
     assert done.status_code == 202, done.text
 
-    async def finished() -> dict[str, Any] | None:
-        answer = await records.client.get(f"/cases/{case_id}/uploads/{upload_id}", headers=hospital)
-        body: dict[str, Any] = answer.json()
-        return body if body["state"] in ("done", "failed") else None
-
-    result = await eventually(finished, within=60)
+    result = await upload_result(records, case_id, upload_id, hospital, within=60)
     assert (result["state"], result["error"]) == ("done", None)
     assert "document_id" in result["result"]
 
@@ -237,12 +241,7 @@ async def test_an_upload_the_rules_refuse_at_ingest_fails_with_the_reason(
     )
     assert done.status_code == 202, done.text
 
-    async def finished() -> dict[str, Any] | None:
-        answer = await records.client.get(f"/cases/{case_id}/uploads/{upload_id}", headers=family)
-        body: dict[str, Any] = answer.json()
-        return body if body["state"] in ("done", "failed") else None
-
-    result = await eventually(finished, within=30)
+    result = await upload_result(records, case_id, upload_id, family, within=30)
     assert result["state"] == "failed"
     assert result["error"]["code"] == "case_closed"
     assert await object_keys(records, f"incoming/{case_id}/") == []
