@@ -221,7 +221,11 @@ def start_notify(
         url = f"http://127.0.0.1:{port}"
         client = httpx.AsyncClient(base_url=url, timeout=10)
         try:
-            await eventually(lambda: server.started and service.runner.ready and service.feed.ready)
+            # Joining the consumer group waits for new topics' leaders: on a busy machine that
+            # alone has taken more than the default 20 s (NotLeaderForPartition until then).
+            await eventually(
+                lambda: server.started and service.runner.ready and service.feed.ready, within=60
+            )
             yield Notify(service, client, url, topics, publisher, issuer, sink)
         finally:
             stop.set()
