@@ -77,7 +77,12 @@ class InMemoryAuditOutbox:
 
 
 class AuditTrail:
-    """Writes a request's audit records to the outbox (`record`) and relays them (`run`)."""
+    """Writes a request's audit records to the outbox (`record`) and relays them (`run`).
+
+    The relay publishes what this process wrote from memory, without reading it back, and
+    removes what the broker took in one command per `removal_interval_s`. It reads the outbox
+    only in a sweep: at the start, after a failed pass and every `sweep_interval_s`, for what
+    an earlier process (or a failed pass) left there."""
 
     def __init__(
         self,
@@ -87,50 +92,89 @@ class AuditTrail:
         service: str,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
+        removal_interval_s: float = 1.0,
+        sweep_interval_s: float = 30.0,
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
         self.service = service
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.removal_interval_s = removal_interval_s
+        self.sweep_interval_s = sweep_interval_s
         self._written = asyncio.Event()
+        self._handed: dict[str, CloudEvent] = {}  # written by this process, not yet published
+        self._published: set[str] = set()  # published, not yet removed from the outbox
+        self._sweep_now = True
 
     async def record(self, records: Sequence[AccessRecorded]) -> None:
         """Durable once this returns (raises when the outbox could not be written)."""
         source = f"/services/{self.service}"
         events = [make_event(r, source=source, subject=r.case_id or NO_CASE) for r in records]
         await self.outbox.add(events)
+        self._handed.update((e.id, e) for e in events)
         for record in records:
             AUDIT_RECORDS.labels(outcome=record.outcome).inc()
         self._written.set()
 
-    async def relay_once(self) -> int:
-        """Publish the oldest records of the outbox, then remove them; returns the count."""
-        events = await self.outbox.oldest(self.batch_size)
-        if not events:
-            return 0
-        await self.publisher.publish(events)
-        await self.outbox.remove([e.id for e in events])
-        return len(events)
+    async def relay_once(self, *, sweep: bool = True, remove: bool = True) -> int:
+        """Publish the records handed over (and, in a sweep, the oldest of the outbox), then,
+        with `remove`, remove every published record from the outbox; returns the count."""
+        events = list(self._handed.values())[: self.batch_size]
+        if sweep:
+            await self.remove_published()
+            events += [
+                e for e in await self.outbox.oldest(self.batch_size) if e.id not in self._handed
+            ]
+        fresh = {e.id: e for e in events if e.id not in self._published}
+        if fresh:
+            await self.publisher.publish([fresh[i] for i in sorted(fresh)])
+            self._published.update(fresh)
+            for event_id in fresh:
+                self._handed.pop(event_id, None)
+        if remove:
+            await self.remove_published()
+        return len(fresh)
+
+    async def remove_published(self) -> None:
+        if self._published:
+            published, self._published = self._published, set()
+            try:
+                await self.outbox.remove(sorted(published))
+            except BaseException:
+                self._published |= published
+                raise
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until stopped (what earlier processes left goes first), then once more; a
         broker that is away at the stop leaves the records in the outbox for the next process."""
+        loop = asyncio.get_running_loop()
         delay = self.poll_interval_s
+        last_sweep = last_removal = loop.time()
         while not stop.is_set():
             self._written.clear()
+            now = loop.time()
+            sweep = self._sweep_now or now - last_sweep >= self.sweep_interval_s
+            remove = now - last_removal >= self.removal_interval_s
             try:
-                if await self.relay_once() >= self.batch_size:
+                published = await self.relay_once(sweep=sweep, remove=remove)
+                self._sweep_now = sweep and published >= self.batch_size
+                if sweep:
+                    last_sweep = loop.time()
+                if remove:
+                    last_removal = loop.time()
+                if self._sweep_now or len(self._handed) >= self.batch_size:
                     continue  # more are waiting
                 delay = self.poll_interval_s
                 await _first_of([self._written, stop], within_s=self.poll_interval_s)
             except Exception as exc:
                 log.warning("audit relay failed; retrying", exc_info=exc)
+                self._sweep_now = True
                 # Only the stop cuts the backoff short: every request sets `_written`.
                 await _first_of([stop], within_s=delay)
                 delay = min(delay * 2, 10)
         try:
-            while await self.relay_once() >= self.batch_size:
+            while await self.relay_once(sweep=True) >= self.batch_size:
                 pass
         except Exception as exc:
             log.warning("audit records left in the outbox for the next process", exc_info=exc)

@@ -20,10 +20,12 @@ ago. They live beside the state, never inside a domain model.
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -31,6 +33,7 @@ from shared.consumer import TransientError
 from shared.envelope import CloudEvent, event_json
 from shared.mongo import Document
 from shared.outbox import OUTBOX_FIELD as OUTBOX_FIELD  # re-exported: stores project it out
+from shared.outbox import EventsQueued, no_events_queued
 from shared.tracing import case_span
 
 APPLIED_FIELD = "applied"
@@ -38,6 +41,8 @@ VERSION_FIELD = "version"
 # Fields the unit of work owns; a state never sets them.
 RESERVED = frozenset({"_id", VERSION_FIELD, OUTBOX_FIELD, APPLIED_FIELD})
 APPLIED_KEPT = 200
+# What a process remembers of the cases it last read or wrote, BSON-encoded (CaseDocuments).
+REMEMBERED_BYTES = 16 * 1024 * 1024
 # A write that loses this many races in a row gives up; the consumer retries the event later.
 ATTEMPTS = 20
 
@@ -108,22 +113,65 @@ Decide = Callable[[Loaded], Change | Awaitable[Change | None] | None]
 
 
 class CaseDocuments:
-    """The case documents of one collection, changed only through `change`."""
+    """The case documents of one collection, changed only through `change`.
+
+    It remembers the cases this process last read or wrote (`remembered_bytes` of them, kept
+    BSON-encoded so no caller can alter them), and a change starts from what it remembers
+    instead of reading the case again: most events of a case arrive at the process that
+    wrote it last (Kafka partitions by case). If another process wrote in between, the
+    conditional write misses and the change reads afresh, so a stale memory costs one round
+    trip, never a lost update. (A case deleted and made again by another process at the same
+    version would fool it; no service does that: an erased case takes no more events.)
+    """
 
     def __init__(
         self,
         collection: AsyncCollection[Document],
         *,
-        events_queued: Callable[[str], None] = lambda _case_id: None,
+        events_queued: EventsQueued = no_events_queued,
+        remembered_bytes: int = REMEMBERED_BYTES,
     ) -> None:
         self.collection = collection
         # Wakes the outbox relay for a document that has new events.
         self.events_queued = events_queued
         self._preloaded: dict[str, Loaded] = {}
+        self._remembered: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._remembered_size = 0
+        self._remembered_limit = remembered_bytes
 
     async def load(self, case_id: str) -> Loaded:
         doc = await self.collection.find_one({"_id": case_id}, projection={OUTBOX_FIELD: 0})
-        return Loaded.of(case_id, doc)
+        loaded = Loaded.of(case_id, doc)
+        self.remember(loaded)
+        return loaded
+
+    def remember(self, loaded: Loaded) -> None:
+        """Keep this version of a case for the next change (the least recent go first)."""
+        self.forget(loaded.case_id)
+        if loaded.state is None or not self._remembered_limit:
+            return
+        doc = {"state": loaded.state, APPLIED_FIELD: loaded.applied}
+        data = bson.encode(doc, codec_options=self.collection.codec_options)
+        self._remembered[loaded.case_id] = (loaded.version, data)
+        self._remembered_size += len(data)
+        while self._remembered_size > self._remembered_limit:
+            _, (_, dropped) = self._remembered.popitem(last=False)
+            self._remembered_size -= len(dropped)
+
+    def forget(self, case_id: str) -> None:
+        """Drop what is remembered of a case (it changed elsewhere, or was deleted)."""
+        kept = self._remembered.pop(case_id, None)
+        if kept is not None:
+            self._remembered_size -= len(kept[1])
+
+    def recalled(self, case_id: str) -> Loaded | None:
+        kept = self._remembered.get(case_id)
+        if kept is None:
+            return None
+        self._remembered.move_to_end(case_id)
+        version, data = kept
+        doc = bson.decode(data, codec_options=self.collection.codec_options)
+        return Loaded(case_id, version, doc["state"], doc[APPLIED_FIELD])
 
     async def load_many(self, case_ids: Sequence[str]) -> dict[str, Loaded]:
         """Several cases in one query (cases that do not exist come back with version 0)."""
@@ -133,13 +181,17 @@ class CaseDocuments:
                 {"_id": {"$in": list(dict.fromkeys(case_ids))}}, projection={OUTBOX_FIELD: 0}
             )
             found = {str(doc["_id"]): doc async for doc in cursor}
-        return {c: Loaded.of(c, found.get(c)) for c in case_ids}
+        loaded = {c: Loaded.of(c, found.get(c)) for c in case_ids}
+        for one in loaded.values():
+            self.remember(one)
+        return loaded
 
     async def preload(self, case_ids: Sequence[str]) -> None:
         """Read a consumer batch's cases in one query (ConsumerRunner's `prefetch`); the first
         `change` of each case starts from what was read here instead of reading it again. If
-        another writer got there in between, that change's write misses and it reads afresh."""
-        self._preloaded = await self.load_many(case_ids)
+        another writer got there in between, that change's write misses and it reads afresh.
+        Cases remembered from this process's last change are not read."""
+        self._preloaded = await self.load_many([c for c in case_ids if c not in self._remembered])
 
     async def change(
         self,
@@ -148,14 +200,24 @@ class CaseDocuments:
         *,
         tracking: Tracking | None = None,
         loaded: Loaded | None = None,
+        expect_new: bool = False,
         attempts: int = ATTEMPTS,
     ) -> Outcome:
         """Load (unless `loaded` is given for the first try), decide, write; again on conflict.
+        `expect_new`: the case is most likely new, so the first try inserts without reading
+        (the unique `_id` still refuses it if it exists; then it is read and decided again).
 
         A tracked event already applied decides nothing. Raises TransientError when every
         attempt lost a race (the consumer then retries the event later)."""
+        if expect_new and loaded is None:
+            loaded = Loaded(case_id, 0, None)
         for _ in range(attempts):
-            current = loaded or self._preloaded.pop(case_id, None) or await self.load(case_id)
+            current = (
+                loaded
+                or self._preloaded.pop(case_id, None)
+                or self.recalled(case_id)
+                or await self.load(case_id)
+            )
             loaded = None
             if tracking is not None and current.has_applied(tracking):
                 return Outcome(case_id, current.version, current.state, (), written=False)
@@ -166,11 +228,13 @@ class CaseDocuments:
             if change is None:
                 return Outcome(case_id, current.version, current.state, (), written=False)
             if await self.write(current, change, tracking):
+                self.remember(written(current, change, tracking))
                 if change.events:
-                    self.events_queued(case_id)
+                    self.events_queued(case_id, change.events)
                 return Outcome(
                     case_id, current.version + 1, change.state, change.events, written=True
                 )
+            self.forget(case_id)  # another writer got there first: read it next time
         raise CaseBusy(f"case {case_id} kept changing under concurrent writers")
 
     async def write(self, read: Loaded, change: Change, tracking: Tracking | None) -> bool:
@@ -196,14 +260,27 @@ class CaseDocuments:
         ).matched_count == 1
 
 
+def applied_after(read: Loaded, tracking: Tracking | None) -> dict[str, list[str]]:
+    """The applied event ids once `tracking`'s event is written over `read`."""
+    applied = dict(read.applied)
+    if tracking is not None:
+        kept = [*applied.get(tracking.group, ()), tracking.event_id][-APPLIED_KEPT:]
+        applied[tracking.group] = kept
+    return applied
+
+
+def written(read: Loaded, change: Change, tracking: Tracking | None) -> Loaded:
+    """The case as `change` wrote it over `read`."""
+    return Loaded(read.case_id, read.version + 1, change.state, applied_after(read, tracking))
+
+
 def update_of(read: Loaded, change: Change, tracking: Tracking | None) -> tuple[Document, Document]:
     """The filter and update that write `change` over version `read.version` of an existing
     document: fields the new state no longer has are removed, pending events stay."""
     sets: dict[str, Any] = {**change.state, VERSION_FIELD: read.version + 1}
     sets.update({f"{OUTBOX_FIELD}.{e.id}": event_json(e) for e in change.events})
     if tracking is not None:
-        kept = [*read.applied.get(tracking.group, ()), tracking.event_id][-APPLIED_KEPT:]
-        sets[tracking.key] = kept
+        sets[tracking.key] = applied_after(read, tracking)[tracking.group]
     update: Document = {"$set": sets}
     gone = (read.state or {}).keys() - change.state.keys()
     if gone:

@@ -27,6 +27,7 @@ from shared.contracts import (
 )
 from shared.contracts.common import Actor
 from shared.envelope import make_event, new_event_id
+from shared.outbox import EventsQueued, no_events_queued
 from shared.unit_of_work import Change, Loaded, Tracking
 
 SOURCE = "/services/assignment"
@@ -39,10 +40,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _nothing(_doc_id: str) -> None:
-    return None
-
-
 @dataclass
 class AssignmentContext:
     """What every handler needs: the store, the rules' settings, a clock, and the relay's nudge."""
@@ -53,7 +50,7 @@ class AssignmentContext:
     clock: Callable[[], datetime] = _utc_now
     new_id: Callable[[], str] = new_event_id
     # Wakes the outbox relay for the document that holds new events.
-    events_queued: Callable[[str], None] = _nothing
+    events_queued: EventsQueued = no_events_queued
 
     def terms(self) -> OfferTerms:
         return OfferTerms(now=self.clock(), timeout=self.offer_timeout, new_id=self.new_id)
@@ -96,7 +93,7 @@ async def change_case(
     if outcome.written:
         ctx.store.noted(record, outcome.state)
         if outcome.events:
-            ctx.events_queued(case_id)
+            ctx.events_queued(case_id, outcome.events)
     return record
 
 

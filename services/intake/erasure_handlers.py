@@ -69,7 +69,7 @@ async def _erasure_step(
     change = await ctx.store.change_case(case_id, decide)
     assert change.record is not None  # decide always writes
     if change.events:
-        ctx.events_queued(case_id)
+        ctx.events_queued(case_id, change.events)
         log.info("case erased", extra={"case_id": case_id, "event_id": change.events[-1].id})
     return change.record
 
@@ -107,7 +107,7 @@ async def erase_expired(*, ctx: IntakeContext, limit: int = 100) -> int:
         change = await ctx.store.change_case(case_id, decide)
         if change.written:
             erased += 1
-            ctx.events_queued(case_id)
+            ctx.events_queued(case_id, change.events)
             log.info("case erased after its retention period", extra={"case_id": case_id})
     return erased
 

@@ -36,6 +36,7 @@ from shared.contracts.access_revoked import RevocationReason
 from shared.contracts.case_submitted import Consent
 from shared.contracts.common import Actor
 from shared.envelope import CloudEvent, InvalidEvent, make_event, new_event_id
+from shared.outbox import EventsQueued, no_events_queued
 from shared.topics import HOSPITAL_TOPIC
 from shared.tracing import case_span
 
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _nothing(_doc_id: str) -> None:
-    return None
 
 
 @dataclass
@@ -61,9 +58,9 @@ class IntakeContext:
     clock: Callable[[], datetime] = _utc_now
     new_id: Callable[[], str] = new_event_id
     # Wakes the outbox relay for the document that holds new events.
-    events_queued: Callable[[str], None] = field(default=_nothing)
+    events_queued: EventsQueued = field(default=no_events_queued)
     # Wakes the relay of the answers to hospitals (`hospital.case.outcome`).
-    answers_queued: Callable[[str], None] = field(default=_nothing)
+    answers_queued: EventsQueued = field(default=no_events_queued)
     # The hospital's billing system (billing.py), asked about clearance references.
     billing: PaymentProvider = field(default_factory=FakeBilling)
 
@@ -269,11 +266,11 @@ async def _open_case(
             )
             events.append(make_event(required, source=SOURCE, subject=submission.case_id, time=now))
     change = await ctx.store.change_case(
-        submission.case_id, lambda existing: None if existing else (record, events)
+        submission.case_id, lambda existing: None if existing else (record, events), expect_new=True
     )
     assert change.record is not None  # written now, or there before
     if change.written:
-        ctx.events_queued(submission.case_id)
+        ctx.events_queued(submission.case_id, change.events)
         log.info("case opened", extra={"case_id": submission.case_id, "event_id": event.id})
     return Accepted(change.record, replayed=not change.written)
 
@@ -344,7 +341,7 @@ async def on_unreadable_hospital_case(
         return
     submission_id, answer = found
     if await ctx.store.answer_submission(submission_id, answer):
-        ctx.answers_queued(submission_id)
+        ctx.answers_queued(submission_id, [answer])
 
 
 async def _reject(
@@ -374,7 +371,7 @@ async def _reject(
 async def _answer(ctx: IntakeContext, delivery: Delivery, answer: CloudEvent) -> None:
     """Queue the answer unless this submission (event id) was answered before."""
     if await ctx.store.answer_submission(delivery.event.id, answer):
-        ctx.answers_queued(delivery.event.id)
+        ctx.answers_queued(delivery.event.id, [answer])
 
 
 async def on_platform_case(delivery: Delivery, *, ctx: IntakeContext) -> None:
@@ -437,7 +434,7 @@ async def change_case(
     change = await ctx.store.change_case(case_id, decide_change)
     assert change.record is not None  # decide_change always writes
     if change.events:
-        ctx.events_queued(case_id)
+        ctx.events_queued(case_id, change.events)
         log.info("case changed", extra={"case_id": case_id, "event_id": change.events[0].id})
     return change.record
 

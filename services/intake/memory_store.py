@@ -25,7 +25,9 @@ class InMemoryCaseStore:
     async def get_case(self, case_id: str) -> CaseRecord | None:
         return self.cases.get(case_id)
 
-    async def change_case(self, case_id: str, decide: DecideCase) -> CaseChange:
+    async def change_case(
+        self, case_id: str, decide: DecideCase, *, expect_new: bool = False
+    ) -> CaseChange:
         current = self.cases.get(case_id)
         decided = decide(current)
         if decided is None:

@@ -51,9 +51,12 @@ class CaseStore(Protocol):
     async def get_case(self, case_id: str) -> CaseRecord | None:
         """The case, with the version it was read at."""
 
-    async def change_case(self, case_id: str, decide: DecideCase) -> CaseChange:
+    async def change_case(
+        self, case_id: str, decide: DecideCase, *, expect_new: bool = False
+    ) -> CaseChange:
         """Read the case, decide, and write the record with its events in one conditional
-        write; read and decide again if another writer got there first."""
+        write; read and decide again if another writer got there first. `expect_new`: the
+        case is most likely new, so the first try writes without reading."""
 
     async def list_cases(
         self, case_filter: CaseFilter, *, today: date, limit: int, offset: int
@@ -101,7 +104,9 @@ class IntakeStore:
         loaded = await self.documents.load(case_id)
         return _record(loaded.state, loaded.version) if loaded.state else None
 
-    async def change_case(self, case_id: str, decide: DecideCase) -> CaseChange:
+    async def change_case(
+        self, case_id: str, decide: DecideCase, *, expect_new: bool = False
+    ) -> CaseChange:
         def decide_document(loaded: Loaded) -> Change | None:
             decided = decide(_record(loaded.state, loaded.version) if loaded.state else None)
             if decided is None:
@@ -109,7 +114,7 @@ class IntakeStore:
             record, events = decided
             return Change(_document(record), events)
 
-        outcome = await self.documents.change(case_id, decide_document)
+        outcome = await self.documents.change(case_id, decide_document, expect_new=expect_new)
         record = _record(outcome.state, outcome.version) if outcome.state else None
         return CaseChange(record, outcome.events, outcome.written)
 
@@ -148,7 +153,8 @@ class IntakeStore:
                 return None
             return Change({"answer": answer.data, "answered_at": answer.time}, [answer])
 
-        return (await self.answer_documents.change(submission_id, decide)).written
+        answered = await self.answer_documents.change(submission_id, decide, expect_new=True)
+        return answered.written
 
     # Milestones.
 

@@ -216,6 +216,7 @@ class NotifyStore:
             deleted += (await collection.delete_many({"case_id": case_id})).deleted_count
         for collection in (self.contacts, self.cases):
             deleted += (await collection.delete_one({"_id": case_id})).deleted_count
+        self.timelines.forget(case_id)
         return deleted
 
     async def share(self, partner_id: str, case_id: str, at: datetime) -> None:

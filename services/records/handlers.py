@@ -29,6 +29,7 @@ from shared.contracts.common import Actor
 from shared.envelope import Payload, make_event
 from shared.expert_access import experts_after
 from shared.objectstore import ObjectStore
+from shared.outbox import EventsQueued, no_events_queued
 from shared.unit_of_work import Change, Loaded, Tracking
 
 SOURCE = "/services/records"
@@ -53,7 +54,7 @@ class Ports:
     objects: ObjectStore
     settings: RecordsSettings
     # Wakes the outbox relay after a write that queued events.
-    nudge: Callable[[str], None] = lambda _doc_id: None
+    nudge: EventsQueued = no_events_queued
 
 
 def now() -> datetime:
@@ -99,7 +100,7 @@ async def change_case(
     if outcome.written:
         decided[0].revision = outcome.version
         if outcome.events:
-            ports.nudge(case_id)
+            ports.nudge(case_id, outcome.events)
     return decided[0]
 
 

@@ -78,6 +78,7 @@ class RecordsStore:
         uploads = self.cases.database["uploads"]  # resumable.py's sessions (file names)
         deleted += (await uploads.delete_many({"case_id": case_id})).deleted_count
         deleted += (await self.cases.delete_one({"_id": case_id})).deleted_count
+        self.documents.forget(case_id)
         return deleted
 
     async def load(self, case_id: str) -> CaseRecord | None:

@@ -36,6 +36,7 @@ from shared.contracts.follow_up_updated import CloseReason
 from shared.contracts.report_issued import ReportRendition, StoredObject
 from shared.envelope import CloudEvent, Payload, make_event, new_event_id
 from shared.objectstore import ObjectStore
+from shared.outbox import EventsQueued, no_events_queued
 from shared.unit_of_work import Tracking
 
 SOURCE = "/services/reports"
@@ -46,10 +47,6 @@ Decide = Callable[[ReportRecord], tuple[ReportRecord, list[Payload]] | None]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _nothing(_doc_id: str) -> None:
-    return None
 
 
 log = logging.getLogger(__name__)
@@ -67,7 +64,7 @@ class ReportsContext:
     clock: Callable[[], datetime] = _utc_now
     new_id: Callable[[], str] = new_event_id
     # Wakes the outbox relay for the report (by case id) that queued events.
-    events_queued: Callable[[str], None] = _nothing
+    events_queued: EventsQueued = no_events_queued
     languages: tuple[str, ...] = field(default=LANGUAGES)
     follow_ups: FollowUpPolicy = field(default_factory=FollowUpPolicy)
 
@@ -96,7 +93,7 @@ async def change_report(
 
     change = await ctx.store.change(case_id, decide_record, tracking=tracking)
     if change.written and change.events:
-        ctx.events_queued(case_id)
+        ctx.events_queued(case_id, change.events)
     return change.record or ReportRecord(case_id=case_id)
 
 

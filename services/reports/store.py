@@ -94,6 +94,7 @@ class ReportsStore:
         return [ReportRecord.model_validate(doc) async for doc in cursor]
 
     async def erase(self, case_id: str) -> bool:
+        self.documents.forget(case_id)
         return (await self.reports.delete_one({"_id": case_id})).deleted_count > 0
 
 

@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient
 
 from shared.bus import InMemoryEventPublisher, KafkaEventPublisher, OutgoingRecord
 from shared.consumer import ConsumerRunner, Delivery
-from shared.envelope import CloudEvent
+from shared.envelope import CloudEvent, event_json
 from shared.mongo import Document, connect
 from shared.outbox import OUTBOX_FIELD, OutboxRelay, outbox_set, pending_filter
 from shared.settings import StackSettings
@@ -118,6 +118,31 @@ async def _copies_on_topic(stack: StackSettings, event_id: str, at_least: int) -
 async def _applied(effects, case_id: str, event_id: str) -> bool:  # type: ignore[no-untyped-def]
     doc = await effects.find_one({"_id": case_id})
     return bool(doc and event_id in doc.get("applied", {}).get("effects", []))
+
+
+async def test_events_handed_over_go_out_unread_and_leave_the_outbox_in_one_later_write(
+    topics: StackSettings, mongo: AsyncMongoClient[Document]
+) -> None:
+    collection = mongo[topics.database("outbox-handed")]["cases"]
+    publisher = InMemoryEventPublisher(topics)
+    relay = OutboxRelay(collection=collection, publisher=publisher)
+    try:
+        events = {doc_id: sample_event(f"case-{doc_id}") for doc_id in ("a", "b")}
+        for doc_id, event in events.items():
+            await collection.insert_one(
+                {"_id": doc_id, OUTBOX_FIELD: {event.id: event_json(event)}}
+            )
+            relay.nudge(doc_id, [event])
+        await collection.delete_one({"_id": "b"})  # proof that nothing was read back
+        assert await relay.relay_once(sweep=False, remove=False) == 2
+        assert sorted(r.key for r in publisher.records) == [b"case-a", b"case-b"]
+        assert await collection.count_documents(pending_filter()) == 1  # not removed yet
+        assert await relay.relay_once(sweep=True, remove=False) == 0  # known as published
+        await relay.remove_published()
+        assert await collection.count_documents(pending_filter()) == 0
+        assert len(publisher.records) == 2
+    finally:
+        await mongo.drop_database(topics.database("outbox-handed"))
 
 
 async def test_a_pass_reads_the_nudged_documents_and_a_sweep_finds_the_rest(

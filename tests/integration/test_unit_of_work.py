@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -88,8 +89,10 @@ async def test_applied_ids_are_bounded(cases: AsyncCollection[Document]) -> None
 
 
 async def test_events_stay_queued_across_later_changes(cases: AsyncCollection[Document]) -> None:
-    nudged: list[str] = []
-    documents = CaseDocuments(cases, events_queued=nudged.append)
+    nudged: list[tuple[str, list[str]]] = []
+    documents = CaseDocuments(
+        cases, events_queued=lambda c, es: nudged.append((c, [e.id for e in es]))
+    )
     first, second = sample_event("c1"), sample_event("c1")
     await documents.change("c1", lambda _: Change({"step": 1}, [first]))
     await documents.change("c1", lambda _: Change({"step": 2}, [second]))
@@ -97,7 +100,7 @@ async def test_events_stay_queued_across_later_changes(cases: AsyncCollection[Do
     stored = await cases.find_one({"_id": "c1"})
     assert stored is not None
     assert set(stored["outbox"]) == {first.id, second.id}
-    assert nudged == ["c1", "c1"]
+    assert nudged == [("c1", [first.id]), ("c1", [second.id])]  # handed to the relay
 
 
 async def test_a_field_the_new_state_drops_is_removed(cases: AsyncCollection[Document]) -> None:
@@ -135,3 +138,38 @@ async def test_a_preloaded_case_is_not_read_again_and_a_stale_one_costs_a_retry(
     assert outcome.written
     assert outcome.state == {"count": 3}
     assert (await documents.change("c2", count_up)).version == 1
+
+
+def _finds(collection: AsyncCollection[Document]) -> float:
+    """The `find` commands this test process has sent to the collection so far."""
+    sample = REGISTRY.get_sample_value(
+        "sop_store_commands_total", {"command": "find", "collection": collection.name}
+    )
+    return sample or 0
+
+
+async def test_a_change_starts_from_what_this_process_wrote_without_reading_it(
+    cases: AsyncCollection[Document],
+) -> None:
+    documents = CaseDocuments(cases)
+    await documents.change("c1", count_up, tracking=Tracking("g", "e1"))
+    before = _finds(cases)
+    await documents.change("c1", count_up, tracking=Tracking("g", "e2"))
+    again = await documents.change("c1", count_up, tracking=Tracking("g", "e1"))
+    assert _finds(cases) == before  # both decided on the remembered version
+    assert not again.written  # and it remembered e1 was applied
+    assert (await documents.load("c1")).state == {"count": 2}
+
+
+async def test_a_version_another_process_replaced_costs_a_read_not_an_update(
+    cases: AsyncCollection[Document],
+) -> None:
+    mine, theirs = CaseDocuments(cases), CaseDocuments(cases)
+    await mine.change("c1", count_up)  # mine remembers version 1
+    await theirs.change("c1", count_up)  # version 2, unknown to mine
+    await theirs.change("c1", count_up, tracking=Tracking("g", "e1"))
+    outcome = await mine.change("c1", count_up, tracking=Tracking("g", "e1"))
+    assert not outcome.written  # the stale write missed; the fresh read knew e1
+    await mine.change("c1", count_up)
+    loaded = await mine.load("c1")
+    assert (loaded.version, loaded.state) == (4, {"count": 4})

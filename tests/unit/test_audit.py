@@ -348,3 +348,31 @@ async def test_an_access_by_another_protocol_is_recorded_with_its_agent() -> Non
     )  # fmt: skip
     refused = [payload_as(decode_payload(e), AccessRecorded) for e in outbox.events.values()]
     assert [(r.case_id, r.outcome) for r in refused] == [("case-1", "allowed"), (None, "failed")]
+
+
+class _CountingOutbox(InMemoryAuditOutbox):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.removals = 0
+
+    async def oldest(self, limit: int) -> list[CloudEvent]:
+        self.reads += 1
+        return await super().oldest(limit)
+
+    async def remove(self, event_ids: Sequence[str]) -> None:
+        self.removals += 1
+        await super().remove(event_ids)
+
+
+async def test_records_go_out_from_memory_and_leave_the_outbox_together() -> None:
+    outbox = _CountingOutbox()
+    publisher = InMemoryEventPublisher()
+    trail = AuditTrail(outbox, publisher, service="records")
+    for case_id in ("c1", "c2", "c3"):
+        await trail.record([_record(case_id)])
+        assert await trail.relay_once(sweep=False, remove=False) == 1
+    assert (outbox.reads, outbox.removals, len(outbox.events)) == (0, 0, 3)
+    assert await trail.relay_once(sweep=True) == 0  # a sweep skips what went out already
+    assert (outbox.reads, outbox.removals, outbox.events) == (1, 1, {})
+    assert [decode(r.value).subject for r in publisher.records] == ["c1", "c2", "c3"]
