@@ -20,6 +20,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from shared.batched_inserts import BatchedInserts
 from shared.bus import EventPublisher
 from shared.contracts.access_recorded import AccessRecorded
 from shared.envelope import CloudEvent, make_event
@@ -45,10 +46,15 @@ class MongoAuditOutbox:
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
+        # Concurrent requests' records go in one write (each record has a new id).
+        self.inserts = BatchedInserts(collection)
 
     async def add(self, events: Sequence[CloudEvent]) -> None:
-        await self.collection.insert_many(
-            [{"_id": e.id, "event": e.model_dump(mode="json")} for e in events]
+        await asyncio.gather(
+            *(
+                self.inserts.insert({"_id": e.id, "event": e.model_dump(mode="json")})
+                for e in events
+            )
         )
 
     async def oldest(self, limit: int) -> list[CloudEvent]:

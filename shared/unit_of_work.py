@@ -209,8 +209,14 @@ class CaseDocuments:
 
         A tracked event already applied decides nothing. Raises TransientError when every
         attempt lost a race (the consumer then retries the event later)."""
+        # A caller's version may lack the applied ids: what is written on it is not remembered.
+        partial: Loaded | None = None
         if expect_new and loaded is None:
             loaded = Loaded(case_id, 0, None)
+        elif loaded is not None and self._remembered.get(case_id, (0, b""))[0] == loaded.version:
+            loaded = self.recalled(case_id)  # the same version, with its applied event ids
+        elif loaded is not None and loaded.version:
+            partial = loaded
         for _ in range(attempts):
             current = (
                 loaded
@@ -228,7 +234,10 @@ class CaseDocuments:
             if change is None:
                 return Outcome(case_id, current.version, current.state, (), written=False)
             if await self.write(current, change, tracking):
-                self.remember(written(current, change, tracking))
+                if current is partial:
+                    self.forget(case_id)
+                else:
+                    self.remember(written(current, change, tracking))
                 if change.events:
                     self.events_queued(case_id, change.events)
                 return Outcome(

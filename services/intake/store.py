@@ -26,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.intake.domain import CaseFilter, CaseRecord
 from services.intake.progress import Milestone
+from shared.batched_inserts import BatchedInserts
 from shared.envelope import CloudEvent
 from shared.mongo import Document
 from shared.unit_of_work import OUTBOX_FIELD, CaseDocuments, Change, Loaded
@@ -91,6 +92,7 @@ class IntakeStore:
         self.answers: AsyncCollection[Document] = db["answers"]
         self.documents = CaseDocuments(self.cases)
         self.answer_documents = CaseDocuments(self.answers)
+        self.milestone_inserts = BatchedInserts(self.milestones)
 
     async def ensure_indexes(self) -> None:
         for field in ("status", "specialty", "urgency"):
@@ -167,11 +169,8 @@ class IntakeStore:
             "time": milestone.time,
             "facts": milestone.facts,
         }
-        try:
-            await self.milestones.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+        # A consumer batch's partitions add theirs concurrently: one write for all of them.
+        return await self.milestone_inserts.insert(doc)
 
     async def milestones_of(self, case_id: str) -> list[Milestone]:
         return (await self.milestones_of_cases([case_id])).get(case_id, [])

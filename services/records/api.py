@@ -110,7 +110,7 @@ async def upload(
 ) -> JSONResponse:
     """Upload one file for a checklist item (multipart/form-data: `kind` and `file`)."""
     # Refuse before reading the body: a stranger's or a cancelled case's gigabytes never land.
-    case = await handlers.load_case(ports, principal, "upload", case_id)
+    case = await handlers.load_case(ports, principal, "upload", case_id, recent=True)
     case.ensure_open()
     async with spooled(ports.settings.spool_dir) as spool:
         body = await receive_multipart(

@@ -141,11 +141,19 @@ async def on_assignment_event(delivery: Delivery, *, ports: Ports) -> None:
 
 
 async def load_case(
-    ports: Ports, principal: Principal, action: access.Action, case_id: str
+    ports: Ports,
+    principal: Principal,
+    action: access.Action,
+    case_id: str,
+    *,
+    recent: bool = False,
 ) -> CaseRecord:
-    """The case, if it exists and this caller may do `action` on it."""
+    """The case, if it exists and this caller may do `action` on it. `recent`: from what this
+    process last read or wrote of it, when a change follows that checks again on the version
+    it writes (an upload's early refusal, before its body is read)."""
     access.check_case_scope(principal, action, case_id)
-    return access.check_case(principal, action, await ports.store.load(case_id), case_id)
+    found = await ports.store.load(case_id, recent=recent)
+    return access.check_case(principal, action, found, case_id)
 
 
 async def waive_item(

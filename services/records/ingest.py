@@ -178,7 +178,8 @@ async def _receive_document(
 ) -> DocumentReceipt:
     # Parsed before anything is stored: a damaged file leaves no object and no entry.
     await asyncio.to_thread(check_document, upload.path, media_type)
-    case = await handlers.load_case(ports, principal, "upload", case_id)
+    # The write below is conditional on this version and checks the caller again.
+    case = await handlers.load_case(ports, principal, "upload", case_id, recent=True)
     case.ensure_open()
     existing = case.document_with(upload.sha256, kind)
     if existing is not None:

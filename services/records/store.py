@@ -81,8 +81,11 @@ class RecordsStore:
         self.documents.forget(case_id)
         return deleted
 
-    async def load(self, case_id: str) -> CaseRecord | None:
-        return case_of(await self.documents.load(case_id))
+    async def load(self, case_id: str, *, recent: bool = False) -> CaseRecord | None:
+        """The case as stored; `recent`: the version this process last read or wrote will do
+        (no round trip), for a check that the write after it makes again on what it writes."""
+        remembered = self.documents.recalled(case_id) if recent else None
+        return case_of(remembered or await self.documents.load(case_id))
 
     async def visible_case_ids(self, query: Document) -> list[str]:
         """The ids of the cases matching an access query (see access.py)."""

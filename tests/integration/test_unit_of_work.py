@@ -173,3 +173,16 @@ async def test_a_version_another_process_replaced_costs_a_read_not_an_update(
     await mine.change("c1", count_up)
     loaded = await mine.load("c1")
     assert (loaded.version, loaded.state) == (4, {"count": 4})
+
+
+async def test_a_write_on_a_callers_version_keeps_the_applied_event_ids(
+    cases: AsyncCollection[Document],
+) -> None:
+    documents = CaseDocuments(cases)
+    await documents.change("c1", count_up, tracking=Tracking("g", "e1"))
+    state = (await documents.load("c1")).state
+    # A request handler read the case and passes it on, without the applied ids.
+    await documents.change("c1", count_up, loaded=Loaded("c1", 1, state))
+    again = await documents.change("c1", count_up, tracking=Tracking("g", "e1"))
+    assert not again.written
+    assert (await documents.load("c1")).applied == {"g": ["e1"]}
