@@ -429,4 +429,16 @@ async def run(platform: Platform) -> BenchResult:
         f"{store:,.0f} simple commands/s on one connection; the pipeline sends "
         f"{commands:.0f} per case."
     )
+    per_case = {
+        name: seconds * 1000 / max(1, latency_step.completed)
+        for name, seconds in sorted(latency_step.cpu.items(), key=lambda kv: -kv[1])
+        if name != "wall"
+    }
+    result.details["cpu_ms_per_case"] = {k: round(v, 1) for k, v in per_case.items()}
+    result.notes.append(
+        f"Where the CPU goes at {latency_step.rate:g}/s, ms per case: "
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in per_case.items())
+        + f"; {sum(per_case.values()):.0f} ms in all, so 2 cores allow at most "
+        f"{2000 / max(1.0, sum(per_case.values())):.0f} cases/s."
+    )
     return result

@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 
+# Servers counted with their children: PostgreSQL's backends do its queries. (A backend that
+# ends during a measurement takes its CPU with it; FerretDB's pooled connections stay.)
+TREES = ("postgres",)
+
 
 def rss_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process in KiB, from /proc."""
@@ -51,7 +55,8 @@ def pids_with_argument(*needles: str) -> list[int]:
 
 
 def stack_pids() -> dict[str, int]:
-    """The MinIO and MongoDB-compatible server of this run's stack, found by their ports."""
+    """The servers of this run's stack, found by their ports: MinIO, the MongoDB-compatible
+    server, PostgreSQL under FerretDB (its postmaster: CpuMeter adds its backends) and Kafka."""
     pids: dict[str, int] = {}
     s3_port = os.environ.get("S3_ENDPOINT", "").rpartition(":")[2]
     mongo_port = os.environ.get("MONGO_URL", "").rpartition(":")[2].split("/")[0]
@@ -62,7 +67,45 @@ def stack_pids() -> dict[str, int]:
         candidates = [p for p in pids_with_argument(*needles) if p != os.getpid()]
         if candidates:
             pids[name] = min(candidates)
+    pg_port = _postgres_port(pids.get("mongo"))
+    if pg_port:
+        postmasters = pids_with_argument("postgres", f"\0-p\0{pg_port}\0")
+        if postmasters:
+            pids["postgres"] = min(postmasters)
+    kafka_port = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").rpartition(":")[2]
+    for pid in pids_with_argument("kafka.Kafka"):
+        if kafka_port and _kafka_listens_on(pid, kafka_port):
+            pids["kafka"] = pid
     return pids
+
+
+def _postgres_port(ferretdb: int | None) -> str | None:
+    """The PostgreSQL port in FerretDB's environment (FERRETDB_POSTGRESQL_URL)."""
+    if ferretdb is None:
+        return None
+    with suppress(OSError):
+        for item in Path(f"/proc/{ferretdb}/environ").read_bytes().split(b"\0"):
+            if item.startswith(b"FERRETDB_POSTGRESQL_URL="):
+                return item.decode().rpartition(":")[2].split("/")[0]
+    return None
+
+
+def _kafka_listens_on(pid: int, port: str) -> bool:
+    """Whether the broker's properties file (its last argument) names this listener port."""
+    with suppress(OSError):
+        props = Path((Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))[-2].decode())
+        return f":{port}" in props.read_text()
+    return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
 
 
 class CpuMeter:
@@ -83,6 +126,10 @@ class CpuMeter:
         for name, pid in self._pids.items():
             with suppress(OSError):
                 found[name] = _cpu_seconds(pid)
+                if name in TREES:  # a server whose work is done by its child processes
+                    for child in _children(pid):
+                        with suppress(OSError):
+                            found[name] += _cpu_seconds(child)
                 if name in self._split:
                     found[f"{name} event loop"] = _cpu_seconds(pid, pid)
         return found
