@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from services.web.backends import BackendError
-from services.web.i18n import translator
+from services.web.i18n import sentence_for, translator
 from services.web.session import TIME_ZONE_COOKIE
 from services.web.web import (
     STAFF_ROLES,
@@ -168,6 +168,12 @@ async def send_request(request: Request, web: WebDep) -> Response:
                 **again,
             )
         errors = field_errors(request, error)
+        if values["consent.agreed"] != "yes" and errors:
+            # Intake checks the box only once the rest is valid: say it now, with the rest,
+            # so the family does not meet one more refusal after fixing those.
+            errors.setdefault(
+                "consent.agreed", sentence_for(language_of(request), "consent_required")
+            )
         if not errors:
             errors = {"_form": sentence(request, error)}
         if "consent.text_sha256" in errors or "consent.text_version" in errors:

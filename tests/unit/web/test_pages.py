@@ -570,3 +570,20 @@ async def test_the_intake_team_refuses_or_approves_an_erasure_from_the_case_page
     services.on("GET", "/cases/c-1/erasure", body=erased)
     after = await client.get("/staff/cases/c-1?notice=erased")
     assert "Personal data erased on" in after.text and 'erasure-approve"' not in after.text
+
+
+async def test_an_unticked_consent_is_named_with_the_other_refused_fields(
+    client: httpx.AsyncClient, services: FakeServices
+) -> None:
+    services.on("GET", "/consent", body=CONSENT_ES)
+    problems = [{"field": "patient.given_name", "code": "missing", "message": "x"}]
+    services.on(
+        "POST",
+        "/cases",
+        status=422,
+        body={"error": {"code": "invalid_field", "message": "x", "problems": problems}},
+    )
+    page = await client.post("/request?lang=es", data={"lang": "es"})
+    assert page.status_code == 422
+    assert 'id="f-consent-agreed-error"' in page.text
+    assert 'href="#f-consent-agreed"' in page.text  # in the summary at the top, too
