@@ -14,6 +14,7 @@ import jinja2
 import jinja2.meta
 
 from services.notify.catalogs import sentence
+from shared.contracts.financial_clearance_updated import money
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -24,6 +25,21 @@ class RenderedEmail:
     text: str
     html: str
     language: str
+
+
+def local_amounts(params: dict[str, Any], language: str) -> dict[str, Any]:
+    """Amounts written as the email's reader writes them: each `<name>_minor` with the message's
+    `currency` becomes `<name>` ("800,00 US$" in Spanish). Messages queued before amounts were
+    kept raw have only `<name>`, in English, and keep it."""
+    currency = params.get("currency")
+    if not currency:
+        return params
+    amounts = {
+        name.removesuffix("_minor"): money(value, currency, language)
+        for name, value in params.items()
+        if name.endswith("_minor") and isinstance(value, int)
+    }
+    return {**params, **amounts}
 
 
 def template_environment() -> jinja2.Environment:
@@ -44,7 +60,7 @@ class EmailRenderer:
     def render(self, template: str, language: str, params: dict[str, Any]) -> RenderedEmail:
         """Subject, text and HTML of one message; English when no translation exists."""
         language, source = self._template(template, language)
-        rendered = source.render(**params).strip()
+        rendered = source.render(**local_amounts(params, language)).strip()
         first, _, body = rendered.partition("\n")
         subject = first.removeprefix("Subject:").strip()
         text = body.strip() + "\n"

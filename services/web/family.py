@@ -14,6 +14,7 @@ from services.web.web import (
     Web,
     WebDep,
     json_refusal,
+    language_of,
     problem_page,
     redirect,
     render,
@@ -88,7 +89,7 @@ async def case_page(
         "case.html",
         case_id=case_id,
         status=status,
-        estimate_total=_estimate_total(status),
+        estimate_total=_estimate_total(status, language_of(request)),
         checklist=checklist,
         report=report,
         consult=_latest_consult(consults),
@@ -99,10 +100,10 @@ async def case_page(
     )
 
 
-def _estimate_total(status: dict[str, Any]) -> str | None:
+def _estimate_total(status: dict[str, Any], language: str) -> str | None:
     """The fee estimate of a case waiting on financial clearance, as the family reads it."""
     estimate = status.get("estimate")
-    return money(estimate["total_minor"], estimate["currency"]) if estimate else None
+    return money(estimate["total_minor"], estimate["currency"], language) if estimate else None
 
 
 async def _optional(web: Web, service: Any, path: str, token: str) -> Any:

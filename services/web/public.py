@@ -101,7 +101,7 @@ async def request_form(request: Request, web: WebDep) -> Response:
         idempotency_key=str(uuid.uuid4()),
         specialties=SPECIALTIES,
         consent=consent,
-        estimate=await fee_estimate(web),
+        estimate=await fee_estimate(request, web),
     )
 
 
@@ -114,7 +114,7 @@ async def _consent_text(request: Request, web: Any) -> dict[str, Any]:
     return text
 
 
-async def fee_estimate(web: Any) -> dict[str, Any] | None:
+async def fee_estimate(request: Request, web: Any) -> dict[str, Any] | None:
     """The program's fee estimate, shown before the send button; the form works without it."""
     try:
         found: dict[str, Any] = await web.backends.call(
@@ -122,9 +122,10 @@ async def fee_estimate(web: Any) -> dict[str, Any] | None:
         )
     except BackendError:
         return None
-    found["total"] = money(found["total_minor"], found["currency"])
+    language = language_of(request)
+    found["total"] = money(found["total_minor"], found["currency"], language)
     covered = found.get("insurance_may_cover_minor") or 0
-    found["insurance"] = money(covered, found["currency"]) if covered else None
+    found["insurance"] = money(covered, found["currency"], language) if covered else None
     return found
 
 
@@ -158,7 +159,7 @@ async def send_request(request: Request, web: WebDep) -> Response:
             again["consent"] = await _consent_text(request, web)
         except BackendError as unavailable:
             return problem_page(request, unavailable)
-        again["estimate"] = await fee_estimate(web)  # the form is drawn again, with it
+        again["estimate"] = await fee_estimate(request, web)  # the form is drawn again, with it
         if error.status >= 500 or error.status == 429:
             return render(
                 request,

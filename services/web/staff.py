@@ -134,7 +134,11 @@ async def _detail(
         case=case,
         clearance=clearance,
         clearance_methods=CLEARANCE_METHODS,
-        estimate_total=money(estimate["total_minor"], estimate["currency"]) if estimate else None,
+        estimate_total=(
+            money(estimate["total_minor"], estimate["currency"], language_of(request))
+            if estimate
+            else None
+        ),
         checklist=checklist,
         consults=consults,
         follow_ups=follow_ups,

@@ -9,8 +9,11 @@ gave stays at intake; the event says only how the case was cleared."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
+from babel import UnknownLocaleError
+from babel.numbers import format_currency
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.contracts.common import Actor, CaseId, NonNegative
@@ -73,10 +76,12 @@ class FinancialClearanceUpdated(Payload):
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3}
 
 
-def money(amount_minor: int, currency: str) -> str:
-    """An amount in minor units as "800.00 USD": exact (integers), the same in every language."""
+def money(amount_minor: int, currency: str, language: str = "en") -> str:
+    """An amount in minor units as a reader of `language` writes it ("$800.00", "800,00 US$",
+    "800,00 $US"): exact (Decimal from integers), the currency always named."""
     digits = MINOR_DIGITS.get(currency, 2)
-    if digits == 0:
-        return f"{amount_minor:,} {currency}"
-    whole, part = divmod(amount_minor, 10**digits)
-    return f"{whole:,}.{part:0{digits}d} {currency}"
+    amount = Decimal(amount_minor).scaleb(-digits)
+    try:
+        return format_currency(amount, currency, locale=language)
+    except (UnknownLocaleError, ValueError):
+        return f"{amount:,.{digits}f} {currency}"

@@ -110,7 +110,7 @@ async def test_a_case_waits_on_financial_clearance_before_an_expert_is_offered_i
                 return message
         return None
 
-    estimate_mail = await eventually(lambda: family_mail("800.00 USD"), within=60)
+    estimate_mail = await eventually(lambda: family_mail("800,00\xa0US$"), within=60)
     assert CASE in str(estimate_mail["Subject"])
     assert case.working_diagnosis not in text_of(estimate_mail)
     await eventually(lambda: family_mail("autorización previa de su seguro"), within=60)

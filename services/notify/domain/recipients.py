@@ -116,8 +116,13 @@ def _clearance_message(f: dict[str, Any], guardian: Recipient) -> MessageIntent:
         return MessageIntent(guardian, "financial-clearance-cleared", {"method": f["method"]})
     params: dict[str, Any] = {"total": None, "insurance": None}
     if f.get("currency") and f.get("total_minor") is not None:
+        # The amounts themselves: each recipient's email writes them in its own language
+        # (emails.EmailRenderer); `total` and `insurance` are the English fallbacks.
+        params["currency"] = f["currency"]
+        params["total_minor"] = f["total_minor"]
         params["total"] = money(f["total_minor"], f["currency"])
         if f.get("insurance_may_cover_minor"):
+            params["insurance_minor"] = f["insurance_may_cover_minor"]
             params["insurance"] = money(f["insurance_may_cover_minor"], f["currency"])
     return MessageIntent(guardian, "financial-clearance-required", params)
 

@@ -38,11 +38,14 @@ def clearance_event(state: str, **changes: object) -> CloudEvent:
     return make_event(payload, source="/intake", subject="c1")
 
 
-def test_amounts_are_shown_exactly_from_minor_units() -> None:
-    assert money(80000, "USD") == "800.00 USD"
-    assert money(123456789, "EUR") == "1,234,567.89 EUR"
-    assert money(5000, "JPY") == "5,000 JPY"
-    assert money(1234, "KWD") == "1.234 KWD"
+def test_amounts_are_shown_exactly_from_minor_units_as_each_language_writes_them() -> None:
+    assert money(80000, "USD") == "$800.00"
+    assert money(123456789, "EUR") == "€1,234,567.89"
+    assert money(5000, "JPY") == "¥5,000"
+    assert money(1234, "KWD") == "KWD1.234"
+    assert money(80000, "USD", "es") == "800,00\xa0US$"
+    assert money(123456789, "EUR", "fr") == "1\u202f234\u202f567,89\xa0€"
+    assert money(80000, "USD", "xx") == "800.00 USD"  # a language Babel does not know
 
 
 async def test_the_family_gets_the_estimate_then_word_of_clearance_in_its_language() -> None:
@@ -55,7 +58,7 @@ async def test_the_family_gets_the_estimate_then_word_of_clearance_in_its_langua
     ((to, required),) = mailer.sent
     assert to == "rosa.parent@example.org"
     assert "Costes" in str(required["Subject"])
-    assert "800.00 USD" in body_of(required) and "750.00 USD" in body_of(required)
+    assert "800,00\xa0US$" in body_of(required) and "750,00\xa0US$" in body_of(required)
 
     mailer.sent.clear()
     cleared = clearance_event("cleared", method="insurance-preauthorization")

@@ -446,9 +446,9 @@ async def test_the_request_form_shows_the_fee_estimate_before_the_send_button(
     services.on("GET", "/consent", body=CONSENT_ES)
     page = await client.get("/request?lang=es")
     assert page.status_code == 200
-    assert "Coste estimado: 800.00 USD" in page.text
-    assert "750.00 USD" in page.text
-    assert page.text.index("800.00 USD") < page.text.index('type="submit"')
+    assert "Coste estimado: 800,00\xa0US$" in page.text
+    assert "750,00\xa0US$" in page.text
+    assert page.text.index("800,00\xa0US$") < page.text.index('type="submit"')
     services.answers.clear()  # no estimate: the form still works, without the section
     services.on("GET", "/consent", body=CONSENT_ES)
     assert "Coste estimado" not in (await client.get("/request?lang=es")).text
@@ -485,7 +485,7 @@ async def test_the_family_page_says_the_case_waits_on_financial_clearance(
     client.cookies.set("sop_session", token("guardian", cases=("c-1",)))
     page = await client.get("/c/c-1?lang=es")
     assert page.status_code == 200
-    assert "El departamento de facturación" in page.text and "800.00 USD" in page.text
+    assert "El departamento de facturación" in page.text and "800,00\xa0US$" in page.text
     services.on("GET", "/cases/c-1/status", body={**waiting, "financial_clearance": "cleared"})
     assert 'id="fees"' not in (await client.get("/c/c-1?lang=es")).text
 
