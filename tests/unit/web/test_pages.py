@@ -419,6 +419,7 @@ async def test_the_coordinator_closes_a_follow_up_question_from_the_case_page(
     page = await client.get("/staff/cases/c-1")
     assert page.status_code == 200, page.text
     assert "Can she swim?" in page.text
+    assert 'action="/staff/cases/c-1/follow-ups/fu-1/close"' in page.text
     closed = await client.post(
         "/staff/cases/c-1/follow-ups/fu-1/close",
         data={"csrf": csrf_of(page.text), "reason": "answered-elsewhere"},
