@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # Pending events live in a map keyed by event id, so removing exactly the published ones is a
 # plain `$unset` that every MongoDB-compatible server supports. UUIDv7 keys sort by time.
 OUTBOX_FIELD = "outbox"
+# Documents whose events a relay keeps in memory at most; beyond (the broker has been away
+# for a while), it forgets them and sweeps the outboxes instead.
+HANDED_KEPT = 10_000
 
 
 # Told after a write that queued events: the document's id and the events (OutboxRelay.nudge).
@@ -92,8 +95,10 @@ class OutboxRelay:
         the next pass sweeps the collection."""
         if doc_id is None:
             self._sweep_now = True
-        elif events:
+        elif events and len(self._handed) < HANDED_KEPT:
             self._handed.setdefault(doc_id, []).extend(events)
+        elif events:  # publishing has failed for a while: the outboxes hold them, sweep them
+            self._sweep_now = True
         else:
             self._queued.add(doc_id)
         self._wake.set()
