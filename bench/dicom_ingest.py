@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,6 +188,7 @@ async def run(platform: Platform) -> BenchResult:
                                 f"{sample.mb_per_s:7.1f} MB/s ({sample.retries} retries)",
                                 flush=True,
                             )
+                        await asyncio.to_thread(shutil.rmtree, study.paths[0].parent, True)
             finally:
                 await targets.close()
                 await asyncio.to_thread(remove_bucket, minio, bucket)

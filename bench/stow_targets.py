@@ -104,6 +104,9 @@ def put_all(client: Minio, bucket: str, prefix: str, parts: list[bytes], clients
         list(pool.map(put, range(len(parts))))
 
 
+POLL_S = 0.1
+
+
 def zip_of(parts: list[bytes]) -> bytes:
     """The study as a patient CD's folder, zipped without compression (DICOM compresses badly)."""
     buffer = io.BytesIO()
@@ -120,9 +123,10 @@ async def presigned_upload(
     data: bytes,
     clients: int,
     instances: int,
-) -> int:
+) -> None:
     """Start a resumable upload, PUT its parts on presigned URLs `clients` at a time, complete
-    it and wait for records' background ingest; returns how many status polls it took."""
+    it and wait for records' background ingest (polled every POLL_S: each poll is a request
+    records answers, audits and counts in its CPU, so not too often)."""
     started = await http.post(
         uploads_url,
         json={
@@ -151,17 +155,14 @@ async def presigned_upload(
 
     await asyncio.gather(*(sender() for _ in range(clients)))
     _expect(await http.post(f"{upload_url}/complete", headers=headers), 202, "complete")
-    polls = 0
     while True:
-        polls += 1
         state = (await http.get(upload_url, headers=headers)).json()
         if state["state"] in ("done", "failed", "aborted"):
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(POLL_S)
     stored = (state.get("result") or {}).get("instances_stored")
     if state["state"] != "done" or stored != instances:
         raise RuntimeError(f"records ingested {stored} of {instances}: {str(state)[:300]}")
-    return polls
 
 
 def _expect(response: httpx.Response, status: int, what: str) -> None:
