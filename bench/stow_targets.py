@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import socket
 import threading
 import time
 import zipfile
@@ -26,6 +27,7 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
+from pynetdicom.association import Association
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     CTImageStorage,
     MRImageStorage,
@@ -192,6 +194,7 @@ def cstore_all(port: int, calling: str, called: str, paths: list[Path], clients:
         assoc = ae.associate("127.0.0.1", port, ae_title=called)
         if not assoc.is_established:
             raise RuntimeError(f"{called} refused the association from {calling}")
+        _no_nagle(assoc)
         try:
             while True:
                 with lock:
@@ -215,6 +218,14 @@ def cstore_all(port: int, calling: str, called: str, paths: list[Path], clients:
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(lambda _: association(), range(clients)))
     return retries
+
+
+def _no_nagle(assoc: Association) -> None:
+    """Send each PDU at once, as a PACS does: pynetdicom leaves Nagle's algorithm on, and with
+    the peer's delayed ACKs every instance then waits ~40 ms for nothing (both SCPs alike)."""
+    connection = assoc.dul.socket
+    if connection is not None and connection.socket is not None:
+        connection.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def remove_bucket(client: Minio, bucket: str) -> None:
