@@ -78,6 +78,7 @@ class Sample:
     bytes: int
     retries: int
     cpu: dict[str, float]
+    ingest_seconds: float | None = None  # the presigned upload's, after `complete`
 
     @property
     def instances_per_s(self) -> float:
@@ -205,9 +206,9 @@ async def _measure(
     case: str,
 ) -> Sample:
     meter.start()
-    retries = await targets.send(target, study, chosen.batch, clients, case)
+    sent = await targets.send(target, study, chosen.batch, clients, case)
     cpu = meter.stop()
-    return Sample(cpu["wall"], len(study.parts), study.bytes, retries, cpu)
+    return Sample(cpu["wall"], len(study.parts), study.bytes, sent.retries, cpu, sent.ingest_s)
 
 
 def _paired(samples: Samples, target: str, reference: str, clients: int) -> list[float]:
@@ -310,6 +311,7 @@ def summarize(
     }
     for target in ("records", "presigned", "cstore"):
         result.notes.append(_where_time_goes(samples, target, chosen.clients))
+    result.notes.append(_presigned_phases(samples, chosen.clients))
     return result
 
 
@@ -321,6 +323,11 @@ def _sample_dict(sample: Sample) -> dict[str, Any]:
         "instances_per_s": round(sample.instances_per_s, 2),
         "mb_per_s": round(sample.mb_per_s, 2),
         "retries": sample.retries,
+        **(
+            {"ingest_seconds": round(sample.ingest_seconds, 3)}
+            if sample.ingest_seconds is not None
+            else {}
+        ),
         "cpu_seconds": sample.cpu,
     }
 
@@ -344,3 +351,16 @@ def _where_time_goes(samples: Samples, target: str, clients: tuple[int, ...]) ->
         )
         parts.append(f"{count} client(s): {wall:.1f} s wall; CPU {listed}")
     return f"{LABELS[target]} runs, CPU by process (median): " + "; ".join(parts)
+
+
+def _presigned_phases(samples: Samples, clients: tuple[int, ...]) -> str:
+    """The presigned upload in two: parts into the bucket, then records' ingest after it."""
+    parts = []
+    for count in clients:
+        found = samples.of("presigned", count)
+        ingest = median(s.ingest_seconds or 0.0 for s in found)
+        wall = median(s.seconds for s in found)
+        parts.append(
+            f"{count} client(s): {wall:.1f} s, of which ingest after complete {ingest:.1f} s"
+        )
+    return "records presigned upload (median): " + "; ".join(parts)

@@ -125,10 +125,11 @@ async def presigned_upload(
     data: bytes,
     clients: int,
     instances: int,
-) -> None:
+) -> float:
     """Start a resumable upload, PUT its parts on presigned URLs `clients` at a time, complete
     it and wait for records' background ingest (polled every POLL_S: each poll is a request
-    records answers, audits and counts in its CPU, so not too often)."""
+    records answers, audits and counts in its CPU, so not too often); returns the seconds
+    from `complete` to the end of the ingest."""
     started = await http.post(
         uploads_url,
         json={
@@ -156,6 +157,7 @@ async def presigned_upload(
             _expect(put, 200, f"PUT part {number}")
 
     await asyncio.gather(*(sender() for _ in range(clients)))
+    uploaded = time.monotonic()
     _expect(await http.post(f"{upload_url}/complete", headers=headers), 202, "complete")
     while True:
         state = (await http.get(upload_url, headers=headers)).json()
@@ -165,6 +167,7 @@ async def presigned_upload(
     stored = (state.get("result") or {}).get("instances_stored")
     if state["state"] != "done" or stored != instances:
         raise RuntimeError(f"records ingested {stored} of {instances}: {str(state)[:300]}")
+    return time.monotonic() - uploaded
 
 
 def _expect(response: httpx.Response, status: int, what: str) -> None:
@@ -260,6 +263,13 @@ def prepare(parts: list[bytes], directory: Path) -> Study:
 
 
 @dataclass(frozen=True)
+class Sent:
+    retries: int
+    # The resumable upload: seconds from `complete` (every part in the bucket) to ingested.
+    ingest_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Endpoints:
     records_url: str
     records_dimse_port: int
@@ -287,8 +297,17 @@ class Targets:
     def _hospital(self) -> dict[str, str]:
         return self._platform.headers("hospital-system", organization=ORGANIZATION)
 
-    async def send(self, target: str, study: Study, batch: int, clients: int, case: str) -> int:
-        """Send the study; returns how many requests were sent again (records was busy)."""
+    async def send(self, target: str, study: Study, batch: int, clients: int, case: str) -> Sent:
+        """Send the study; says how many requests were sent again (records was busy)."""
+        if target == "presigned":
+            uploads = f"{self._at.records_url}/cases/{case}/uploads"
+            ingest_s = await presigned_upload(
+                self._http, uploads, self._hospital(), study.zipped, clients, len(study.parts)
+            )
+            return Sent(0, ingest_s)
+        return Sent(await self._send(target, study, batch, clients, case))
+
+    async def _send(self, target: str, study: Study, batch: int, clients: int, case: str) -> int:
         at = self._at
         if target in ("records", "orthanc"):
             bodies = [(stow_body(b), len(b)) for b in batches(study.parts, batch)]
@@ -299,12 +318,6 @@ class Targets:
                 return await post_all(self._http, url, bodies, headers, clients, check_records)
             url = f"{at.orthanc_url}/dicom-web/studies"
             return await post_all(self._http, url, bodies, accept, clients, check_orthanc)
-        if target == "presigned":
-            uploads = f"{at.records_url}/cases/{case}/uploads"
-            await presigned_upload(
-                self._http, uploads, self._hospital(), study.zipped, clients, len(study.parts)
-            )
-            return 0
         if target == "cstore":
             return await asyncio.to_thread(
                 cstore_all, at.records_dimse_port, case, at.records_ae_title, study.paths, clients
