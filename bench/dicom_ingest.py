@@ -299,7 +299,11 @@ def summarize(
             "instances_per_request": chosen.batch,
             "repeats": repeats,
         },
-        "orthanc": {"version": orthanc_version, "dicomweb_plugin": plugin_version},
+        "orthanc": {
+            "version": orthanc_version,
+            "dicomweb_plugin": plugin_version,
+            "environment": orthanc_server.ENVIRONMENT,
+        },
         "runs": {
             f"{target}/{clients}": [_sample_dict(s) for s in found]
             for (target, clients), found in samples.by_target.items()
