@@ -229,11 +229,13 @@ class Platform:
             )
         return ServiceProcess(name, port, process, log_path)
 
-    async def open_case(self, base_url: str, prefix: str = "bench") -> str:
+    async def open_case(
+        self, base_url: str, prefix: str = "bench", organization: str = ORGANIZATION
+    ) -> str:
         """Publish case.submitted and wait until the records checklist answers."""
         self._cases += 1
         case_id = f"{prefix}-{secrets.token_hex(3)}-{self._cases}"
-        await self.publisher.publish([sample_event(case_id, organization_id=ORGANIZATION)])
+        await self.publisher.publish([sample_event(case_id, organization_id=organization)])
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient(base_url=base_url, trust_env=False) as http:
             while time.monotonic() < deadline:
