@@ -20,7 +20,7 @@ class CaseIndex(Protocol):
     async def open_cases_of_patient(
         self, organization_id: str, keys: Sequence[str]
     ) -> list[str]: ...
-    async def load(self, case_id: str) -> CaseRecord | None: ...
+    async def load(self, case_id: str, *, recent: bool = False) -> CaseRecord | None: ...
 
 
 class CaseNotIdentified(Exception):
@@ -45,7 +45,9 @@ async def open_case_of_patient(
     found = await cases.open_cases_of_patient(principal.organization, sorted(keys))
     if len(found) != 1:
         raise CaseNotIdentified("the PatientID names no single open case of your organization")
-    case = access.check_case(principal, "stow", await cases.load(found[0]), found[0])
+    # The version this process last saw will do: storing checks the case again as it writes.
+    latest = await cases.load(found[0], recent=True)
+    case = access.check_case(principal, "stow", latest, found[0])
     case.ensure_open()
     mrn = case.patient.mrn if case.patient else None
     if not mrn:  # the case's MRN was removed since the index was written

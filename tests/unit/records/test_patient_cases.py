@@ -30,7 +30,7 @@ class FakeCaseIndex:
             and c.accepts_uploads
         ][:2]
 
-    async def load(self, case_id: str) -> CaseRecord | None:
+    async def load(self, case_id: str, *, recent: bool = False) -> CaseRecord | None:
         return self.cases.get(case_id)
 
 
