@@ -7,6 +7,7 @@ and read into files or chunk streams, never held whole in memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,12 @@ class ObjectStore(Protocol):
 
     def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
         """The object's bytes in chunks; raises ObjectNotFound before the first chunk."""
+
+    def stream_range(
+        self, key: str, offset: int, length: int, chunk_size: int = DEFAULT_CHUNK
+    ) -> AsyncIterator[bytes]:
+        """`length` bytes of the object from `offset` (one HTTP range request), in chunks, so
+        one of many files packed into an object is read alone; raises ObjectNotFound."""
 
     async def get_file(self, key: str, path: Path) -> ObjectInfo:
         """Write the object to `path`."""
@@ -114,7 +121,22 @@ class MinioObjectStore:
         return ObjectInfo(key, await asyncio.to_thread(put), content_type)
 
     async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
-        response = await self._call(self._client.get_object, self._bucket, key)
+        async for chunk in self._stream(key, 0, 0, chunk_size):
+            yield chunk
+
+    async def stream_range(
+        self, key: str, offset: int, length: int, chunk_size: int = DEFAULT_CHUNK
+    ) -> AsyncIterator[bytes]:
+        if length <= 0:  # the SDK reads a length of 0 as "to the end"
+            return
+        async for chunk in self._stream(key, offset, length, chunk_size):
+            yield chunk
+
+    async def _stream(
+        self, key: str, offset: int, length: int, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        get = functools.partial(self._client.get_object, offset=offset, length=length)
+        response = await self._call(get, self._bucket, key)
         chunks = response.stream(chunk_size)
         try:
             while True:
@@ -194,6 +216,14 @@ class InMemoryObjectStore:
         data, _ = self._get(key)
         for start in range(0, len(data), chunk_size):
             yield data[start : start + chunk_size]
+
+    async def stream_range(
+        self, key: str, offset: int, length: int, chunk_size: int = DEFAULT_CHUNK
+    ) -> AsyncIterator[bytes]:
+        data, _ = self._get(key)
+        end = min(offset + length, len(data))  # as S3 answers a range past the end
+        for start in range(offset, end, chunk_size):
+            yield data[start : min(start + chunk_size, end)]
 
     async def get_file(self, key: str, path: Path) -> ObjectInfo:
         info = await self.stat(key)

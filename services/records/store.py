@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -31,7 +31,10 @@ ClaimOutcome = Literal["claimed", "duplicate", "conflict"]
 
 @dataclass(frozen=True)
 class InstanceRecord:
-    """One instance's entry in the index; `object_key` names its bytes in the bucket."""
+    """One instance's entry in the index; `object_key` names the object holding its bytes: a
+    pack of one ingest's instances, where they start at `offset` (packs.py), or, with no
+    offset (stored before packs; de-identified copies), an object that is the instance alone.
+    A claim has an empty `object_key` until its bytes are in a pack."""
 
     case_id: str
     sop_instance_uid: str
@@ -45,10 +48,12 @@ class InstanceRecord:
     sha256: str
     object_key: str
     deidentified: bool = False
+    offset: int | None = None
 
     @classmethod
     def from_document(cls, doc: Document) -> InstanceRecord:
-        return cls(**{name: doc[name] for name in cls.__dataclass_fields__})
+        # Fields added later are absent from older documents: their defaults read them.
+        return cls(**{name: doc[name] for name in cls.__dataclass_fields__ if name in doc})
 
 
 class RecordsStore:
@@ -138,9 +143,18 @@ class RecordsStore:
             return "conflict"
         return "conflict"
 
-    async def claimed_object_keys(self, upload_id: str) -> list[str]:
-        cursor = self.instances.find({"upload_id": upload_id}, projection={"object_key": 1})
-        return [doc["object_key"] async for doc in cursor]
+    async def place_instances(self, placed: Sequence[InstanceRecord], *, upload_id: str) -> None:
+        """Record where this upload's claimed instances are stored (their pack and offset), in
+        one request, before the upload is committed (until then no reader sees them)."""
+        updates = [
+            UpdateOne(
+                {"_id": _instance_id(r.case_id, r.sop_instance_uid), "upload_id": upload_id},
+                {"$set": {"object_key": r.object_key, "offset": r.offset}},
+            )
+            for r in placed
+        ]
+        if updates:
+            await self.instances.bulk_write(updates, ordered=False)
 
     async def release_claims(self, upload_id: str) -> None:
         """Forget an upload that failed before it was committed (never one that was)."""
