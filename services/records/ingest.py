@@ -1,18 +1,17 @@
 """Taking in uploaded files: documents, single DICOM files, zips of a patient CD, STOW-RS parts.
 
 Nothing half-done stays visible. A document's manifest entry is written only after its object
-is stored. DICOM instances are claimed under the upload's id and appended to the upload's packs
-(packs.py: one object for many instances); once the packs are stored, the claims are given
-their pack and offset, and one write to the case counts them, commits the upload id (which
-makes them visible) and queues the events. If anything fails before that write, the upload's
-packs and claims are removed.
+is stored. DICOM instances are appended to the upload's packs (packs.py: one object for many
+instances) and claimed, with their pack and offset, under the upload's id; once the packs are
+stored, one write to the case counts them, commits the upload id (which makes them visible)
+and queues the events. If anything fails before that write, the upload's packs and claims are
+removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -39,9 +38,9 @@ from services.records.imaging import (
     FailedInstance,
     InstanceHeader,
 )
-from services.records.packs import PackWriter, pack_prefix
+from services.records.packs import PackPosition, PackWriter, pack_prefix
 from services.records.patient_cases import PatientCase
-from services.records.store import InstanceRecord
+from services.records.store import ClaimOutcome, InstanceRecord
 from services.records.uploads import Spool, SpooledFile
 from shared.auth import Principal
 from shared.envelope import Payload, new_event_id
@@ -285,8 +284,6 @@ class DicomBatch:
                 raise ApiError(422, "not_dicom", "file: the archive holds no DICOM files", "file")
             if self._claimed:
                 await self._packs.finish()
-                placed = [record for _, record in self._claimed]
-                await self._ports.store.place_instances(placed, upload_id=self._upload_id)
                 await handlers.change_case(self._ports, self._case_id, self._commit)
         except BaseException as exc:
             await self._roll_back()
@@ -342,18 +339,22 @@ class DicomBatch:
             if self.report.failed:  # the request is refused already: check, do not store
                 self._fail(header, PROCESSING_FAILURE)
                 return
-            record = _instance_record(self._case_id, header, candidate)
+            # Appended first, so the claim names where the bytes are (packs.py).
+            at = await self._packs.append(candidate.path)
+            record = _instance_record(self._case_id, header, candidate, at)
             settings = self._ports.settings
-            outcome = await self._ports.store.claim_instance(
-                record,
-                upload_id=self._upload_id,
-                now=handlers.now(),
-                stale_after=timedelta(seconds=settings.stale_claim_s),
-            )
+            outcome: ClaimOutcome | None = None
+            try:
+                outcome = await self._ports.store.claim_instance(
+                    record,
+                    upload_id=self._upload_id,
+                    now=handlers.now(),
+                    stale_after=timedelta(seconds=settings.stale_claim_s),
+                )
+            finally:
+                self._packs.settle(at, kept=outcome == "claimed")
             if outcome == "claimed":
-                at = await self._packs.append(candidate.path)
-                placed = dataclasses.replace(record, object_key=at.key, offset=at.offset)
-                self._claimed.append((header, placed))
+                self._claimed.append((header, record))
             elif outcome == "duplicate":
                 self.report.duplicates.append(header)
             else:
@@ -410,7 +411,9 @@ class DicomBatch:
             await store.release_claims(self._upload_id)
 
 
-def _instance_record(case_id: str, header: InstanceHeader, candidate: Candidate) -> InstanceRecord:
+def _instance_record(
+    case_id: str, header: InstanceHeader, candidate: Candidate, at: PackPosition
+) -> InstanceRecord:
     return InstanceRecord(
         case_id=case_id,
         sop_instance_uid=header.sop_instance_uid,
@@ -422,7 +425,8 @@ def _instance_record(case_id: str, header: InstanceHeader, candidate: Candidate)
         instance_number=header.instance_number,
         size_bytes=candidate.size_bytes,
         sha256=candidate.sha256,
-        object_key="",  # the pack, once the bytes are in one
+        object_key=at.key,
+        offset=at.offset,
     )
 
 

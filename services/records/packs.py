@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,11 +37,28 @@ class PackPosition:
     offset: int
 
 
+@dataclass
+class _Pack:
+    key: str
+    path: Path
+    file: BinaryIO | None
+    size: int = 0
+    # Appended instances whose claim is not settled yet, and those the upload kept.
+    pending: int = 0
+    kept: int = 0
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class PackWriter:
     """Appends files to the current pack file in its own spool directory; a pack that reaches
     `max_bytes` is stored while the next one fills, and `finish` stores the last. At most one
     pack is being stored at a time, so disk use and the SDK's part buffers stay bounded on a
-    5 GB DVD. `close` must follow, whatever happened."""
+    5 GB DVD. `close` must follow, whatever happened.
+
+    An instance is appended before it is claimed, so its claim names its place and no second
+    write to the index is needed; each append is then `settle`d, kept or not. The range of
+    one not kept (a duplicate, a conflict) stays in the pack unreferenced, and a pack that
+    keeps nothing (a request sent twice) is not stored at all."""
 
     def __init__(
         self, objects: ObjectStore, spool_dir: Path | None, prefix: str, max_bytes: int
@@ -53,35 +70,41 @@ class PackWriter:
         self._max_bytes = max_bytes
         # Appends are serialized: each one's offset is the pack's size when it starts.
         self._lock = asyncio.Lock()
-        self._file: BinaryIO | None = None
-        self._path = Path()
-        self._key = ""
-        self._size = 0
-        self._count = 0
+        self._filling: _Pack | None = None
+        self._packs: dict[str, _Pack] = {}
         self._storing: asyncio.Task[None] | None = None
 
     @property
     def packs(self) -> int:
-        """How many packs were started (stored, being stored, or filling)."""
-        return self._count
+        """How many packs were started (stored, being stored, filling, or left out)."""
+        return len(self._packs)
 
     async def append(self, path: Path) -> PackPosition:
         """Copy the file to the end of the current pack; where it starts."""
         async with self._lock:
-            if self._file is None:
-                await self._start()
-            assert self._file is not None
-            offset = self._size
-            self._size += await asyncio.to_thread(_copy_to_end, path, self._file)
-            position = PackPosition(self._key, offset)
-            if self._size >= self._max_bytes:
+            pack = self._filling or await self._start()
+            assert pack.file is not None
+            offset = pack.size
+            pack.size += await asyncio.to_thread(_copy_to_end, path, pack.file)
+            pack.pending += 1
+            pack.settled.clear()
+            if pack.size >= self._max_bytes:
                 await self._seal()
-            return position
+            return PackPosition(pack.key, offset)
+
+    def settle(self, position: PackPosition, *, kept: bool) -> None:
+        """The claim of an appended instance is decided (call it in a `finally`: a pack is
+        stored only once all of its instances are settled)."""
+        pack = self._packs[position.key]
+        pack.kept += kept
+        pack.pending -= 1
+        if not pack.pending:
+            pack.settled.set()
 
     async def finish(self) -> None:
         """Store the pack being filled and wait until every pack is stored."""
         async with self._lock:
-            if self._file is not None:
+            if self._filling is not None:
                 await self._seal()
             await self._wait_for_store()
 
@@ -92,39 +115,45 @@ class PackWriter:
             if self._storing is not None:
                 await asyncio.gather(self._storing, return_exceptions=True)
                 self._storing = None
-            if self._file is not None:
-                await asyncio.to_thread(self._file.close)
-                self._file = None
+            if self._filling is not None and self._filling.file is not None:
+                await asyncio.to_thread(self._filling.file.close)
+                self._filling = None
             if self._spool is not None:
                 await asyncio.to_thread(self._spool.close)
                 self._spool = None
 
-    async def _start(self) -> None:
+    async def _start(self) -> _Pack:
         if self._spool is None:
             self._spool = await asyncio.to_thread(Spool, self._spool_dir)
-        self._path = self._spool.new_path(".pack")
-        self._file = await asyncio.to_thread(self._path.open, "wb")
-        self._key = f"{self._prefix}{self._count:04d}"
-        self._size = 0
-        self._count += 1
+        path = self._spool.new_path(".pack")
+        key = f"{self._prefix}{len(self._packs):04d}"
+        pack = _Pack(key, path, await asyncio.to_thread(path.open, "wb"))
+        self._packs[key] = pack
+        self._filling = pack
+        return pack
 
     async def _seal(self) -> None:
-        assert self._file is not None
-        await asyncio.to_thread(self._file.close)
-        self._file = None
+        pack, self._filling = self._filling, None
+        assert pack is not None and pack.file is not None
+        await asyncio.to_thread(pack.file.close)
+        pack.file = None
+        if not pack.pending:
+            pack.settled.set()
         await self._wait_for_store()  # the one before this: back-pressure on a slow store
-        self._storing = asyncio.create_task(self._store(self._key, self._path))
+        self._storing = asyncio.create_task(self._store(pack))
 
     async def _wait_for_store(self) -> None:
         storing, self._storing = self._storing, None
         if storing is not None:
             await storing
 
-    async def _store(self, key: str, path: Path) -> None:
+    async def _store(self, pack: _Pack) -> None:
         try:
-            await self._objects.put_file(key, path, PACK_CONTENT_TYPE)
+            await pack.settled.wait()
+            if pack.kept:
+                await self._objects.put_file(pack.key, pack.path, PACK_CONTENT_TYPE)
         finally:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+            await asyncio.to_thread(pack.path.unlink, missing_ok=True)
 
 
 def _copy_to_end(path: Path, sink: BinaryIO) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -33,8 +33,7 @@ ClaimOutcome = Literal["claimed", "duplicate", "conflict"]
 class InstanceRecord:
     """One instance's entry in the index; `object_key` names the object holding its bytes: a
     pack of one ingest's instances, where they start at `offset` (packs.py), or, with no
-    offset (stored before packs; de-identified copies), an object that is the instance alone.
-    A claim has an empty `object_key` until its bytes are in a pack."""
+    offset (stored before packs; de-identified copies), an object that is the instance alone."""
 
     case_id: str
     sop_instance_uid: str
@@ -142,19 +141,6 @@ class RecordsStore:
                     return "claimed"
             return "conflict"
         return "conflict"
-
-    async def place_instances(self, placed: Sequence[InstanceRecord], *, upload_id: str) -> None:
-        """Record where this upload's claimed instances are stored (their pack and offset), in
-        one request, before the upload is committed (until then no reader sees them)."""
-        updates = [
-            UpdateOne(
-                {"_id": _instance_id(r.case_id, r.sop_instance_uid), "upload_id": upload_id},
-                {"$set": {"object_key": r.object_key, "offset": r.offset}},
-            )
-            for r in placed
-        ]
-        if updates:
-            await self.instances.bulk_write(updates, ordered=False)
 
     async def release_claims(self, upload_id: str) -> None:
         """Forget an upload that failed before it was committed (never one that was)."""

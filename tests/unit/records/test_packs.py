@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from services.records.packs import PackWriter, fetch_instance, instance_bytes, pack_prefix
+from services.records.packs import (
+    PackPosition,
+    PackWriter,
+    fetch_instance,
+    instance_bytes,
+    pack_prefix,
+)
 from services.records.store import InstanceRecord
 from shared.objectstore import InMemoryObjectStore, ObjectInfo
 
@@ -32,6 +38,13 @@ def record(data: bytes, object_key: str, offset: int | None, n: int = 1) -> Inst
         object_key=object_key,
         offset=offset,
     )
+
+
+async def kept(writer: PackWriter, path: Path) -> PackPosition:
+    """Append a file whose claim the upload wins, as ingest does."""
+    at = await writer.append(path)
+    writer.settle(at, kept=True)
+    return at
 
 
 def spooled(directory: Path) -> list[Path]:
@@ -61,7 +74,7 @@ async def test_instances_of_one_ingest_share_one_object_and_read_back_by_range(
     sent = files(tmp_path, [100, 1, 5000, 333])
     written = []
     for n, (path, data) in enumerate(sent):
-        at = await writer.append(path)
+        at = await kept(writer, path)
         written.append(record(data, at.key, at.offset, n))
     await writer.finish()
     await writer.close()
@@ -79,7 +92,7 @@ async def test_a_pack_past_its_size_is_stored_and_the_next_one_started(tmp_path:
     objects = InMemoryObjectStore()
     writer = PackWriter(objects, tmp_path, PREFIX, max_bytes=250)
     sent = files(tmp_path, [100, 100, 100, 100, 100])
-    positions = [await writer.append(path) for path, _ in sent]
+    positions = [await kept(writer, path) for path, _ in sent]
     await writer.finish()
     await writer.close()
 
@@ -97,7 +110,7 @@ async def test_concurrent_appends_get_distinct_ranges(tmp_path: Path) -> None:
     objects = InMemoryObjectStore()
     writer = PackWriter(objects, tmp_path, PREFIX, max_bytes=10_000)
     sent = files(tmp_path, [size for size in range(1, 40)])
-    positions = await asyncio.gather(*(writer.append(path) for path, _ in sent))
+    positions = await asyncio.gather(*(kept(writer, path) for path, _ in sent))
     await writer.finish()
     await writer.close()
     for n, ((_, data), at) in enumerate(zip(sent, positions, strict=True)):
@@ -132,7 +145,7 @@ async def test_fetch_instance_writes_only_its_range(tmp_path: Path) -> None:
     objects = InMemoryObjectStore()
     writer = PackWriter(objects, tmp_path, PREFIX, max_bytes=1024 * 1024)
     sent = files(tmp_path, [10, 20, 30])
-    positions = [await writer.append(path) for path, _ in sent]
+    positions = [await kept(writer, path) for path, _ in sent]
     await writer.finish()
     await writer.close()
     target = tmp_path / "middle.dcm"
@@ -153,10 +166,29 @@ async def test_a_failed_store_fails_the_ingest_and_close_leaves_nothing_on_disk(
 ) -> None:
     writer = PackWriter(FailingStore(), tmp_path, PREFIX, max_bytes=50)
     sent = files(tmp_path, [100, 100])
-    await writer.append(sent[0][0])  # sealed: its store starts and fails in the background
+    await kept(writer, sent[0][0])  # sealed: its store starts and fails in the background
     with pytest.raises(ConnectionError):
-        await writer.append(sent[1][0])  # sealing the next waits for that store
+        await kept(writer, sent[1][0])  # sealing the next waits for that store
         await writer.finish()
     await writer.close()
     await writer.close()  # harmless twice
+    assert not spooled(tmp_path)
+
+
+async def test_a_pack_that_keeps_nothing_is_not_stored(tmp_path: Path) -> None:
+    """A request sent twice: every instance is a duplicate, so its packs are left out; a pack
+    keeping some keeps the others' ranges unreferenced, and is stored whole."""
+    objects = InMemoryObjectStore()
+    writer = PackWriter(objects, tmp_path, PREFIX, max_bytes=250)
+    sent = files(tmp_path, [100, 100, 100, 100, 100])
+    positions = [await writer.append(path) for path, _ in sent]
+    for n, at in enumerate(positions):
+        writer.settle(at, kept=n == 4)  # settled after sealing, as slow claims are
+    await writer.finish()
+    await writer.close()
+    assert list(objects.objects) == [f"{PREFIX}0001"]
+    assert (
+        await read(objects, record(sent[4][1], positions[4].key, positions[4].offset))
+        == (sent[4][1])
+    )
     assert not spooled(tmp_path)
