@@ -23,6 +23,10 @@ from services.records.uploads import Spool
 from shared.objectstore import DEFAULT_CHUNK, ObjectStore
 
 PACK_CONTENT_TYPE = "application/octet-stream"  # many instances: no single DICOM media type
+# Packs grow from this size, doubling up to the setting's: a STOW request of 15 MB stores its
+# first packs while the rest arrives (only a small last pack is left when it ends), and a 1 GB
+# CD is still about ten objects.
+FIRST_PACK_BYTES = 4 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024
 
 
@@ -51,7 +55,8 @@ class _Pack:
 
 class PackWriter:
     """Appends files to the current pack file in its own spool directory; a pack that reaches
-    `max_bytes` is stored while the next one fills, and `finish` stores the last. At most one
+    its size (FIRST_PACK_BYTES, doubling up to `max_bytes`) is stored while the next one fills,
+    and `finish` stores the last. At most one
     pack is being stored at a time, so disk use and the SDK's part buffers stay bounded on a
     5 GB DVD. `close` must follow, whatever happened.
 
@@ -61,9 +66,16 @@ class PackWriter:
     keeps nothing (a request sent twice) is not stored at all."""
 
     def __init__(
-        self, objects: ObjectStore, spool_dir: Path | None, prefix: str, max_bytes: int
+        self,
+        objects: ObjectStore,
+        spool_dir: Path | None,
+        prefix: str,
+        max_bytes: int,
+        *,
+        first_bytes: int = FIRST_PACK_BYTES,
     ) -> None:
         self._objects = objects
+        self._first_bytes = first_bytes
         self._spool_dir = spool_dir
         self._spool: Spool | None = None
         self._prefix = prefix
@@ -88,7 +100,7 @@ class PackWriter:
             pack.size += await asyncio.to_thread(_copy_to_end, path, pack.file)
             pack.pending += 1
             pack.settled.clear()
-            if pack.size >= self._max_bytes:
+            if pack.size >= min(self._first_bytes << (len(self._packs) - 1), self._max_bytes):
                 await self._seal()
             return PackPosition(pack.key, offset)
 

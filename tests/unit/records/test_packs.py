@@ -192,3 +192,17 @@ async def test_a_pack_that_keeps_nothing_is_not_stored(tmp_path: Path) -> None:
         == (sent[4][1])
     )
     assert not spooled(tmp_path)
+
+
+async def test_packs_grow_from_the_first_size_to_the_largest(tmp_path: Path) -> None:
+    objects = InMemoryObjectStore()
+    writer = PackWriter(objects, tmp_path, PREFIX, max_bytes=500, first_bytes=100)
+    sent = files(tmp_path, [60] * 30)
+    positions = [await kept(writer, path) for path, _ in sent]
+    await writer.finish()
+    await writer.close()
+    sizes = [len(objects.objects[key][0]) for key in sorted(objects.objects)]
+    # Sealed at 100, 200, 400, then 500 bytes (the largest), and what is left.
+    assert sizes == [120, 240, 420, 540, 480]
+    for n, ((_, data), at) in enumerate(zip(sent, positions, strict=True)):
+        assert await read(objects, record(data, at.key, at.offset, n)) == data
