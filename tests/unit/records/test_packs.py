@@ -156,7 +156,9 @@ async def test_fetch_instance_writes_only_its_range(tmp_path: Path) -> None:
 class FailingStore(InMemoryObjectStore):
     """Refuses to store anything, as an object store that is down."""
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+    async def put_file(
+        self, key: str, path: Path, content_type: str, *, background: bool = False
+    ) -> ObjectInfo:
         await asyncio.sleep(0)
         raise ConnectionError("object store unavailable")
 
