@@ -2,8 +2,8 @@
 
 An object per instance cost the object store one object, one metadata write and one fsync
 each (about 2 CPU-s per 158 MB study in MinIO), so an ingest appends the instances it keeps to
-a pack file on disk and stores it as one object, rolling to the next pack past
-`RECORDS_PACK_BYTES`. The index of byte ranges is the instance records themselves:
+a pack file on disk and stores it as one object, rolling to a next, larger pack (up to
+`RECORDS_PACK_BYTES`). The index of byte ranges is the instance records themselves:
 `object_key` names the pack, `offset` where the instance starts, `size_bytes` how long it is and
 `sha256` what it must hash to. A record without `offset` (stored before packs, or a
 de-identified copy) names an object that is the instance alone.
@@ -55,10 +55,9 @@ class _Pack:
 
 class PackWriter:
     """Appends files to the current pack file in its own spool directory; a pack that reaches
-    its size (FIRST_PACK_BYTES, doubling up to `max_bytes`) is stored while the next one fills,
-    and `finish` stores the last. At most one
-    pack is being stored at a time, so disk use and the SDK's part buffers stay bounded on a
-    5 GB DVD. `close` must follow, whatever happened.
+    its size (`first_bytes`, doubling up to `max_bytes`) is stored while the next one fills,
+    and `finish` stores the last. At most one pack is being stored at a time, so disk use and
+    the SDK's part buffers stay bounded on a 5 GB DVD. `close` must follow, whatever happened.
 
     An instance is appended before it is claimed, so its claim names its place and no second
     write to the index is needed; each append is then `settle`d, kept or not. The range of
