@@ -7,7 +7,9 @@ and read into files or chunk streams, never held whole in memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +21,7 @@ from minio.sseconfig import Rule, SSEConfig
 from shared.settings import StackSettings
 
 DEFAULT_CHUNK = 1024 * 1024
+BACKGROUND_THREADS = 2
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchBucket"})
 
 
@@ -42,11 +45,21 @@ class ObjectStore(Protocol):
     async def ensure_bucket(self) -> None:
         """Create the bucket unless it exists; safe to call from every process at start."""
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
-        """Store the file at `path` under `key`, replacing any object there."""
+    async def put_file(
+        self, key: str, path: Path, content_type: str, *, background: bool = False
+    ) -> ObjectInfo:
+        """Store the file at `path` under `key`, replacing any object there. A large file goes
+        in parts, each held in memory (5 MiB or more); `background` (a store running behind
+        other work) sends them one at a time, on few threads, to hold less memory."""
 
     def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
         """The object's bytes in chunks; raises ObjectNotFound before the first chunk."""
+
+    def stream_range(
+        self, key: str, offset: int, length: int, chunk_size: int = DEFAULT_CHUNK
+    ) -> AsyncIterator[bytes]:
+        """`length` bytes of the object from `offset` (one HTTP range request), in chunks, so
+        one of many files packed into an object is read alone; raises ObjectNotFound."""
 
     async def get_file(self, key: str, path: Path) -> ObjectInfo:
         """Write the object to `path`."""
@@ -71,6 +84,10 @@ class MinioObjectStore:
         self._client = client
         self._bucket = bucket
         self._encrypt = encrypt
+        # Background stores' own threads: glibc gives each thread that allocates a part buffer
+        # an arena that keeps it (+10 MiB of RSS per put on another worker thread, measured
+        # with 256 MiB files), so few threads bound what they hold.
+        self._background = ThreadPoolExecutor(BACKGROUND_THREADS, "object-store-background")
 
     @classmethod
     def from_settings(cls, stack: StackSettings, service: str) -> MinioObjectStore:
@@ -106,15 +123,41 @@ class MinioObjectStore:
 
         await asyncio.to_thread(ensure)
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+    async def put_file(
+        self, key: str, path: Path, content_type: str, *, background: bool = False
+    ) -> ObjectInfo:
         def put() -> int:
-            self._client.fput_object(self._bucket, key, str(path), content_type=content_type)
+            self._client.fput_object(
+                self._bucket,
+                key,
+                str(path),
+                content_type=content_type,
+                num_parallel_uploads=1 if background else 3,  # 3: the SDK's default
+            )
             return path.stat().st_size
 
-        return ObjectInfo(key, await asyncio.to_thread(put), content_type)
+        if not background:
+            return ObjectInfo(key, await asyncio.to_thread(put), content_type)
+        loop = asyncio.get_running_loop()
+        return ObjectInfo(key, await loop.run_in_executor(self._background, put), content_type)
 
     async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
-        response = await self._call(self._client.get_object, self._bucket, key)
+        async for chunk in self._stream(key, 0, 0, chunk_size):
+            yield chunk
+
+    async def stream_range(
+        self, key: str, offset: int, length: int, chunk_size: int = DEFAULT_CHUNK
+    ) -> AsyncIterator[bytes]:
+        if length <= 0:  # the SDK reads a length of 0 as "to the end"
+            return
+        async for chunk in self._stream(key, offset, length, chunk_size):
+            yield chunk
+
+    async def _stream(
+        self, key: str, offset: int, length: int, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        get = functools.partial(self._client.get_object, offset=offset, length=length)
+        response = await self._call(get, self._bucket, key)
         chunks = response.stream(chunk_size)
         try:
             while True:
@@ -185,7 +228,9 @@ class InMemoryObjectStore:
     async def ensure_bucket(self) -> None:
         self._created = True
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+    async def put_file(
+        self, key: str, path: Path, content_type: str, *, background: bool = False
+    ) -> ObjectInfo:
         data = await asyncio.to_thread(path.read_bytes)
         self.objects[key] = (data, content_type)
         return ObjectInfo(key, len(data), content_type)
@@ -194,6 +239,14 @@ class InMemoryObjectStore:
         data, _ = self._get(key)
         for start in range(0, len(data), chunk_size):
             yield data[start : start + chunk_size]
+
+    async def stream_range(
+        self, key: str, offset: int, length: int, chunk_size: int = DEFAULT_CHUNK
+    ) -> AsyncIterator[bytes]:
+        data, _ = self._get(key)
+        end = min(offset + length, len(data))  # as S3 answers a range past the end
+        for start in range(offset, end, chunk_size):
+            yield data[start : min(start + chunk_size, end)]
 
     async def get_file(self, key: str, path: Path) -> ObjectInfo:
         info = await self.stat(key)

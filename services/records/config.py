@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 from services.records.archive import ArchiveLimits
 from shared.settings import ServiceSettings
 
+MIB = 1024**2
 GIB = 1024**3
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 AE_TITLE_LENGTH = 16  # PS3.5: an AE value is at most 16 characters, leading/trailing spaces aside
@@ -28,6 +29,9 @@ class RecordsSettings(ServiceSettings):
     spool_dir: Path | None = None
     # Instances checked and stored at the same time during one upload.
     store_concurrency: int = Field(default=8, ge=1, le=64)
+    # One upload's instances are stored as packs of about this size (packs.py): few objects
+    # per study, and one pack uploading while the next fills.
+    pack_bytes: int = Field(default=256 * MIB, gt=0)
     # A claim older than this, still pending, was left by a process that died mid-upload.
     stale_claim_s: float = Field(default=900, gt=0)
     # WADO-RS rendered: the largest frame decoded (rows x columns; a 4096 x 5120 mammogram is

@@ -21,6 +21,7 @@ from services.records.dicom import read_header
 from services.records.domain import CaseRecord, DeidentifiedCopy, DomainError
 from services.records.handlers import Ports
 from services.records.imaging import InstanceHeader
+from services.records.packs import fetch_instance
 from services.records.store import InstanceRecord
 from services.records.uploads import Spool
 from shared.auth import Principal
@@ -53,7 +54,7 @@ async def deidentify_study(
     async def copy_one(instance: InstanceRecord) -> None:
         async with slots:
             original, copy = spool.new_path(), spool.new_path()
-            await ports.objects.get_file(instance.object_key, original)
+            await fetch_instance(ports.objects, instance, original)
             header, size, sha256, found = await asyncio.to_thread(
                 _deidentified_file, original, copy, options
             )

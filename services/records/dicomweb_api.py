@@ -27,6 +27,7 @@ from services.records.dicom import NotDicom, read_header, readable_uids
 from services.records.domain import CaseRecord
 from services.records.handlers import Ports, load_case
 from services.records.imaging import CANNOT_UNDERSTAND, FailedInstance
+from services.records.packs import instance_bytes
 from services.records.patient_cases import CaseNotIdentified, open_case_of_patient
 from services.records.store import InstanceRecord
 from services.records.uploads import SpooledFile, spooled, stream_multipart
@@ -302,7 +303,8 @@ def _multipart(ports: Ports, instances: list[InstanceRecord], what: str) -> Stre
     if not instances:
         raise ApiError(404, "not_found", f"{what} does not exist")
     boundary = uuid.uuid4().hex
-    parts = [(i.size_bytes, ports.objects.stream(i.object_key)) for i in instances]
+    # A generator reads nothing until it is iterated: one range request per part, in turn.
+    parts = [(i.size_bytes, instance_bytes(ports.objects, i)) for i in instances]
     return StreamingResponse(
         dicomweb.multipart_body(parts, boundary),
         media_type=dicomweb.multipart_boundary_header(boundary),

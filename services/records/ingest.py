@@ -1,9 +1,11 @@
 """Taking in uploaded files: documents, single DICOM files, zips of a patient CD, STOW-RS parts.
 
 Nothing half-done stays visible. A document's manifest entry is written only after its object
-is stored. DICOM instances are claimed under the upload's id and stored; one write to the case
-then counts them, commits the upload id (which makes them visible) and queues the events. If
-anything fails before that write, the upload's objects and claims are removed.
+is stored. DICOM instances are appended to the upload's packs (packs.py: one object for many
+instances) and claimed, with their pack and offset, under the upload's id; once the packs are
+stored, one write to the case counts them, commits the upload id (which makes them visible)
+and queues the events. If anything fails before that write, the upload's packs and claims are
+removed.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from services.records.imaging import (
     FailedInstance,
     InstanceHeader,
 )
+from services.records.packs import PackPosition, PackWriter, pack_prefix
 from services.records.patient_cases import PatientCase
-from services.records.store import InstanceRecord
+from services.records.store import ClaimOutcome, InstanceRecord
 from services.records.uploads import Spool, SpooledFile
 from shared.auth import Principal
 from shared.envelope import Payload, new_event_id
@@ -236,8 +239,9 @@ async def _archive_entries(archive: SafeArchive, spool: Spool) -> AsyncIterator[
 
 
 class DicomBatch:
-    """One upload's DICOM instances: checked, claimed and stored concurrently, then committed
-    to the case in one write; on any failure, everything this upload stored is removed."""
+    """One upload's DICOM instances: checked and claimed concurrently and appended to packs,
+    then committed to the case in one write; on any failure, everything this upload stored is
+    removed."""
 
     def __init__(
         self,
@@ -259,6 +263,12 @@ class DicomBatch:
         self._action: access.Action = action
         self._upload_id = new_event_id()
         self._claimed: list[tuple[InstanceHeader, InstanceRecord]] = []
+        self._packs = PackWriter(
+            ports.objects,
+            ports.settings.spool_dir,
+            pack_prefix(case_id, self._upload_id),
+            ports.settings.pack_bytes,
+        )
         self.report = DicomReport()
 
     async def run(self, candidates: AsyncIterator[Candidate], *, lenient: bool) -> DicomReport:
@@ -274,12 +284,15 @@ class DicomBatch:
             if not found:
                 raise ApiError(422, "not_dicom", "file: the archive holds no DICOM files", "file")
             if self._claimed:
+                await self._packs.finish()
                 await handlers.change_case(self._ports, self._case_id, self._commit)
         except BaseException as exc:
             await self._roll_back()
             if isinstance(exc, Exception):
                 metrics.count_failure(self._channel, exc)
             raise
+        finally:
+            await self._packs.close()
         self.report.stored = [header for header, _ in self._claimed]
         metrics.INGESTED_INSTANCES.labels(self._channel).inc(len(self._claimed))
         stored_bytes = sum(record.size_bytes for _, record in self._claimed)
@@ -287,7 +300,12 @@ class DicomBatch:
         if self.report.conflicts:  # a copy that differs from the one kept: refused, 409
             metrics.INGEST_FAILURES.labels(self._channel, "conflict").inc()
         elapsed_ms = round((time.perf_counter() - started) * 1000)
-        ids = {"case_id": self._case_id, "count": len(self._claimed), "duration_ms": elapsed_ms}
+        ids = {
+            "case_id": self._case_id,
+            "count": len(self._claimed),
+            "packs": self._packs.packs,
+            "duration_ms": elapsed_ms,
+        }
         log.info("dicom instances stored", extra=ids)
         return self.report
 
@@ -322,19 +340,22 @@ class DicomBatch:
             if self.report.failed:  # the request is refused already: check, do not store
                 self._fail(header, PROCESSING_FAILURE)
                 return
-            record = _instance_record(self._case_id, header, candidate)
+            # Appended first, so the claim names where the bytes are (packs.py).
+            at = await self._packs.append(candidate.path)
+            record = _instance_record(self._case_id, header, candidate, at)
             settings = self._ports.settings
-            outcome = await self._ports.store.claim_instance(
-                record,
-                upload_id=self._upload_id,
-                now=handlers.now(),
-                stale_after=timedelta(seconds=settings.stale_claim_s),
-            )
+            outcome: ClaimOutcome | None = None
+            try:
+                outcome = await self._ports.store.claim_instance(
+                    record,
+                    upload_id=self._upload_id,
+                    now=handlers.now(),
+                    stale_after=timedelta(seconds=settings.stale_claim_s),
+                )
+            finally:
+                self._packs.settle(at, kept=outcome == "claimed")
             if outcome == "claimed":
                 self._claimed.append((header, record))
-                await self._ports.objects.put_file(
-                    record.object_key, candidate.path, content_types.DICOM
-                )
             elif outcome == "duplicate":
                 self.report.duplicates.append(header)
             else:
@@ -384,31 +405,29 @@ class DicomBatch:
     async def _roll_back(self) -> None:
         store = self._ports.store
         with contextlib.suppress(Exception):
+            await self._packs.close()  # no pack store still running to land after this
             if await store.upload_committed(self._case_id, self._upload_id):
                 return  # the failure came after the commit: what is committed stays
-            for key in await store.claimed_object_keys(self._upload_id):
-                await self._ports.objects.delete(key)
+            await self._ports.objects.delete_prefix(pack_prefix(self._case_id, self._upload_id))
             await store.release_claims(self._upload_id)
 
 
-def _instance_record(case_id: str, header: InstanceHeader, candidate: Candidate) -> InstanceRecord:
-    study, series, sop = (
-        header.study_instance_uid,
-        header.series_instance_uid,
-        header.sop_instance_uid,
-    )
+def _instance_record(
+    case_id: str, header: InstanceHeader, candidate: Candidate, at: PackPosition
+) -> InstanceRecord:
     return InstanceRecord(
         case_id=case_id,
-        sop_instance_uid=sop,
+        sop_instance_uid=header.sop_instance_uid,
         sop_class_uid=header.sop_class_uid,
-        study_instance_uid=study,
-        series_instance_uid=series,
+        study_instance_uid=header.study_instance_uid,
+        series_instance_uid=header.series_instance_uid,
         transfer_syntax_uid=header.transfer_syntax_uid,
         modality=header.modality,
         instance_number=header.instance_number,
         size_bytes=candidate.size_bytes,
         sha256=candidate.sha256,
-        object_key=f"cases/{case_id}/dicom/{study}/{series}/{sop}",
+        object_key=at.key,
+        offset=at.offset,
     )
 
 

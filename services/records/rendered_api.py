@@ -21,6 +21,7 @@ from services.records import rendering
 from services.records.deps import CallerDep, PortsDep
 from services.records.dicomweb_api import visible_instances
 from services.records.handlers import Ports
+from services.records.packs import fetch_instance
 from services.records.rendering import RenderOptions, RenderRefused
 from services.records.store import InstanceRecord
 from services.records.uploads import spooled
@@ -140,7 +141,7 @@ async def _render(ports: Ports, instance: InstanceRecord, options: RenderOptions
     async with spooled(ports.settings.spool_dir) as spool:
         path = spool.new_path(".dcm")
         try:
-            await ports.objects.get_file(instance.object_key, path)
+            await fetch_instance(ports.objects, instance, path)
         except ObjectNotFound:
             sop = instance.sop_instance_uid
             raise ApiError(404, "not_found", f"instance {sop} has no stored bytes", "sop") from None

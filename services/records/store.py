@@ -31,7 +31,9 @@ ClaimOutcome = Literal["claimed", "duplicate", "conflict"]
 
 @dataclass(frozen=True)
 class InstanceRecord:
-    """One instance's entry in the index; `object_key` names its bytes in the bucket."""
+    """One instance's entry in the index; `object_key` names the object holding its bytes: a
+    pack of one ingest's instances, where they start at `offset` (packs.py), or, with no
+    offset (stored before packs; de-identified copies), an object that is the instance alone."""
 
     case_id: str
     sop_instance_uid: str
@@ -45,10 +47,12 @@ class InstanceRecord:
     sha256: str
     object_key: str
     deidentified: bool = False
+    offset: int | None = None
 
     @classmethod
     def from_document(cls, doc: Document) -> InstanceRecord:
-        return cls(**{name: doc[name] for name in cls.__dataclass_fields__})
+        # Fields added later are absent from older documents: their defaults read them.
+        return cls(**{name: doc[name] for name in cls.__dataclass_fields__ if name in doc})
 
 
 class RecordsStore:
@@ -141,10 +145,6 @@ class RecordsStore:
                     return "claimed"
             return "conflict"
         return "conflict"
-
-    async def claimed_object_keys(self, upload_id: str) -> list[str]:
-        cursor = self.instances.find({"upload_id": upload_id}, projection={"object_key": 1})
-        return [doc["object_key"] async for doc in cursor]
 
     async def release_claims(self, upload_id: str) -> None:
         """Forget an upload that failed before it was committed (never one that was)."""

@@ -33,6 +33,23 @@ class ObjectStoreContract:
         assert digest.hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
         assert chunks >= 4
 
+    async def test_a_range_streams_back_only_its_bytes(
+        self, store: ObjectStore, tmp_path: Path
+    ) -> None:
+        source = tmp_path / "pack"
+        data = os.urandom(2 * 1024 * 1024 + 5)
+        source.write_bytes(data)
+        await store.put_file("cases/c1/packs/u1/0000", source, "application/octet-stream")
+        for offset, length in ((0, 1), (17, 1024 * 1024 + 3), (len(data) - 9, 9), (5, 0)):
+            chunks = [
+                c async for c in store.stream_range("cases/c1/packs/u1/0000", offset, length, 4096)
+            ]
+            assert all(len(c) <= 4096 for c in chunks)
+            assert b"".join(chunks) == data[offset : offset + length], (offset, length)
+        with pytest.raises(ObjectNotFound):
+            async for _ in store.stream_range("nothing/here", 0, 10):
+                pass
+
     async def test_stat_exists_and_get_file(self, store: ObjectStore, tmp_path: Path) -> None:
         source = tmp_path / "report.pdf"
         source.write_bytes(b"%PDF-1.7 tiny")
