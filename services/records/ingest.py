@@ -273,7 +273,10 @@ class DicomBatch:
 
     async def run(self, candidates: AsyncIterator[Candidate], *, lenient: bool) -> DicomReport:
         """`lenient`: files without a DICOM preamble are skipped rather than refused."""
-        case = await handlers.load_case(self._ports, self._principal, self._action, self._case_id)
+        # Refused early on the version this process last saw; `_commit` checks it as it writes.
+        case = await handlers.load_case(
+            self._ports, self._principal, self._action, self._case_id, recent=True
+        )
         case.ensure_open()
         started = time.perf_counter()
         try:

@@ -279,8 +279,10 @@ class CancelledWhileStoring(InMemoryObjectStore):
         super().__init__("reports")
         self.on_put = on_put
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
-        info = await super().put_file(key, path, content_type)
+    async def put_file(
+        self, key: str, path: Path, content_type: str, *, background: bool = False
+    ) -> ObjectInfo:
+        info = await super().put_file(key, path, content_type, background=background)
         while self.on_put:
             await self.on_put.pop()()
         return info
