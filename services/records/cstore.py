@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.records.dicom import MediaDirectory, NotDicom, read_header
 from services.records.domain import DomainError
@@ -97,7 +97,7 @@ async def _store(
     except DomainError:  # cancelled, or not this organization's since it was indexed
         return StoreStatus(CANNOT_UNDERSTAND, CASE_CLOSED, header=header)
     try:
-        report = await store_in_case(sender.principal, found, candidate)
+        report = await store_in_case(sender.principal, found, replace(candidate, header=header))
     except DomainError:
         return StoreStatus(CANNOT_UNDERSTAND, CASE_CLOSED, found.case_id, header)
     except ApiError as refused:

@@ -58,6 +58,8 @@ class Candidate:
     sha256: str
     head: bytes
     label: str
+    # Its header when the caller has read it already (C-STORE reads it to find the case).
+    header: InstanceHeader | None = None
 
 
 @dataclass
@@ -391,6 +393,8 @@ class DicomBatch:
                 self.report.skipped_files += 1
                 return None
             raise _not_dicom(candidate.label, "it has no DICOM preamble")
+        if candidate.header is not None:
+            return candidate.header
         try:
             return await asyncio.to_thread(read_header, candidate.path)
         except MediaDirectory:
