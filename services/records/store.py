@@ -19,10 +19,11 @@ from typing import Literal
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from services.records.case_documents import case_from_document
 from services.records.domain import CaseRecord
+from shared.batched_inserts import BatchedInserts
 from shared.mongo import Document
 from shared.unit_of_work import APPLIED_FIELD, OUTBOX_FIELD, CaseDocuments, Loaded
 
@@ -60,6 +61,7 @@ class RecordsStore:
         self.cases: AsyncCollection[Document] = db["cases"]
         self.instances: AsyncCollection[Document] = db["instances"]
         self.documents = CaseDocuments(self.cases)
+        self.instance_claims = BatchedInserts(self.instances)
 
     async def create_indexes(self) -> None:
         await self.instances.create_index(
@@ -126,11 +128,9 @@ class RecordsStore:
         conflict (the same SOP Instance UID with different bytes is already held)."""
         doc = _instance_document(record, upload_id, now)
         for _ in range(3):
-            try:
-                await self.instances.insert_one(doc)
+            # An upload's instances are claimed concurrently: their claims share writes.
+            if await self.instance_claims.insert(doc):
                 return "claimed"
-            except DuplicateKeyError:
-                pass
             existing = await self.instances.find_one({"_id": doc["_id"]})
             if existing is None:
                 continue  # released by a failed upload meanwhile: try again
