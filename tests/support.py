@@ -95,3 +95,14 @@ def sample_pdf(text: str = "pathology") -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def store_commands_sent(command: str, collection: str) -> float:
+    """How many `command`s this test process has sent to `collection` so far (the clients of
+    `shared.mongo.connect` count them in `sop_store_commands_total`)."""
+    from prometheus_client import REGISTRY
+
+    sample = REGISTRY.get_sample_value(
+        "sop_store_commands_total", {"command": command, "collection": collection}
+    )
+    return sample or 0

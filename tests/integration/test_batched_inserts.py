@@ -7,13 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.batched_inserts import BatchedInserts
 from shared.mongo import Document, connect
 from shared.settings import StackSettings
+from tests.support import store_commands_sent
 
 pytestmark = pytest.mark.real
 
@@ -26,23 +26,17 @@ async def records(topics: StackSettings) -> AsyncIterator[AsyncCollection[Docume
     await client.close()
 
 
-def _inserts(collection: AsyncCollection[Document]) -> float:
-    sample = REGISTRY.get_sample_value(
-        "sop_store_commands_total", {"command": "insert", "collection": collection.name}
-    )
-    return sample or 0
-
-
 async def test_concurrent_inserts_share_writes_and_a_duplicate_is_told_only_to_its_caller(
     records: AsyncCollection[Document],
 ) -> None:
     await records.insert_one({"_id": "seen-before"})
     inserts = BatchedInserts(records)
-    before = _inserts(records)
+    before = store_commands_sent("insert", records.name)
     ids = [f"r{n}" for n in range(40)] + ["seen-before", "r7"]
     stored = await asyncio.gather(*(inserts.insert({"_id": i, "n": 1}) for i in ids))
     assert stored == [True] * 40 + [False, False]
-    assert _inserts(records) - before <= 2  # the first alone, then all that waited
+    # The first alone, then all that waited for it.
+    assert store_commands_sent("insert", records.name) - before <= 2
     assert await records.count_documents({}) == 41
 
 

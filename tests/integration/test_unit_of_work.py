@@ -11,14 +11,13 @@ import textwrap
 from collections.abc import AsyncIterator
 
 import pytest
-from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.mongo import Document, connect
 from shared.settings import StackSettings
 from shared.unit_of_work import APPLIED_KEPT, CaseDocuments, Change, Loaded, Tracking
-from tests.support import sample_event
+from tests.support import sample_event, store_commands_sent
 
 pytestmark = pytest.mark.real
 
@@ -140,23 +139,16 @@ async def test_a_preloaded_case_is_not_read_again_and_a_stale_one_costs_a_retry(
     assert (await documents.change("c2", count_up)).version == 1
 
 
-def _finds(collection: AsyncCollection[Document]) -> float:
-    """The `find` commands this test process has sent to the collection so far."""
-    sample = REGISTRY.get_sample_value(
-        "sop_store_commands_total", {"command": "find", "collection": collection.name}
-    )
-    return sample or 0
-
-
 async def test_a_change_starts_from_what_this_process_wrote_without_reading_it(
     cases: AsyncCollection[Document],
 ) -> None:
     documents = CaseDocuments(cases)
     await documents.change("c1", count_up, tracking=Tracking("g", "e1"))
-    before = _finds(cases)
+    before = store_commands_sent("find", cases.name)
     await documents.change("c1", count_up, tracking=Tracking("g", "e2"))
     again = await documents.change("c1", count_up, tracking=Tracking("g", "e1"))
-    assert _finds(cases) == before  # both decided on the remembered version
+    # Both decided on the remembered version.
+    assert store_commands_sent("find", cases.name) == before
     assert not again.written  # and it remembered e1 was applied
     assert (await documents.load("c1")).state == {"count": 2}
 
