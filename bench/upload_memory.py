@@ -129,16 +129,64 @@ def upload(url: str, headers: dict[str, str], body: Iterator[bytes], length: int
         )
 
 
+class Watched:
+    """The records process around one upload: its RSS (polled, and VmHWM where it can be reset)
+    and the CPU meter, with when the body was sent, so the growth while receiving and while
+    storing part. The bookkeeping every measurement shares."""
+
+    def __init__(self, pid: int, meter: CpuMeter) -> None:
+        self._pid = pid
+        self._meter = meter
+        self._poller = RssPoller(pid)
+        self.sent: float | None = None
+
+    def __enter__(self) -> Watched:
+        self._hwm_reset = reset_peak_rss(self._pid)
+        self._baseline_kib = rss_kib(self._pid)[0]
+        self._meter.start()
+        self._poller.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._poller.__exit__(*exc)
+        self._cpu = self._meter.stop()
+
+    def body_sent(self) -> None:
+        """The last byte went; what follows is the service storing what it received."""
+        self.sent = time.monotonic()
+
+    def figures(self, size: int) -> dict[str, Any]:
+        sent = self.sent if self.sent is not None else time.monotonic()
+        baseline, timeline = self._baseline_kib, self._poller.timeline
+        receiving = max((rss for t, rss in timeline if t <= sent), default=baseline)
+        storing = max((rss for t, rss in timeline if t > sent), default=baseline)
+        rss_after, hwm = rss_kib(self._pid)
+        peak = max(self._poller.peak_kib, hwm) if self._hwm_reset else self._poller.peak_kib
+        return {
+            "body_bytes": size,
+            "seconds": self._cpu["wall"],
+            "mb_per_s": round(size / 1e6 / self._cpu["wall"], 1),
+            "baseline_rss_mib": round(baseline / 1024, 1),
+            "peak_rss_mib": round(peak / 1024, 1),
+            "rss_after_mib": round(rss_after / 1024, 1),
+            "growth_mib": round((peak - baseline) / 1024, 1),
+            # Where the peak falls: while the body streams in, or while the service stores it.
+            "growth_while_receiving_mib": round((receiving - baseline) / 1024, 1),
+            "growth_after_body_sent_mib": round((storing - baseline) / 1024, 1),
+            "seconds_after_body_sent": round(time.monotonic() - sent, 1),
+            "peak_from": "VmHWM and polling" if self._hwm_reset else "polling only",
+            "polls": self._poller.samples,
+            "cpu_seconds": self._cpu,
+        }
+
+
 def measure_resumable(
     pid: int, meter: CpuMeter, records_url: str, case_id: str, headers: dict[str, str], path: Path
 ) -> dict[str, Any]:
     """The CD zip in parts on presigned URLs, dropped at 60% and resumed, then ingested."""
     size = path.stat().st_size
     uploads = f"{records_url}/cases/{case_id}/uploads"
-    hwm_reset = reset_peak_rss(pid)
-    baseline_kib = rss_kib(pid)[0]
-    meter.start()
-    with RssPoller(pid) as poller, path.open("rb") as source:
+    with Watched(pid, meter) as watched, path.open("rb") as source:
         with httpx.Client(trust_env=False, timeout=300, headers=headers) as records:
             started = records.post(
                 uploads, json={"kind": "ct-imaging", "filename": path.name, "size_bytes": size}
@@ -170,77 +218,37 @@ def measure_resumable(
             send(first, numbers[:dropped_at])  # then the laptop closes
         with httpx.Client(trust_env=False, timeout=300, headers=headers) as later:
             resumed_from = send(later, numbers)
-            sent = time.monotonic()
+            watched.body_sent()
             later.post(f"{upload_url}/complete").raise_for_status()
             while True:
                 state = later.get(upload_url).json()
                 if state["state"] in ("done", "failed", "aborted"):
                     break
                 time.sleep(0.2)
-    cpu = meter.stop()
-    receiving = max((rss for t, rss in poller.timeline if t <= sent), default=baseline_kib)
-    storing = max((rss for t, rss in poller.timeline if t > sent), default=baseline_kib)
-    rss_after, hwm = rss_kib(pid)
-    peak = max(poller.peak_kib, hwm) if hwm_reset else poller.peak_kib
     return {
         "status": 200 if state["state"] == "done" else 500,
         "response": state,
-        "body_bytes": size,
         "parts": len(numbers),
         "part_bytes": session["part_size"],
         "parts_kept_across_the_drop": len(resumed_from),
-        "seconds": cpu["wall"],
-        "mb_per_s": round(size / 1e6 / cpu["wall"], 1),
-        "baseline_rss_mib": round(baseline_kib / 1024, 1),
-        "peak_rss_mib": round(peak / 1024, 1),
-        "rss_after_mib": round(rss_after / 1024, 1),
-        "growth_mib": round((peak - baseline_kib) / 1024, 1),
-        "growth_while_receiving_mib": round((receiving - baseline_kib) / 1024, 1),
-        "growth_after_body_sent_mib": round((storing - baseline_kib) / 1024, 1),
-        "seconds_after_body_sent": round(time.monotonic() - sent, 1),
-        "peak_from": "VmHWM and polling" if hwm_reset else "polling only",
-        "polls": poller.samples,
-        "cpu_seconds": cpu,
+        **watched.figures(size),
     }
 
 
 def measure(
     pid: int, meter: CpuMeter, url: str, headers: dict[str, str], body: Iterator[bytes], length: int
 ) -> dict[str, Any]:
-    hwm_reset = reset_peak_rss(pid)
-    baseline_kib = rss_kib(pid)[0]
-    sent_at: list[float] = []
+    with Watched(pid, meter) as watched:
 
-    def marked() -> Iterator[bytes]:
-        yield from body
-        sent_at.append(time.monotonic())  # the rest is the service storing what it received
+        def marked() -> Iterator[bytes]:
+            yield from body
+            watched.body_sent()
 
-    meter.start()
-    with RssPoller(pid) as poller:
         response = upload(url, headers, marked(), length)
-    cpu = meter.stop()
-    sent = sent_at[0] if sent_at else time.monotonic()
-    receiving = max((rss for t, rss in poller.timeline if t <= sent), default=baseline_kib)
-    storing = max((rss for t, rss in poller.timeline if t > sent), default=baseline_kib)
-    rss_after, hwm = rss_kib(pid)
-    peak = max(poller.peak_kib, hwm) if hwm_reset else poller.peak_kib
     return {
         "status": response.status_code,
         "response": response.json() if response.status_code < 500 else response.text[:500],
-        "body_bytes": length,
-        "seconds": cpu["wall"],
-        "mb_per_s": round(length / 1e6 / cpu["wall"], 1),
-        "baseline_rss_mib": round(baseline_kib / 1024, 1),
-        "peak_rss_mib": round(peak / 1024, 1),
-        "rss_after_mib": round(rss_after / 1024, 1),
-        "growth_mib": round((peak - baseline_kib) / 1024, 1),
-        # Where the peak falls: while the body streams in, or while the service stores it after.
-        "growth_while_receiving_mib": round((receiving - baseline_kib) / 1024, 1),
-        "growth_after_body_sent_mib": round((storing - baseline_kib) / 1024, 1),
-        "seconds_after_body_sent": round(time.monotonic() - sent, 1),
-        "peak_from": "VmHWM and polling" if hwm_reset else "polling only",
-        "polls": poller.samples,
-        "cpu_seconds": cpu,
+        **watched.figures(length),
     }
 
 
