@@ -50,19 +50,24 @@ async def sealed_events_on(stack: StackSettings, event_type: str, case_id: str) 
     return [e for e in events if e.subject == case_id]
 
 
-async def opened(stack: StackSettings, events: list[CloudEvent]) -> list[CloudEvent]:
-    """The events with their data in clear, as a process that starts now reads them: the
-    cases' keys read from `case.keys` from the beginning; an event whose key was destroyed
-    (an erased case) is left out."""
-    if not any(e.sealed for e in events):
-        return events
+async def keyring_from_topic(stack: StackSettings) -> CaseKeyring:
+    """The cases' keys as a process that starts now learns them: `case.keys` read whole."""
     keyring = CaseKeyring()
     reader = CaseKeyReader(stack, keyring)
     try:
         await reader.catch_up(within_s=30)
     finally:
         await reader.close()
-    cipher = CaseCipher(stack, keyring)
+    return keyring
+
+
+async def opened(stack: StackSettings, events: list[CloudEvent]) -> list[CloudEvent]:
+    """The events with their data in clear, as a process that starts now reads them: the
+    cases' keys read from `case.keys` from the beginning; an event whose key was destroyed
+    (an erased case) is left out."""
+    if not any(e.sealed for e in events):
+        return events
+    cipher = CaseCipher(stack, await keyring_from_topic(stack))
     return [e for e in [await cipher.open(event) for event in events] if e is not None]
 
 

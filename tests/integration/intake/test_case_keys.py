@@ -6,10 +6,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from shared.case_keys import CaseKeyReader, CaseKeyring
 from shared.envelope import decode, make_event
 from tests.integration.intake.conftest import IntakeHarness, read_topic_with_keys
 from tests.support import eventually, sample_case
+from tests.topic_reading import keyring_from_topic
 
 pytestmark = pytest.mark.real
 
@@ -50,10 +50,4 @@ async def test_a_published_case_holds_no_personal_data_in_clear_on_kafka(
     assert key["data"]["wrapped_key"] and key["data"]["kek_id"]
     assert not [text for text in PERSONAL for _, v in keys if text in v]
     # A process that starts now learns the key from the topic.
-    keyring = CaseKeyring()
-    reader = CaseKeyReader(stack, keyring)
-    try:
-        await reader.catch_up(within_s=30)
-    finally:
-        await reader.close()
-    assert keyring.lookup("sealed-1") is not None
+    assert (await keyring_from_topic(stack)).lookup("sealed-1") is not None

@@ -36,13 +36,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def records_settings() -> dict[str, Any]:
+def dimse_settings() -> dict[str, Any]:
+    """Records with its C-STORE SCP on a free port, taking pushes from CALLING's hospital."""
     return {
         "dimse_port": free_port(),
         "dimse_ae_title": CALLED,
         "dimse_calling_aes": {CALLING: ORGANIZATION},
     }
+
+
+@pytest.fixture
+def records_settings() -> dict[str, Any]:
+    return dimse_settings()
 
 
 async def scu(

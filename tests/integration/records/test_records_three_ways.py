@@ -17,11 +17,9 @@ from tests.integration.records.conftest import RecordsHarness
 from tests.integration.records.samples import Instance, build_study, zip_of
 from tests.integration.records.test_records_dicom import stow
 from tests.integration.records.test_records_dimse import (
-    CALLED,
-    CALLING,
     ORGANIZATION,
+    dimse_settings,
     files_of,
-    free_port,
     scu,
     statuses,
 )
@@ -35,11 +33,7 @@ SHAPE = (("CT_small.dcm", 3), ("MR_small.dcm", 2))
 
 @pytest.fixture
 def records_settings() -> dict[str, Any]:
-    return {
-        "dimse_port": free_port(),
-        "dimse_ae_title": CALLED,
-        "dimse_calling_aes": {CALLING: ORGANIZATION},
-    }
+    return dimse_settings()
 
 
 async def pushed(records: RecordsHarness, case_id: str, study: list[Instance], tmp: Path) -> None:
